@@ -1,0 +1,40 @@
+"""Recap's CRDT core: hybrid logical clock, merkle trie, per-field LWW merge, and the
+reconciliation logic of the sync protocol. Pure Python: no I/O, no asyncio, no database."""
+
+from .errors import (
+    ClockDriftError,
+    ClockError,
+    CounterOverflow,
+    CrdtError,
+    DuplicateNodeError,
+    InvalidMessage,
+    InvalidTimestamp,
+)
+from .hlc import Clock, recv, send
+from .merge import Conflict, Register, merge_field
+from .merkle import FlatTrie
+from .message import Message, Scalar
+from .replica import ApplyResult, Replica
+from .timestamp import Timestamp
+
+__all__ = [
+    "ApplyResult",
+    "Clock",
+    "ClockDriftError",
+    "ClockError",
+    "Conflict",
+    "CounterOverflow",
+    "CrdtError",
+    "DuplicateNodeError",
+    "FlatTrie",
+    "InvalidMessage",
+    "InvalidTimestamp",
+    "Message",
+    "Register",
+    "Replica",
+    "Scalar",
+    "Timestamp",
+    "merge_field",
+    "recv",
+    "send",
+]

@@ -1,0 +1,124 @@
+"""The merge rule: one last-writer-wins register per (dataset, row, column).
+
+The value with the greatest timestamp wins; a message equal to the current timestamp is the
+same message again and changes nothing. That makes applying any set of messages, in any
+order, any number of times, end in the same state.
+
+Alongside the state, the merge reports conflicts so the losing side can be told. A conflict
+is a concurrent write by another node, judged with the writer's `prev` (the timestamp of the
+value it saw when editing):
+
+* `superseded`: the incoming message loses to a current value from another node, and that
+  value's writer had not seen the incoming one. HLC order makes this always concurrent: had
+  the incoming writer seen the current value, its clock would have been ahead of it.
+* `overwrote`: the incoming message wins over a current value from another node that its
+  writer had not seen (`prev` differs): the current value's author lost an edit.
+* `deleted`: the incoming edit lands on a row another node has tombstoned; delete wins, so
+  the edit is invisible even if it won its register.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from .message import Message, Scalar
+from .timestamp import NODE_LENGTH
+
+TOMBSTONE = "tombstone"
+ConflictKind = Literal["superseded", "overwrote", "deleted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    value: Scalar
+    timestamp: str
+    prev: str | None = None
+
+    @property
+    def node(self) -> str:
+        return self.timestamp[-NODE_LENGTH:]
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """`winner` is the value that stands, `loser` the one that lost (both with timestamps)."""
+
+    kind: ConflictKind
+    dataset: str
+    row: str
+    column: str
+    winner: Register
+    loser: Register
+
+
+def register_of(message: Message) -> Register:
+    return Register(message.value, message.timestamp, message.prev)
+
+
+def classify(incoming: Message, current: Register | None) -> Conflict | None:
+    """The conflict, if any, between an incoming message and its field's current register."""
+    if current is None or current.node == incoming.node or current.timestamp == incoming.timestamp:
+        return None
+    mine = register_of(incoming)
+    if incoming.timestamp < current.timestamp:
+        if current.prev == incoming.timestamp:
+            return None  # the winner saw this value and replaced it: sequential, just late
+        return Conflict("superseded", *incoming.field, winner=current, loser=mine)
+    if incoming.prev == current.timestamp:
+        return None
+    return Conflict("overwrote", *incoming.field, winner=mine, loser=current)
+
+
+def merge_field(
+    current: Register | None, incoming: Iterable[Message]
+) -> tuple[Register | None, list[Message], list[Conflict]]:
+    """Fold messages for one field into its register.
+
+    Returns the final register, the messages that became the current value along the way
+    (in timestamp order), and the conflicts found.
+    """
+    applied: list[Message] = []
+    conflicts: list[Conflict] = []
+    for message in sorted(incoming, key=lambda m: m.timestamp):
+        conflict = classify(message, current)
+        if conflict is not None:
+            conflicts.append(conflict)
+        if current is None or message.timestamp > current.timestamp:
+            current = register_of(message)
+            applied.append(message)
+    return current, applied, conflicts
+
+
+def group_by_field(messages: Iterable[Message]) -> dict[tuple[str, str, str], list[Message]]:
+    groups: dict[tuple[str, str, str], list[Message]] = defaultdict(list)
+    for m in messages:
+        groups[m.field].append(m)
+    return groups
+
+
+def deletion_conflicts(
+    dataset: str,
+    row: str,
+    registers: dict[str, Register],
+    new_timestamps: set[str],
+) -> list[Conflict]:
+    """Edits lost to a delete, among the row's registers after a batch.
+
+    Reported once, when the later of the two arrives: an edit newly applied to a row another
+    node has deleted, or a new delete over edits from another node stamped after it (the
+    deleter's clock was behind them, so it had not seen them).
+    """
+    tomb = registers.get(TOMBSTONE)
+    if tomb is None or tomb.value != 1:
+        return []
+    out: list[Conflict] = []
+    tomb_is_new = tomb.timestamp in new_timestamps
+    for column, reg in registers.items():
+        if column == TOMBSTONE or reg.node == tomb.node:
+            continue
+        if reg.timestamp in new_timestamps or (tomb_is_new and reg.timestamp > tomb.timestamp):
+            out.append(Conflict("deleted", dataset, row, column, winner=tomb, loser=reg))
+    return out

@@ -1,0 +1,122 @@
+"""Recap's data model as the merge sees it: which datasets and columns exist, and what
+values each column accepts.
+
+The CRDT itself is schema-free (any dataset/row/column); this table is what keeps garbage
+out of the log. It is the single source for the server's validation and materialized
+tables, and is mirrored by the TypeScript client. Every dataset has `tombstone`: 1 deletes
+the row, and since it is an ordinary LWW field a delete concurrent with an edit of another
+field still deletes the row, and only a later write of `tombstone = 0` brings it back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import InvalidMessage
+from .message import Message, Scalar
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+MAX_AVATAR = 200_000
+PRE_ORDER_STATUSES = ("pending", "confirmed")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnType:
+    name: str
+    sql: str
+    check: Callable[[Scalar], bool]
+    nullable: bool = True
+
+
+def _text(limit: int) -> Callable[[Scalar], bool]:
+    return lambda v: isinstance(v, str) and len(v) <= limit
+
+
+def _is_uuid(v: Scalar) -> bool:
+    if not isinstance(v, str) or len(v) != 36:
+        return False
+    try:
+        return str(uuid.UUID(v)) == v
+    except ValueError:
+        return False
+
+
+def _is_date(v: Scalar) -> bool:
+    if not isinstance(v, str) or not _DATE.fullmatch(v):
+        return False
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_nonneg_number(v: Scalar) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1e12
+
+
+TEXT = ColumnType("text", "text", _text(500))
+SHORT_TEXT = ColumnType("short_text", "text", _text(100))
+UUID = ColumnType("uuid", "uuid", _is_uuid)
+DATE = ColumnType("date", "date", _is_date)
+DATETIME = ColumnType(
+    "datetime", "text", lambda v: isinstance(v, str) and bool(_DATETIME.fullmatch(v))
+)
+STATUS = ColumnType("status", "text", lambda v: v in PRE_ORDER_STATUSES)
+QUANTITY = ColumnType("quantity", "double precision", _is_nonneg_number)
+EMAIL = ColumnType("email", "text", lambda v: isinstance(v, str) and bool(_EMAIL.fullmatch(v)))
+AVATAR = ColumnType(
+    "avatar",
+    "text",
+    lambda v: isinstance(v, str) and len(v) <= MAX_AVATAR and v.startswith("data:image/"),
+)
+TOMBSTONE = ColumnType("tombstone", "smallint", lambda v: v in (0, 1) and not isinstance(v, float))
+
+DATASETS: dict[str, dict[str, ColumnType]] = {
+    "partners": {"name": TEXT, "short_name": SHORT_TEXT, "tombstone": TOMBSTONE},
+    "products": {"name": TEXT, "sku": SHORT_TEXT, "unit_weight": QUANTITY, "tombstone": TOMBSTONE},
+    "pre_orders": {
+        "partner_id": UUID,
+        "delivery_date": DATE,
+        "status": STATUS,
+        "created_at": DATETIME,
+        "tombstone": TOMBSTONE,
+    },
+    "pre_order_flows": {
+        "pre_order_id": UUID,
+        "product_id": UUID,
+        "quantity": QUANTITY,
+        "weight": QUANTITY,
+        "tombstone": TOMBSTONE,
+    },
+    "profiles": {"name": TEXT, "email": EMAIL, "avatar": AVATAR, "tombstone": TOMBSTONE},
+}
+
+
+def validate(message: Message) -> None:
+    """Raise InvalidMessage unless the message names a known field with an allowed value."""
+    columns = DATASETS.get(message.dataset)
+    if columns is None:
+        raise InvalidMessage(f"unknown dataset {message.dataset!r}")
+    column = columns.get(message.column)
+    if column is None:
+        raise InvalidMessage(f"unknown column {message.dataset}.{message.column}")
+    if not _is_uuid(message.row):
+        raise InvalidMessage(f"row id must be a lower-case UUID: {message.row[:40]!r}")
+    if message.value is None:
+        if not column.nullable or column is TOMBSTONE:
+            raise InvalidMessage(f"{message.dataset}.{message.column} cannot be null")
+        return
+    if not column.check(message.value):
+        raise InvalidMessage(
+            f"invalid value for {message.dataset}.{message.column} ({column.name}): "
+            f"{str(message.value)[:60]!r}"
+        )

@@ -1,0 +1,106 @@
+"""Hybrid-logical-clock timestamps in the exact string form of `@actual-app/crdt` v3.
+
+`2026-11-23T06:00:00.005Z-001A-abcdef0123456789`: ISO-8601 UTC with millis, the counter as
+4 upper-case hex digits, the node as 16 lower-case hex digits. The string is fixed-width, so
+text order is timestamp order and the database can index and range-scan it without parsing.
+
+Only the canonical form is accepted (`parse(str(ts)) == ts` and `str(parse(s)) == s`): the
+string is the message's primary key, so two spellings of one timestamp would defeat dedup.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass
+
+import mmh3
+
+from .errors import InvalidTimestamp
+
+MAX_COUNTER = 0xFFFF
+NODE_LENGTH = 16
+#: Year 10000 would need JavaScript's six-digit `+010000` year form; nothing valid reaches it.
+MAX_MILLIS = 253402300800000 - 1
+
+_PATTERN = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z-([0-9A-F]{4})-([0-9a-f]{16})"
+)
+_NODE_PATTERN = re.compile(r"[0-9a-f]{16}")
+
+
+def iso_millis(millis: int) -> str:
+    """`new Date(millis).toISOString()` for 0 <= millis <= MAX_MILLIS."""
+    seconds, milli = divmod(millis, 1000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{milli:03d}Z"
+    )
+
+
+def is_node_id(node: str) -> bool:
+    return _NODE_PATTERN.fullmatch(node) is not None
+
+
+def hash_timestamp(text: str) -> int:
+    """murmur3 32-bit, seed 0, unsigned: the reference's `Timestamp.hash()`."""
+    return mmh3.hash(text, 0, signed=False)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Timestamp:
+    """(physical millis, counter, node). Field order makes tuple order equal string order."""
+
+    millis: int
+    counter: int
+    node: str
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.millis <= MAX_MILLIS:
+            raise InvalidTimestamp(f"millis out of range: {self.millis}")
+        if not 0 <= self.counter <= MAX_COUNTER:
+            raise InvalidTimestamp(f"counter out of range: {self.counter}")
+        if not is_node_id(self.node):
+            raise InvalidTimestamp(f"node must be 16 lower-case hex digits: {self.node!r}")
+
+    def __str__(self) -> str:
+        return f"{iso_millis(self.millis)}-{self.counter:04X}-{self.node}"
+
+    def hash(self) -> int:
+        return hash_timestamp(str(self))
+
+    @classmethod
+    def parse(cls, text: str) -> Timestamp:
+        """Parse a canonical timestamp string; raise InvalidTimestamp otherwise."""
+        if not isinstance(text, str):
+            raise InvalidTimestamp(f"timestamp must be a string, got {type(text).__name__}")
+        m = _PATTERN.fullmatch(text)
+        if m is None:
+            raise InvalidTimestamp(f"not a timestamp: {text[:60]!r}")
+        year, month, day, hour, minute, second, milli = (int(g) for g in m.groups()[:7])
+        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+            raise InvalidTimestamp(f"no such date: {text[:60]!r}")
+        if hour > 23 or minute > 59 or second > 59:
+            raise InvalidTimestamp(f"no such time: {text[:60]!r}")
+        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        millis = seconds * 1000 + milli
+        if millis < 0:
+            raise InvalidTimestamp(f"timestamp before 1970: {text[:60]!r}")
+        return cls(millis, int(m.group(8), 16), m.group(9))
+
+
+def millis_of(text: str) -> int:
+    """Physical millis of a canonical timestamp string."""
+    return Timestamp.parse(text).millis
+
+
+def node_of(text: str) -> str:
+    """The node id of a canonical timestamp string (its last 16 characters)."""
+    return text[-NODE_LENGTH:]
+
+
+def min_timestamp_at(millis: int) -> str:
+    """The smallest timestamp string at `millis`: a lower bound for range scans."""
+    return f"{iso_millis(millis)}-0000-0000000000000000"
