@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .message import Message, Scalar
@@ -121,4 +121,39 @@ def deletion_conflicts(
             continue
         if reg.timestamp in new_timestamps or (tomb_is_new and reg.timestamp > tomb.timestamp):
             out.append(Conflict("deleted", dataset, row, column, winner=tomb, loser=reg))
+    return out
+
+
+RowKey = tuple[str, str]
+
+
+@dataclass
+class BatchMerge:
+    """The outcome of merging newly stored messages into current registers."""
+
+    changed: dict[tuple[str, str, str], Register] = field(default_factory=dict)
+    applied: list[Message] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+def merge_batch(current: dict[RowKey, dict[str, Register]], inserted: list[Message]) -> BatchMerge:
+    """Merge newly stored messages (never duplicates) into the current registers of the rows
+    they touch. `current` is not modified; `changed` holds every register that moved.
+
+    The server runs this on rows it read under a per-tenant lock, the in-memory replica on
+    its dicts: one implementation of the rule for both.
+    """
+    out = BatchMerge()
+    new_timestamps = {m.timestamp for m in inserted}
+    rows: dict[RowKey, dict[str, Register]] = {}
+    for (dataset, row, column), group in group_by_field(inserted).items():
+        regs = rows.setdefault((dataset, row), dict(current.get((dataset, row), {})))
+        final, applied, conflicts = merge_field(regs.get(column), group)
+        if final is not None and applied:
+            regs[column] = final
+            out.changed[(dataset, row, column)] = final
+        out.applied.extend(applied)
+        out.conflicts.extend(conflicts)
+    for (dataset, row), regs in sorted(rows.items()):
+        out.conflicts.extend(deletion_conflicts(dataset, row, regs, new_timestamps))
     return out

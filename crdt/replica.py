@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .hlc import Clock, recv, send
-from .merge import TOMBSTONE, Conflict, Register, deletion_conflicts, group_by_field, merge_field
+from .merge import TOMBSTONE, Conflict, Register, merge_batch
 from .merkle import FlatTrie
 from .message import Message, Scalar
 from .timestamp import Timestamp, min_timestamp_at
@@ -65,20 +65,11 @@ class Replica:
                 self.trie.insert(m.timestamp)
                 result.inserted.append(m)
                 self._sorted = None
-        new_timestamps = {m.timestamp for m in result.inserted}
-        touched_rows: set[tuple[str, str]] = set()
-        for (dataset, row, column), group in group_by_field(result.inserted).items():
-            regs = self.registers.setdefault((dataset, row), {})
-            final, applied, conflicts = merge_field(regs.get(column), group)
-            if final is not None:
-                regs[column] = final
-            result.applied.extend(applied)
-            result.conflicts.extend(conflicts)
-            touched_rows.add((dataset, row))
-        for dataset, row in sorted(touched_rows):
-            result.conflicts.extend(
-                deletion_conflicts(dataset, row, self.registers[(dataset, row)], new_timestamps)
-            )
+        merged = merge_batch(self.registers, result.inserted)
+        for (dataset, row, column), reg in merged.changed.items():
+            self.registers.setdefault((dataset, row), {})[column] = reg
+        result.applied = merged.applied
+        result.conflicts = merged.conflicts
         return result
 
     def rows(self, dataset: str) -> dict[str, dict[str, Scalar]]:
