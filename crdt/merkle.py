@@ -170,7 +170,7 @@ def prune(trie: Trie, n: int = 2) -> Trie:
         return trie
     out: Trie = {"hash": trie["hash"]}
     keys = children(trie)
-    for k in keys[-n:] if n > 0 else []:
+    for k in keys[-n:]:  # like JavaScript's slice(-n): n = 0 keeps every child
         out[k] = prune(trie[k], n)
     return out
 
