@@ -1,0 +1,213 @@
+"""The sync loop over HTTP: push the outbox, reconcile by merkle ranges, page, bootstrap.
+
+The steps mirror `crdt.loopback.sync`; here the server's half is the real service.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from crdt.merkle import key_range
+from crdt.message import Message
+from crdt.reconcile import Summary, frontier, refine
+
+from .replica import ClientReplica
+
+MAX_ROUNDS = 40
+
+
+class SyncError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("code") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class SyncReport:
+    requests: int = 0
+    rounds: int = 0
+    pushed: int = 0
+    received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    summary_nodes: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class SyncClient:
+    def __init__(
+        self,
+        base_url: str,
+        replica: ClientReplica,
+        session: aiohttp.ClientSession,
+        token: str | None = None,
+        push_limit: int = 10_000,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.replica = replica
+        self.session = session
+        self.token = token
+        self.push_limit = push_limit
+
+    async def login(self, email: str, password: str) -> dict[str, Any]:
+        body = await self._post("/auth/login", {"email": email, "password": password}, None)
+        self.token = body["token"]
+        return body  # type: ignore[no-any-return]
+
+    async def _post(self, path: str, payload: Any, report: SyncReport | None) -> Any:
+        data = orjson.dumps(payload)
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with self.session.post(self.base_url + path, data=data, headers=headers) as resp:
+            raw = await resp.read()
+            if report is not None:
+                report.requests += 1
+                report.bytes_sent += len(data)
+                report.bytes_received += len(raw)
+            body = orjson.loads(raw) if raw else None
+            if resp.status != 200:
+                raise SyncError(resp.status, body)
+            return body
+
+    async def _get(self, path: str, report: SyncReport | None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self.session.get(self.base_url + path, headers=headers) as resp:
+            raw = await resp.read()
+            if report is not None:
+                report.requests += 1
+                report.bytes_received += len(raw)
+            body = orjson.loads(raw) if raw else None
+            if resp.status != 200:
+                raise SyncError(resp.status, body)
+            return body
+
+    async def sync(self) -> SyncReport:
+        """Run rounds until this replica and the server hold the same messages."""
+        started = time.perf_counter()
+        report = SyncReport()
+        replica = self.replica
+        summary: Summary = frontier(replica.trie)
+        pushed = self._outbox_page()
+        while True:
+            report.rounds += 1
+            if report.rounds > MAX_ROUNDS:
+                raise RuntimeError(f"no convergence after {MAX_ROUNDS} rounds")
+            report.summary_nodes += len(summary.nodes)
+            body = await self._round(pushed, summary, report)
+            report.pushed += len(pushed)
+            received: set[str] = set()
+            self._take(body, received, report)
+            while body.get("cursor"):
+                body_next = await self._post(
+                    "/sync",
+                    {
+                        "node": replica.node,
+                        "cursor": body["cursor"],
+                        "conflicts_after": replica.conflicts_after,
+                    },
+                    report,
+                )
+                self._take(body_next, received, report)
+                body = {**body, "cursor": body_next.get("cursor")}
+            held = received | {m.timestamp for m in pushed}
+            extras: list[Message] = []
+            for path in body.get("send", []):
+                extras += [
+                    m
+                    for m in replica.messages_in(*key_range(path))
+                    if m.timestamp not in held and m.node != replica.node
+                ]
+            for path in body.get("push", []):
+                extras += replica.messages_in(*key_range(path))
+            more_outbox = self._outbox_page()
+            root = tuple(body["root"])
+            local_root = replica.trie.get("") or (0, 0)
+            if not body.get("descend") and not extras and not more_outbox and root == local_root:
+                replica.save()
+                report.seconds = time.perf_counter() - started
+                return report
+            pushed = more_outbox + extras
+            descend = body.get("descend") or []
+            summary = refine(replica.trie, descend) if descend else frontier(replica.trie)
+
+    def _outbox_page(self) -> list[Message]:
+        return sorted(self.replica.outbox.values(), key=lambda m: m.timestamp)[: self.push_limit]
+
+    async def _round(
+        self, pushed: list[Message], summary: Summary, report: SyncReport
+    ) -> dict[str, Any]:
+        replica = self.replica
+        payload = {
+            "node": replica.node,
+            "messages": [m.to_json() for m in pushed],
+            "summary": {"scopes": summary.scopes, "nodes": summary.nodes},
+            "conflicts_after": replica.conflicts_after,
+        }
+        try:
+            body: dict[str, Any] = await self._post("/sync", payload, report)
+        except SyncError as exc:
+            if exc.code != "clock_drift":
+                raise
+            # Our clock is ahead of the server's: learn the offset, re-stamp the edits no
+            # one has seen, and retry once with them.
+            replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
+            replica.restamp_outbox()
+            pushed[:] = self._outbox_page()
+            payload["messages"] = [m.to_json() for m in pushed]
+            payload["summary"] = {"scopes": [""], "nodes": frontier(replica.trie).nodes}
+            body = await self._post("/sync", payload, report)
+        replica.offset_ms = self._offset(body["server_time"])
+        for m in pushed:
+            replica.outbox.pop(m.timestamp, None)
+        return body
+
+    def _offset(self, server_time: int) -> int:
+        """Follow the server's clock when ours is off by more than a second."""
+        local = int(time.time() * 1000)
+        drift = server_time - local
+        return drift if abs(drift) > 1000 else 0
+
+    def _take(self, body: dict[str, Any], received: set[str], report: SyncReport) -> None:
+        items = body.get("messages") or []
+        if items:
+            self.replica.receive_remote(items)
+            received.update(i["timestamp"] for i in items)
+            report.received += len(items)
+        for conflict in body.get("conflicts") or []:
+            self.replica.conflicts.append(conflict)
+            self.replica.conflicts_after = max(self.replica.conflicts_after, conflict["id"])
+            report.conflicts.append(conflict)
+
+    async def bootstrap(self, progress: Any = None) -> SyncReport:
+        """A new device: the snapshot instead of the history, then a normal sync."""
+        started = time.perf_counter()
+        report = SyncReport()
+        body = await self._get("/snapshot", report)
+        total = body.get("total_rows") or 0
+        done_rows = 0
+        while not body["done"]:
+            self.replica.adopt_snapshot_rows(body["dataset"], body["columns"], body["rows"])
+            done_rows += len(body["rows"])
+            if progress is not None:
+                progress(done_rows, total)
+            body = await self._get(f"/snapshot?cursor={body['cursor']}", report)
+        self.replica.adopt_snapshot_trie(body["trie"], body["seq"])
+        self.replica.receive_remote(body["messages"])
+        tail = await self.sync()
+        report.requests += tail.requests
+        report.bytes_received += tail.bytes_received
+        report.bytes_sent += tail.bytes_sent
+        report.seconds = time.perf_counter() - started
+        return report

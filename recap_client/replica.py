@@ -1,0 +1,176 @@
+"""A device's replica: the CRDT replica plus what only a client has — an outbox of edits the
+server has not acknowledged, the clock offset learned from the server, the bootstrap
+watermark, and the last conflict id seen. Optionally durable in a JSON file (written
+atomically on every change), so a killed process loses nothing it accepted."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crdt.hlc import Clock, send
+from crdt.merge import Register
+from crdt.merkle import FlatTrie
+from crdt.message import Message, Scalar
+from crdt.replica import ApplyResult, Replica
+
+
+class ClientReplica(Replica):
+    def __init__(self, node: str | None = None, path: Path | None = None) -> None:
+        super().__init__(node or secrets.token_hex(8))
+        self.path = path
+        self.outbox: dict[str, Message] = {}
+        self.offset_ms = 0
+        self.snapshot_seq = 0
+        self.conflicts_after = 0
+        self.conflicts: list[dict[str, Any]] = []
+
+    # -- time -------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """Physical time corrected by the offset the server's clock taught us."""
+        return int(time.time() * 1000) + self.offset_ms
+
+    # -- edits ------------------------------------------------------------------------
+    def edit_field(self, dataset: str, row: str, column: str, value: Scalar) -> Message:
+        message = self.edit(dataset, row, column, value, self.now_ms())
+        self.outbox[message.timestamp] = message
+        self.save()
+        return message
+
+    def edit_row(self, dataset: str, row: str, fields: dict[str, Scalar]) -> list[Message]:
+        out = []
+        for column, value in fields.items():
+            message = self.edit(dataset, row, column, value, self.now_ms())
+            self.outbox[message.timestamp] = message
+            out.append(message)
+        self.save()
+        return out
+
+    def restamp_outbox(self) -> None:
+        """Give every unacknowledged edit a fresh timestamp from the corrected clock.
+
+        Only for edits no one has seen (the server refused them for clock drift): they are
+        removed from the log and trie and made again, in their original order."""
+        old = sorted(self.outbox.values(), key=lambda m: m.timestamp)
+        self.outbox.clear()
+        for m in old:
+            del self.log[m.timestamp]
+        self._rebuild()
+        self.clock = Clock.new(self.node, self.clock.max_drift_ms)
+        newest = max(self.log, default=None)
+        if newest is not None:
+            self.clock = Clock(_bump(newest, self.node), self.clock.max_drift_ms)
+        for m in old:
+            self.clock, ts = send(self.clock, self.now_ms())
+            current = self.register(m.dataset, m.row, m.column)
+            fresh = Message(
+                m.dataset, m.row, m.column, m.value, str(ts), current.timestamp if current else None
+            )
+            self.apply([fresh])
+            self.outbox[fresh.timestamp] = fresh
+        self.save()
+
+    def _rebuild(self) -> None:
+        """Registers and trie from the log (used after removing never-sent edits)."""
+        log = list(self.log.values())
+        adopted = self.trie if self.snapshot_seq else None
+        self.log.clear()
+        self.registers.clear()
+        self.trie = adopted.copy() if adopted else FlatTrie()
+        self._sorted = None
+        self.apply(log, counted=(lambda m: True) if adopted else None)
+
+    # -- remote -----------------------------------------------------------------------
+    def receive_remote(self, items: list[dict[str, Any]]) -> ApplyResult:
+        messages = [Message.from_json({k: v for k, v in i.items() if k != "seq"}) for i in items]
+        horizon = self.snapshot_seq
+        seqs = {i["timestamp"]: i.get("seq", 0) for i in items}
+
+        def counted(m: Message) -> bool:
+            return bool(horizon) and 0 < seqs.get(m.timestamp, 0) <= horizon
+
+        batch = [m for m in messages if m.node != self.node]
+        if batch:
+            from crdt.hlc import recv
+            from crdt.timestamp import Timestamp
+
+            newest = Timestamp.parse(max(m.timestamp for m in batch))
+            self.clock = recv(self.clock, newest, max(self.now_ms(), newest.millis))
+        return self.apply(messages, counted=counted)
+
+    def adopt_snapshot_rows(self, dataset: str, columns: list[str], rows: list[list[Any]]) -> None:
+        for row in rows:
+            regs = self.registers.setdefault((dataset, row[0]), {})
+            for i, column in enumerate(columns):
+                value, ts = row[1 + 2 * i], row[2 + 2 * i]
+                if ts is not None and (column not in regs or regs[column].timestamp < ts):
+                    regs[column] = Register(value, ts)
+
+    def adopt_snapshot_trie(self, nodes: list[list[Any]], seq: int) -> None:
+        trie = FlatTrie()
+        for path, h, c in nodes:
+            trie.nodes[path] = [h, c]
+        self.trie = trie
+        self.snapshot_seq = seq
+
+    # -- durability -------------------------------------------------------------------
+    def save(self) -> None:
+        if self.path is None:
+            return
+        data = {
+            "clock": self.clock.to_json(),
+            "log": [m.to_json() for m in self.log.values()],
+            "registers": [
+                [ds, row, col, reg.value, reg.timestamp]
+                for (ds, row), regs in self.registers.items()
+                for col, reg in regs.items()
+            ],
+            "trie": [[p, h, c] for p, (h, c) in self.trie.nodes.items()],
+            "outbox": list(self.outbox),
+            "offset_ms": self.offset_ms,
+            "snapshot_seq": self.snapshot_seq,
+            "conflicts_after": self.conflicts_after,
+            "conflicts": self.conflicts,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(orjson.dumps(data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, path: Path) -> ClientReplica:
+        if not path.exists():
+            replica = cls(path=path)
+            replica.save()
+            return replica
+        data = orjson.loads(path.read_bytes())
+        clock = Clock.from_json(data["clock"])
+        replica = cls(clock.node, path)
+        replica.clock = clock
+        for item in data["log"]:
+            m = Message.from_json(item)
+            replica.log[m.timestamp] = m
+        for ds, row, col, value, ts in data["registers"]:
+            replica.registers.setdefault((ds, row), {})[col] = Register(value, ts)
+        for p, h, c in data["trie"]:
+            replica.trie.nodes[p] = [h, c]
+        replica.outbox = {ts: replica.log[ts] for ts in data["outbox"]}
+        replica.offset_ms = data["offset_ms"]
+        replica.snapshot_seq = data["snapshot_seq"]
+        replica.conflicts_after = data["conflicts_after"]
+        replica.conflicts = data["conflicts"]
+        return replica
+
+
+def _bump(newest: str, node: str) -> Any:
+    from crdt.timestamp import Timestamp
+
+    ts = Timestamp.parse(newest)
+    return Timestamp(ts.millis, ts.counter, node)

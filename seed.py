@@ -1,0 +1,255 @@
+"""Seed a realistic demo tenant through the real message path (so seeded data has
+timestamps, merkle entries and history like any edit).
+
+    python seed.py                      # the demo tenant, if the database has no tenant yet
+    python seed.py --force --days 60    # another tenant, more days
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import uuid_utils
+
+from crdt.hlc import Clock, send
+from crdt.message import Message, Scalar
+from sync_server import database, storage
+from sync_server.auth import hash_password
+
+DEMO_PASSWORD = "recap-demo"
+PARTNER_WORDS = [
+    "Alpine",
+    "Baltic",
+    "Cedar",
+    "Delta",
+    "Evergreen",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kestrel",
+    "Lagoon",
+    "Maple",
+    "Nordic",
+    "Orchard",
+    "Pioneer",
+    "Quarry",
+    "Riverside",
+    "Summit",
+    "Tundra",
+]
+PARTNER_KINDS = ["Market", "Grocers", "Foods", "Bistro"]
+PRODUCTS = [
+    "Apples",
+    "Pears",
+    "Carrots",
+    "Potatoes",
+    "Onions",
+    "Tomatoes",
+    "Lettuce",
+    "Cucumbers",
+    "Leeks",
+    "Beetroot",
+    "Cabbage",
+    "Spinach",
+    "Kale",
+    "Courgettes",
+    "Peppers",
+]
+PRODUCT_GRADES = ["Organic", "Premium", "Standard", "Bulk"]
+
+
+def new_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+@dataclass
+class SeededUser:
+    id: str
+    email: str
+    password: str
+    role: str
+
+
+class Stamper:
+    """Messages from one seeding node, stamped with a real clock."""
+
+    def __init__(self) -> None:
+        self.clock = Clock.new(secrets.token_hex(8))
+        self.messages: list[Message] = []
+
+    def row(self, dataset: str, row: str, fields: dict[str, Scalar]) -> None:
+        for column, value in fields.items():
+            self.clock, ts = send(self.clock, int(time.time() * 1000))
+            self.messages.append(Message(dataset, row, column, value, str(ts)))
+
+
+async def create_tenant(
+    conn: asyncpg.Connection, name: str, users: list[tuple[str, str, str, str]]
+) -> tuple[str, list[SeededUser]]:
+    """A tenant and its users: (email, display name, password, role)."""
+    tenant_id = str(uuid.uuid4())
+    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name)
+    out = []
+    for email, display, password, role in users:
+        user_id = new_id()
+        await conn.execute(
+            """INSERT INTO users (id, tenant_id, email, display_name, password_hash, role)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            user_id,
+            tenant_id,
+            email.lower(),
+            display,
+            hash_password(password),
+            role,
+        )
+        out.append(SeededUser(user_id, email.lower(), password, role))
+    return tenant_id, out
+
+
+def demo_messages(
+    rng: random.Random,
+    days_back: int = 14,
+    days_ahead: int = 14,
+    partners: int = 40,
+    products: int = 60,
+    users: list[SeededUser] | None = None,
+) -> list[Message]:
+    s = Stamper()
+    partner_ids = []
+    for i in range(partners):
+        pid = new_id()
+        word = PARTNER_WORDS[i % len(PARTNER_WORDS)]
+        kind = PARTNER_KINDS[(i // len(PARTNER_WORDS)) % len(PARTNER_KINDS)]
+        s.row("partners", pid, {"name": f"{word} {kind}", "short_name": f"{word[:3].upper()}{i}"})
+        partner_ids.append(pid)
+    product_ids = []
+    for i in range(products):
+        pid = new_id()
+        name = f"{PRODUCT_GRADES[i // len(PRODUCTS) % 4]} {PRODUCTS[i % len(PRODUCTS)]}"
+        s.row(
+            "products",
+            pid,
+            {
+                "name": name,
+                "sku": f"SKU-{1000 + i}",
+                "unit_weight": round(rng.uniform(0.2, 12), 2),
+            },
+        )
+        product_ids.append(pid)
+    today = datetime.date.today()
+    for offset in range(-days_back, days_ahead + 1):
+        day = today + datetime.timedelta(days=offset)
+        if day.weekday() >= 5:
+            continue
+        for pid in rng.sample(partner_ids, k=min(len(partner_ids), rng.randint(6, 12))):
+            order = new_id()
+            s.row(
+                "pre_orders",
+                order,
+                {
+                    "partner_id": pid,
+                    "delivery_date": day.isoformat(),
+                    "status": "confirmed" if offset < 0 or rng.random() < 0.3 else "pending",
+                    "created_at": datetime.datetime.now(datetime.UTC).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    ),
+                    "tombstone": 0,
+                },
+            )
+            for product in rng.sample(product_ids, k=rng.randint(1, 8)):
+                quantity = rng.randint(1, 40)
+                s.row(
+                    "pre_order_flows",
+                    new_id(),
+                    {
+                        "pre_order_id": order,
+                        "product_id": product,
+                        "quantity": quantity,
+                        "weight": round(quantity * rng.uniform(0.5, 10), 1),
+                        "tombstone": 0,
+                    },
+                )
+    for user in users or []:
+        s.row("profiles", user.id, {"name": user.email.split("@")[0].title(), "email": user.email})
+    return s.messages
+
+
+async def seed_demo(
+    conn: asyncpg.Connection, rng: random.Random, days: int = 14
+) -> list[SeededUser]:
+    suffix = (
+        ""
+        if not await conn.fetchval("SELECT count(*) FROM tenants")
+        else f"-{rng.randint(0, 9999)}"
+    )
+    tenant_id, users = await create_tenant(
+        conn,
+        "Demo Produce Co",
+        [
+            (f"alice{suffix}@recap.example", "Alice Martin", DEMO_PASSWORD, "rep"),
+            (f"bob{suffix}@recap.example", "Bob Chen", DEMO_PASSWORD, "rep"),
+            (f"carla{suffix}@recap.example", "Carla Diaz", DEMO_PASSWORD, "admin"),
+        ],
+    )
+    messages = demo_messages(rng, days, days, users=users)
+    for i in range(0, len(messages), 5000):
+        await storage.apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
+    print(f"seeded tenant {tenant_id}: {len(messages)} messages")
+    for user in users:
+        print(f"  login: {user.email} / {user.password} ({user.role})")
+    return users
+
+
+async def seed_if_empty(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM tenants"):
+            print(f"database already seeded; demo logins use the password {DEMO_PASSWORD!r}")
+            return
+        await _with_codecs(conn)
+        await seed_demo(conn, random.Random(42))
+    finally:
+        await conn.close()
+
+
+async def _with_codecs(conn: asyncpg.Connection) -> None:
+    from sync_server.database import _init_connection
+
+    await _init_connection(conn)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--force", action="store_true", help="seed another tenant even if one exists"
+    )
+    parser.add_argument("--days", type=int, default=14)
+    args = parser.parse_args()
+    from sync_server.settings import Settings
+
+    settings = Settings.from_env()
+    url = settings.database_url or database.embedded_url(settings.data_dir)
+    database.migrate(url)
+    if not args.force:
+        await seed_if_empty(url)
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        await _with_codecs(conn)
+        await seed_demo(conn, random.Random(), args.days)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

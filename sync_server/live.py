@@ -1,0 +1,90 @@
+"""Live updates: PostgreSQL LISTEN/NOTIFY fans a commit out to every server process, and
+each process forwards it to its own WebSocket subscribers of that tenant.
+
+`apply_messages` calls `pg_notify` inside its transaction, so a notice is delivered exactly
+when the change commits, to every process listening on the database: several stateless
+servers behind a load balancer all tell their clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from .storage import NOTIFY_CHANNEL
+
+log = logging.getLogger("recap.live")
+
+
+class LiveHub:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.subscribers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._conn: asyncpg.Connection | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.notices = 0
+        self._sends: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self._connect()
+        self._watchdog = asyncio.create_task(self._keep_listening())
+
+    async def stop(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        for sockets in list(self.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close()
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _connect(self) -> None:
+        self._conn = await asyncpg.connect(self.url)
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+
+    async def _keep_listening(self) -> None:
+        """Reconnect the LISTEN connection if the database drops it."""
+        while True:
+            await asyncio.sleep(2)
+            if self._conn is None or self._conn.is_closed():
+                try:
+                    await self._connect()
+                    log.info("live listener reconnected")
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("live listener reconnect failed: %s", exc)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        self.notices += 1
+        try:
+            data = orjson.loads(str(payload))
+            tenant = str(data["tenant"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        message = orjson.dumps({"type": "changed", "seq": data.get("seq")}).decode()
+        for ws in list(self.subscribers.get(tenant, ())):
+            if not ws.closed:
+                task = asyncio.ensure_future(self._send(ws, message))
+                self._sends.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._sends.discard)
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, message: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(message)
+
+    def add(self, tenant: str, ws: web.WebSocketResponse) -> None:
+        self.subscribers[tenant].add(ws)
+
+    def remove(self, tenant: str, ws: web.WebSocketResponse) -> None:
+        self.subscribers[tenant].discard(ws)
+        if not self.subscribers[tenant]:
+            del self.subscribers[tenant]

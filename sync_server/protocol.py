@@ -1,0 +1,58 @@
+"""Wire shapes of the sync protocol, validated with pydantic (see DESIGN.md, "Protocol")."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .errors import bad_request
+
+Path = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
+NodeId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+MAX_SUMMARY_NODES = 5_000
+
+
+class SummaryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scopes: list[Path] = Field(max_length=MAX_SUMMARY_NODES)
+    nodes: list[tuple[Path, int, int]] = Field(max_length=MAX_SUMMARY_NODES)
+
+
+class SyncRequest(BaseModel):
+    """One round. `messages` are checked message by message after this (clear per-index
+    errors); `summary` starts a round, `cursor` continues the previous round's pages."""
+
+    model_config = ConfigDict(extra="forbid")
+    node: NodeId
+    messages: list[Any] = Field(default_factory=list)
+    summary: SummaryIn | None = None
+    cursor: str | None = Field(default=None, max_length=200_000)
+    conflicts_after: int = Field(default=0, ge=0)
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Cursor(BaseModel):
+    """Where a paged `send` continues: the ranges being sent and the last timestamp sent."""
+
+    model_config = ConfigDict(extra="forbid")
+    paths: list[Path] = Field(max_length=MAX_SUMMARY_NODES)
+    after: str = Field(max_length=46)
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(orjson.dumps(self.model_dump())).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            return cls.model_validate(orjson.loads(raw))
+        except Exception as exc:  # any malformed cursor is the client's error
+            raise bad_request("malformed cursor") from exc

@@ -1,0 +1,25 @@
+"""GET /live: a WebSocket per client; the server says `{"type": "changed", "seq": n}` when
+its tenant has new messages, and the client runs a sync round. Auth: `?token=` (browsers
+cannot set headers on a WebSocket)."""
+
+from __future__ import annotations
+
+from aiohttp import WSMsgType, web
+
+from ..app import HUB, principal
+
+
+async def live(request: web.Request) -> web.WebSocketResponse:
+    who = principal(request)
+    ws = web.WebSocketResponse(heartbeat=25)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.add(who.tenant_id, ws)
+    try:
+        await ws.send_str('{"type":"hello"}')
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type":"pong"}')
+    finally:
+        hub.remove(who.tenant_id, ws)
+    return ws

@@ -1,0 +1,75 @@
+"""Settings, read once from the environment (`RECAP_*`, `DATABASE_URL`)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseModel):
+    database_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / ".data"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_secret: str = ""
+    token_ttl_s: int = 12 * 3600
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_messages_per_request: int = 20_000
+    page_messages: int = 5_000
+    page_bytes: int = 4 * 1024 * 1024
+    snapshot_page_rows: int = 5_000
+    max_drift_ms: int = 5 * 60 * 1000
+    rate_per_s: float = 50.0
+    rate_burst: int = 200
+    pool_min: int = 2
+    pool_max: int = 10
+    static_dir: Path | None = PROJECT_ROOT / "frontend" / "dist"
+    log_requests: bool = True
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        for name in (
+            "data_dir",
+            "host",
+            "port",
+            "token_secret",
+            "token_ttl_s",
+            "max_body_bytes",
+            "max_messages_per_request",
+            "page_messages",
+            "page_bytes",
+            "max_drift_ms",
+            "rate_per_s",
+            "rate_burst",
+            "pool_min",
+            "pool_max",
+        ):
+            key = f"RECAP_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update(overrides)
+        settings = cls.model_validate(values)
+        if not settings.token_secret:
+            settings.token_secret = _dev_secret(settings.data_dir)
+        return settings
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """With no RECAP_TOKEN_SECRET, a random secret kept in the (git-ignored) data directory,
+    so tokens survive restarts on a developer's machine. Production sets the variable."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "token_secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,240 @@
+"""Push/pull round trips through the real server and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiohttp
+import asyncpg
+import pytest
+
+from recap_client import ClientReplica, SyncClient
+from tests.conftest import MakeServer, MakeTenant, Running, Tenant
+
+
+def new_row() -> str:
+    return str(uuid.uuid4())
+
+
+def client(server: Running, http: aiohttp.ClientSession, token: str, **kw: object) -> SyncClient:
+    return SyncClient(server.url, ClientReplica(), http, token, **kw)  # type: ignore[arg-type]
+
+
+async def db_rows(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        return rows
+    finally:
+        await conn.close()
+
+
+async def test_push_then_pull_between_two_reps(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t: Tenant = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    order = new_row()
+    alice.replica.edit_row(
+        "pre_orders",
+        order,
+        {
+            "partner_id": new_row(),
+            "delivery_date": "2026-11-24",
+            "status": "pending",
+            "tombstone": 0,
+        },
+    )
+    report = await alice.sync()
+    assert report.pushed == 4 and not alice.replica.outbox
+    await bob.sync()
+    assert bob.replica.rows("pre_orders")[order]["status"] == "pending"
+    assert bob.replica.trie.get("") == alice.replica.trie.get("")
+    rows = await db_rows(server.db_url, "SELECT status, delivery_date::text FROM pre_orders")
+    assert [(r["status"], r["delivery_date"]) for r in rows] == [("pending", "2026-11-24")]
+
+
+async def test_retrying_the_same_push_is_harmless(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    replica = ClientReplica()
+    flow = new_row()
+    msgs = replica.edit_row("pre_order_flows", flow, {"quantity": 3, "weight": 1.5})
+    payload = {"node": replica.node, "messages": [m.to_json() for m in msgs]}
+    headers = {"Authorization": f"Bearer {t.token('alice')}"}
+    for _ in range(3):
+        async with http.post(server.url + "/sync", json=payload, headers=headers) as resp:
+            assert resp.status == 200
+    rows = await db_rows(server.db_url, "SELECT count(*) AS n FROM messages")
+    assert rows[0]["n"] == 2
+    nodes = await db_rows(server.db_url, "SELECT hash, count FROM merkle_nodes WHERE path = ''")
+    assert (nodes[0]["hash"], nodes[0]["count"]) == replica.trie.get("")
+
+
+async def test_out_of_order_batches_end_in_the_same_state(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    writer = ClientReplica()
+    flow = new_row()
+    msgs = [writer.edit_field("pre_order_flows", flow, "quantity", q) for q in range(1, 6)]
+    headers = {"Authorization": f"Bearer {t.token('alice')}"}
+    for m in reversed(msgs):
+        async with http.post(
+            server.url + "/sync",
+            headers=headers,
+            json={"node": writer.node, "messages": [m.to_json()]},
+        ) as resp:
+            assert resp.status == 200
+    rows = await db_rows(server.db_url, "SELECT quantity, quantity_ts FROM pre_order_flows")
+    assert (rows[0]["quantity"], rows[0]["quantity_ts"]) == (5, msgs[-1].timestamp)
+
+
+async def test_concurrent_pushes_to_the_same_fields_converge(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    flows = [new_row() for _ in range(5)]
+    clients = [client(server, http, t.token(n)) for n in ("alice", "bob", "carla")]
+    for i, c in enumerate(clients):
+        for flow in flows:
+            for q in range(10):
+                c.replica.edit_field("pre_order_flows", flow, "quantity", i * 100 + q)
+    await asyncio.gather(*(c.sync() for c in clients))
+    for c in clients:
+        await c.sync()
+    states = [c.replica.state() for c in clients]
+    assert states[0] == states[1] == states[2]
+    expected = {f: clients[0].replica.rows("pre_order_flows")[f]["quantity"] for f in flows}
+    rows = await db_rows(server.db_url, "SELECT id::text, quantity FROM pre_order_flows")
+    assert {r["id"]: r["quantity"] for r in rows} == expected
+    count = await db_rows(server.db_url, "SELECT count(*) AS n FROM messages")
+    assert count[0]["n"] == 150
+
+
+async def test_catch_up_is_paged_and_complete(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    server = await make_server(page_messages=100)
+    t = await make_tenant()
+    writer = client(server, http, t.token("alice"))
+    for i in range(250):
+        writer.replica.edit_row("products", new_row(), {"name": f"P{i}", "sku": f"S{i}"})
+    await writer.sync()
+    reader = client(server, http, t.token("bob"))
+    report = await reader.sync()
+    assert report.received == 500
+    assert report.requests >= 5  # 500 messages in pages of 100
+    assert reader.replica.state() == writer.replica.state()
+
+
+async def test_push_larger_than_one_request_is_split(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    server = await make_server(max_messages_per_request=50)
+    t = await make_tenant()
+    writer = client(server, http, t.token("alice"), push_limit=50)
+    for i in range(60):
+        writer.replica.edit_row("products", new_row(), {"name": f"P{i}", "sku": f"S{i}"})
+    await writer.sync()
+    assert not writer.replica.outbox
+    rows = await db_rows(server.db_url, "SELECT count(*) AS n FROM messages")
+    assert rows[0]["n"] == 120
+
+
+async def test_conflict_is_reported_to_both_reps(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    await alice.sync()
+    await bob.sync()
+    # Both edit the same field offline; Bob's edit is later, so it wins.
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
+    await asyncio.sleep(0.01)
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
+    await bob.sync()
+    alice_report = await alice.sync()
+    assert [c["kind"] for c in alice_report.conflicts] == ["superseded"]
+    conflict = alice_report.conflicts[0]
+    assert conflict["yours"] == "loser"
+    assert conflict["loser"]["value"] == 10 and conflict["winner"]["value"] == 20
+    assert conflict["winner"]["user_name"] == "Bob"
+    bob_report = await bob.sync()
+    assert [c["yours"] for c in bob_report.conflicts] == ["winner"]
+    assert alice.replica.state() == bob.replica.state()
+
+
+async def test_sequential_edits_by_two_reps_are_not_conflicts(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    await alice.sync()
+    await bob.sync()
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 2)
+    report = await bob.sync()
+    assert report.conflicts == []
+    assert (await alice.sync()).conflicts == []
+
+
+async def test_delete_against_an_edit_reports_the_lost_edit(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    order = new_row()
+    alice.replica.edit_row("pre_orders", order, {"status": "pending", "tombstone": 0})
+    await alice.sync()
+    await bob.sync()
+    alice.replica.edit_field("pre_orders", order, "tombstone", 1)
+    await asyncio.sleep(0.01)
+    bob.replica.edit_field("pre_orders", order, "status", "confirmed")
+    await alice.sync()
+    report = await bob.sync()
+    assert [(c["kind"], c["yours"]) for c in report.conflicts] == [("deleted", "loser")]
+    await alice.sync()
+    assert order not in alice.replica.rows("pre_orders")
+    assert order not in bob.replica.rows("pre_orders")
+    assert alice.replica.state() == bob.replica.state()
+
+
+@pytest.mark.parametrize("skew_ms", [3 * 3600_000, -3 * 3600_000])
+async def test_a_client_with_a_skewed_clock_still_syncs(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant, skew_ms: int
+) -> None:
+    """Ahead by hours: the server refuses the future stamps, the client learns the offset and
+    re-stamps its unsent edits. Behind by hours: the backdated edits are valid and kept as
+    stamped; either way the offset is corrected, so the next edit is stamped right."""
+    import time
+
+    from crdt.timestamp import millis_of
+
+    t = await make_tenant()
+    skewed = client(server, http, t.token("alice"))
+    skewed.replica.offset_ms = skew_ms  # as if the device clock were off by hours
+    flow = new_row()
+    first = skewed.replica.edit_field("pre_order_flows", flow, "quantity", 7)
+    await skewed.sync()
+    assert abs(skewed.replica.offset_ms) < 1000
+    reader = client(server, http, t.token("bob"))
+    await reader.sync()
+    assert reader.replica.rows("pre_order_flows")[flow]["quantity"] == 7
+    stored = await db_rows(server.db_url, "SELECT timestamp FROM messages")
+    [stamp] = [r["timestamp"] for r in stored]
+    if skew_ms > 0:
+        assert stamp != first.timestamp  # re-stamped
+        assert abs(millis_of(stamp) - time.time() * 1000) < 60_000
+    else:
+        assert stamp == first.timestamp  # kept as stamped
+    later = skewed.replica.edit_field("pre_order_flows", flow, "quantity", 8)
+    assert abs(millis_of(later.timestamp) - time.time() * 1000) < 60_000
+    await skewed.sync()
+    await reader.sync()
+    assert reader.replica.rows("pre_order_flows")[flow]["quantity"] == 8
