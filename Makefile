@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REF := tests/reference/node_modules/.installed
+FRONT := frontend/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench bench-quick setup clean
+.PHONY: run test lint typecheck pytest bench bench-quick setup frontend frontend-check chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,19 +21,37 @@ $(REF): tests/reference/package.json tests/reference/package-lock.json
 	npm ci --prefix tests/reference --no-audit --no-fund --loglevel=error
 	touch $(REF)
 
+$(FRONT): frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	touch $(FRONT)
+
+# The built app (served by the sync server from frontend/dist).
+frontend: $(FRONT)
+	npm run --prefix frontend build
+
+# tsc --strict, ESLint and vitest.
+frontend-check: $(FRONT)
+	npm run --prefix frontend check
+
+# Headless Chromium for the end-to-end tests (Debian's package; browsers cannot be downloaded).
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
 setup: $(STAMP) $(REF)
 
-run: $(STAMP)
+run: $(STAMP) frontend
 	$(PY) -m sync_server run --seed
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-pytest: setup
+pytest: setup frontend chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test: lint pytest
+test: lint frontend-check pytest
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
@@ -40,4 +60,4 @@ bench-quick: setup
 	$(PY) -m bench --quick
 
 clean:
-	rm -rf $(VENV) tests/reference/node_modules .data
+	rm -rf $(VENV) tests/reference/node_modules frontend/node_modules frontend/dist .data
