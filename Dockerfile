@@ -14,7 +14,7 @@ COPY crdt crdt
 COPY sync_server sync_server
 COPY recap_client recap_client
 COPY bench bench
-RUN pip install --no-cache-dir -c constraints.txt .
+RUN pip install --no-cache-dir -c constraints.txt -e .
 COPY migrations migrations
 COPY seed.py ./
 COPY --from=frontend /src/frontend/dist frontend/dist
