@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ from crdt.message import Message, Scalar
 from crdt.schema import DATASETS
 from crdt.timestamp import millis_of, min_timestamp_at, node_of
 
+from .events import derive_events
+
 NOTIFY_CHANNEL = "recap_changes"
 Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one borrowed from the pool
 
@@ -37,6 +40,7 @@ class ApplyOutcome:
     applied: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     max_seq: int | None = None
+    events: int = 0
 
 
 def _select_rows_sql(dataset: str) -> str:
@@ -128,17 +132,34 @@ async def read_registers(
     return out
 
 
+Precondition = Callable[[Conn], Awaitable[None]]
+
+
+async def lock_tenant(conn: Conn, tenant_id: str) -> None:
+    """Serialize this transaction's writes with every other writer of the tenant."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", tenant_lock_key(tenant_id))
+
+
 async def apply_messages(
-    conn: Conn, tenant_id: str, user_id: str | None, messages: list[Message]
+    conn: Conn,
+    tenant_id: str,
+    user_id: str | None,
+    messages: list[Message],
+    precondition: Precondition | None = None,
 ) -> ApplyOutcome:
     """Store and apply a validated batch in one transaction. Duplicates (in the batch or
-    already stored) are ignored; only newly stored messages touch the trie and registers."""
+    already stored) are ignored; only newly stored messages touch the trie and registers.
+
+    `precondition` runs under the tenant lock before anything is written (an If-Match
+    check): raising there aborts the batch."""
     outcome = ApplyOutcome()
     if not messages:
         return outcome
     unique = list({m.timestamp: m for m in messages}.values())
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", tenant_lock_key(tenant_id))
+        await lock_tenant(conn, tenant_id)
+        if precondition is not None:
+            await precondition(conn)
         returned = await conn.fetch(
             INSERT_MESSAGES,
             tenant_id,
@@ -185,6 +206,18 @@ async def apply_messages(
             )
         if merged.conflicts:
             await _store_conflicts(conn, tenant_id, user_id, merged.conflicts)
+        events = derive_events(current, merged.changed)
+        if events:
+            await conn.execute(
+                """INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)
+                   SELECT $1, u.t, u.a, u.p::jsonb
+                   FROM unnest($2::text[], $3::uuid[], $4::text[]) AS u(t, a, p)""",
+                tenant_id,
+                [e.type for e in events],
+                [e.aggregate_id for e in events],
+                [orjson.dumps(e.payload).decode() for e in events],
+            )
+            outcome.events = len(events)
         await conn.execute(
             "SELECT pg_notify($1, $2)",
             NOTIFY_CHANNEL,
