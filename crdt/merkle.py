@@ -126,28 +126,36 @@ def diff(trie1: Trie, trie2: Trie) -> int | None:
 def diff_ranges(trie1: Trie, trie2: Trie) -> list[tuple[int, int]]:
     """Every divergent time range, as sorted, coalesced [start, end) millis pairs.
 
-    Descends into every differing child. Where one side lacks a child the other has, or a
-    node differs but no child explains it (a pruned trie), the whole node's range diverges.
-    Empty exactly when the root hashes are equal.
+    Descends into every differing child. A node whose children do not XOR to its own hash
+    is missing some (a leaf, or a pruned trie): what differs inside it cannot be located, so
+    its whole range diverges. Otherwise some child explains the difference: one side lacks
+    it (its whole range diverges) or both have it with different hashes (descend). Empty
+    exactly when the root hashes are equal.
     """
     ranges: list[tuple[int, int]] = []
+
+    def complete(node: Trie) -> bool:
+        acc = 0
+        for key in CHILD_KEYS:
+            child = node.get(key)
+            if child is not None:
+                acc ^= child.get("hash", 0)
+        return to_signed32(acc) == node.get("hash", 0)
 
     def walk(a: Trie, b: Trie, prefix: str) -> None:
         if a.get("hash", 0) == b.get("hash", 0):
             return
-        explained = False
+        if not (complete(a) and complete(b)):
+            ranges.append(key_range(prefix))
+            return
         for key in CHILD_KEYS:
             ca, cb = a.get(key), b.get(key)
             if ca is None and cb is None:
                 continue
             if ca is None or cb is None:
                 ranges.append(key_range(prefix + key))
-                explained = True
             elif ca.get("hash", 0) != cb.get("hash", 0):
                 walk(ca, cb, prefix + key)
-                explained = True
-        if not explained:
-            ranges.append(key_range(prefix))
 
     walk(trie1, trie2, "")
     return coalesce(ranges)

@@ -24,6 +24,10 @@ Scalar = str | int | float | bool | None
 MAX_STRING_VALUE = 256 * 1024
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MAX_ROW = 128
+#: The span whose minutes are 16 base-3 digits (1997-04-13 .. 2051-11-05): the trie's key
+#: length. The reference's diff fails outside it, so messages must stay inside.
+MIN_MILLIS = 3**15 * 60_000
+MAX_MILLIS = 3**16 * 60_000 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +79,13 @@ class Message:
         timestamp = data.get("timestamp")
         prev = data.get("prev")
         try:
-            Timestamp.parse(timestamp)  # type: ignore[arg-type]
+            millis = Timestamp.parse(timestamp).millis  # type: ignore[arg-type]
             if prev is not None:
                 Timestamp.parse(prev)
         except InvalidTimestamp as exc:
             raise InvalidMessage(str(exc)) from None
+        if not MIN_MILLIS <= millis <= MAX_MILLIS:
+            raise InvalidMessage("timestamp outside 1997-04-13 .. 2051-11-05")
         assert isinstance(dataset, str) and isinstance(column, str)
         assert isinstance(timestamp, str)
         return cls(dataset, row, column, value, timestamp, prev)

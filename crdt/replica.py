@@ -8,7 +8,7 @@ sync protocol (`crdt.reconcile`) reconciles any two of them.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .hlc import Clock, recv, send
@@ -57,12 +57,17 @@ class Replica:
             self.clock = recv(self.clock, Timestamp.parse(newest), now_ms)
         return self.apply(batch)
 
-    def apply(self, messages: Iterable[Message]) -> ApplyResult:
+    def apply(
+        self, messages: Iterable[Message], counted: Callable[[Message], bool] | None = None
+    ) -> ApplyResult:
+        """Store and merge messages. `counted` says which messages the trie already holds
+        although the log does not (a trie adopted from a bootstrap snapshot)."""
         result = ApplyResult()
         for m in messages:
             if m.timestamp not in self.log:
                 self.log[m.timestamp] = m
-                self.trie.insert(m.timestamp)
+                if counted is None or not counted(m):
+                    self.trie.insert(m.timestamp)
                 result.inserted.append(m)
                 self._sorted = None
         merged = merge_batch(self.registers, result.inserted)

@@ -49,6 +49,17 @@ def test_decode_rejects_malformed_messages(payload: bytes, reason: str) -> None:
         decode(payload)
 
 
+def test_decode_rejects_timestamps_outside_the_trie_key_range() -> None:
+    for ts in (
+        "1990-01-01T00:00:00.000Z-0000-aaaaaaaaaaaaaaaa",
+        "2060-01-01T00:00:00.000Z-0000-aaaaaaaaaaaaaaaa",
+    ):
+        with pytest.raises(InvalidMessage, match="outside"):
+            Message.from_json(
+                {"dataset": "p", "row": "r", "column": "c", "value": 1, "timestamp": ts}
+            )
+
+
 def test_decode_rejects_huge_strings_and_integers() -> None:
     with pytest.raises(InvalidMessage, match="longer"):
         Message.from_json(

@@ -178,3 +178,19 @@ def test_clock_is_strictly_monotonic(events: list[tuple[bool, int, int, int]]) -
         except ClockError:
             continue  # refused: the clock is unchanged
         last = clock.last
+
+
+@SETTINGS
+@given(ops=edit_ops, seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3))
+def test_diff_ranges_on_pruned_tries_cover_every_divergent_message(
+    ops: list[tuple[int, str, str, int, int]], seed: int, n: int
+) -> None:
+    pool = all_messages(make_edits(ops, 2))
+    rng = random.Random(seed)
+    a_set = {m.timestamp for m in rng.sample(pool, k=rng.randint(0, len(pool)))}
+    b_set = {m.timestamp for m in rng.sample(pool, k=rng.randint(0, len(pool)))}
+    a, b = merkle.prune(merkle.build(a_set), n), merkle.prune(merkle.build(b_set), n)
+    ranges = merkle.diff_ranges(a, b)
+    for ts in a_set ^ b_set:
+        millis = Timestamp.parse(ts).millis
+        assert any(s <= millis < e for s, e in ranges)
