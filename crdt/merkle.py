@@ -140,7 +140,7 @@ def diff_ranges(trie1: Trie, trie2: Trie) -> list[tuple[int, int]]:
             child = node.get(key)
             if child is not None:
                 acc ^= child.get("hash", 0)
-        return to_signed32(acc) == node.get("hash", 0)
+        return bool(to_signed32(acc) == node.get("hash", 0))
 
     def walk(a: Trie, b: Trie, prefix: str) -> None:
         if a.get("hash", 0) == b.get("hash", 0):

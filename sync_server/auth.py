@@ -55,6 +55,8 @@ def issue_token(secret: str, user_id: str, tenant_id: str, role: Role, ttl_s: in
 
 def read_token(secret: str, token: str, now: float | None = None) -> Principal | None:
     """The token's principal, or None if it is malformed, forged or expired."""
+    if not token.isascii():  # compare_digest refuses non-ASCII str; no valid token has any
+        return None
     body, _, sig = token.partition(".")
     if not body or not sig or not hmac.compare_digest(sig, _sign(secret, body)):
         return None

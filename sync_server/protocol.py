@@ -30,12 +30,12 @@ class SyncRequest(BaseModel):
     messages: list[Any] = Field(default_factory=list)
     summary: SummaryIn | None = None
     cursor: str | None = Field(default=None, max_length=200_000)
-    conflicts_after: int = Field(default=0, ge=0)
+    conflicts_after: int = Field(default=0, ge=0, le=2**63 - 1)  # a bigint id
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^\x00]*$")
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -44,7 +44,7 @@ class Cursor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     paths: list[Path] = Field(max_length=MAX_SUMMARY_NODES)
-    after: str = Field(max_length=46)
+    after: str = Field(pattern=r"^[0-9A-Za-z:.-]{0,46}$")  # a timestamp, or ""
 
     def encode(self) -> str:
         return base64.urlsafe_b64encode(orjson.dumps(self.model_dump())).decode().rstrip("=")

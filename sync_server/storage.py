@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,9 +131,6 @@ async def read_registers(
     return out
 
 
-Precondition = Callable[[Conn], Awaitable[None]]
-
-
 async def lock_tenant(conn: Conn, tenant_id: str) -> None:
     """Serialize this transaction's writes with every other writer of the tenant."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", tenant_lock_key(tenant_id))
@@ -145,21 +141,17 @@ async def apply_messages(
     tenant_id: str,
     user_id: str | None,
     messages: list[Message],
-    precondition: Precondition | None = None,
 ) -> ApplyOutcome:
-    """Store and apply a validated batch in one transaction. Duplicates (in the batch or
-    already stored) are ignored; only newly stored messages touch the trie and registers.
-
-    `precondition` runs under the tenant lock before anything is written (an If-Match
-    check): raising there aborts the batch."""
+    """Store and apply a validated batch in one transaction (a savepoint when the caller
+    already holds one, e.g. to check an If-Match under the tenant lock first). Duplicates
+    (in the batch or already stored) are ignored; only newly stored messages touch the trie
+    and registers."""
     outcome = ApplyOutcome()
     if not messages:
         return outcome
     unique = list({m.timestamp: m for m in messages}.values())
     async with conn.transaction():
         await lock_tenant(conn, tenant_id)
-        if precondition is not None:
-            await precondition(conn)
         returned = await conn.fetch(
             INSERT_MESSAGES,
             tenant_id,

@@ -28,7 +28,7 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > 16:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 16:
         raise bad_request(f"{name} must be an integer from 0 to 16")
     return int(raw)
 

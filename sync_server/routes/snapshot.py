@@ -11,6 +11,7 @@ describes. Within a tenant, seq order is commit order (writes hold the tenant lo
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import orjson
@@ -37,13 +38,21 @@ def _read_cursor(text: str) -> dict[str, Any]:
             and isinstance(state.get("start"), int)
             and isinstance(state.get("ds"), int)
             and 0 <= state["ds"] <= len(DATASET_ORDER)
+            and 0 <= state["start"] < 2**63
             and isinstance(state.get("after"), str)
-            and len(state["after"]) <= 36
+            and (state["after"] == "" or _is_uuid(state["after"]))
         ):
             raise ValueError
         return state
     except Exception as exc:
         raise bad_request("malformed snapshot cursor") from exc
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 async def snapshot(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from crdt import hlc
 from crdt.errors import ClockError, InvalidMessage
-from crdt.merkle import timestamp_key
+from crdt.merkle import KEY_LENGTH, timestamp_key
 from crdt.message import Message
 from crdt.reconcile import Summary, paths_needed, plan
 from crdt.schema import validate
@@ -39,12 +39,23 @@ def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[M
     """Validate every message before anything is written; the first bad one fails the
     request with its index, so a batch is all or nothing."""
     out = []
+    seen: dict[str, Message] = {}
     for i, item in enumerate(raw):
         try:
             message = Message.from_json(item)
             validate(message)
+            _check_storable(message)
         except InvalidMessage as exc:
             raise invalid(f"message {i}: {exc}", index=i) from None
+        twin = seen.setdefault(message.timestamp, message)
+        if twin is not message and _content(twin) != _content(message):
+            # A timestamp is a message's identity: two different edits under one stamp
+            # would be decided by arrival order, differently on every replica.
+            raise invalid(
+                f"message {i}: timestamp {message.timestamp} is used by an earlier message "
+                "of this batch with different content",
+                index=i,
+            )
         millis = Timestamp.parse(message.timestamp).millis
         if millis - server_now > max_drift_ms:
             raise ApiError(
@@ -57,6 +68,24 @@ def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[M
             )
         out.append(message)
     return out
+
+
+def _check_storable(message: Message) -> None:
+    """What the schema check lets through but the log cannot hold or the trie cannot key."""
+    value = message.value
+    if isinstance(value, bool):
+        # bool is an int to Python, so `True in (0, 1)`; no column holds a JSON boolean.
+        raise InvalidMessage(f"{message.dataset}.{message.column} does not accept a boolean")
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidMessage("string values cannot contain NUL (U+0000)")
+    if len(timestamp_key(Timestamp.parse(message.timestamp).millis)) != KEY_LENGTH:
+        # The trie keys minutes by 16 base-3 digits (1997-04-13 .. 2051-11-05); a shorter
+        # key would alias a range of later minutes and the protocol could never send it.
+        raise InvalidMessage(f"timestamp {message.timestamp} is outside 1997-04-13 .. 2051-11-05")
+
+
+def _content(message: Message) -> tuple[str, str, str, bytes]:
+    return (message.dataset, message.row, message.column, orjson.dumps(message.value))
 
 
 async def sync(request: web.Request) -> web.Response:
@@ -76,6 +105,8 @@ async def sync(request: web.Request) -> web.Response:
         )
     server_now = now_ms()
     messages = parse_messages(body.messages, server_now, settings.max_drift_ms)
+    # Decoded before anything is written: a malformed cursor must not leave a stored batch.
+    cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
 
     pool = request.app[POOL]
     async with pool.acquire() as conn:
@@ -93,8 +124,7 @@ async def sync(request: web.Request) -> web.Response:
             "server_time": server_now,
             "inserted": len(outcome.inserted),
         }
-        if body.cursor is not None:
-            cursor = Cursor.decode(body.cursor)
+        if cursor is not None:
             send_paths, after = cursor.paths, cursor.after
         elif body.summary is not None:
             summary = Summary(
