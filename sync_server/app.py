@@ -120,12 +120,15 @@ def principal(request: web.Request, admin: bool = False) -> Principal:
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    from .api.summary import SUMMARY_CACHE
+
     settings = app[SETTINGS]
     url = settings.database_url or database.embedded_url(settings.data_dir)
     await database.migrate_async(url)
     pool = await database.create_pool(url, settings.pool_min, settings.pool_max)
     app[POOL] = pool
     hub = LiveHub(url)
+    hub.on_change.append(app[SUMMARY_CACHE].invalidate)
     await hub.start()
     app[HUB] = hub
     yield
@@ -134,6 +137,8 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    from .api.summary import SUMMARY_CACHE, SummaryCache
+    from .relay import relay_ctx
     from .routes import register_routes
 
     app = web.Application(
@@ -143,6 +148,8 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app[CLOCK] = [Clock.new(secrets.token_hex(8), settings.max_drift_ms)]
+    app[SUMMARY_CACHE] = SummaryCache()
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(relay_ctx)
     register_routes(app)
     return app

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,8 @@ class LiveHub:
         self._watchdog: asyncio.Task[None] | None = None
         self.notices = 0
         self._sends: set[asyncio.Task[None]] = set()
+        #: called with the tenant id on every committed change (cache invalidation)
+        self.on_change: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         await self._connect()
@@ -69,7 +72,12 @@ class LiveHub:
             tenant = str(data["tenant"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
-        message = orjson.dumps({"type": "changed", "seq": data.get("seq")}).decode()
+        for callback in self.on_change:
+            callback(tenant)
+        if "event" in data:
+            message = orjson.dumps({"type": "event", **data["event"]}).decode()
+        else:
+            message = orjson.dumps({"type": "changed", "seq": data.get("seq")}).decode()
         for ws in list(self.subscribers.get(tenant, ())):
             if not ws.closed:
                 task = asyncio.ensure_future(self._send(ws, message))

@@ -30,6 +30,8 @@ class Settings(BaseModel):
     pool_max: int = 10
     static_dir: Path | None = PROJECT_ROOT / "frontend" / "dist"
     log_requests: bool = True
+    relay_enabled: bool = True
+    relay_interval_s: float = 0.5
     extra: dict[str, str] = Field(default_factory=dict)
 
     @classmethod

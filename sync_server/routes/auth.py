@@ -7,6 +7,8 @@ import asyncio
 from aiohttp import web
 from pydantic import ValidationError
 
+from ..api.models import LoginIn, LoginOut, UserOut
+from ..api.registry import operation
 from ..app import POOL, SETTINGS, json_response, principal
 from ..auth import issue_token, verify_password
 from ..errors import ApiError, invalid
@@ -17,6 +19,10 @@ from .sync import read_json
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
+@operation(
+    "POST", "/auth/login", "Sign in: a bearer token", "auth", body=LoginIn, response=LoginOut,
+    errors=[400, 401, 422], auth=False,
+)
 async def login(request: web.Request) -> web.Response:
     try:
         body = LoginRequest.model_validate(await read_json(request))
@@ -45,6 +51,7 @@ async def login(request: web.Request) -> web.Response:
     )
 
 
+@operation("GET", "/auth/me", "The signed-in user", "auth", response=UserOut)
 async def me(request: web.Request) -> web.Response:
     who = principal(request)
     async with request.app[POOL].acquire() as conn:

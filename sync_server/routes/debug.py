@@ -11,17 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from crdt import merkle
 from crdt.merkle import timestamp_key
 from crdt.timestamp import iso_millis
 
 from .. import storage
+from ..api.registry import operation
 from ..app import POOL, json_response, principal
 from ..errors import bad_request, invalid
 from .sync import read_json
 
 MAX_COMPARE_MESSAGES = 1000
+
+
+class MerkleQuery(BaseModel):
+    path: str | None = Field(default=None, pattern=r"^[012]{0,16}$")
+    depth: int | None = Field(default=None, ge=0, le=16)
+    prune: int | None = Field(default=None, ge=0, le=16)
 
 
 def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
@@ -42,6 +50,8 @@ def _cut(node: merkle.Trie, depth: int) -> merkle.Trie:
     return out
 
 
+@operation("GET", "/debug/merkle", "The tenant's merkle trie (admin)", "debug",
+           errors=[400, 403], query=MerkleQuery)
 async def get_merkle(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     path = request.query.get("path", "")
@@ -65,6 +75,8 @@ def describe(ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
     return [{"start": s, "end": e, "from": iso_millis(s), "to": iso_millis(e)} for s, e in ranges]
 
 
+@operation("POST", "/debug/merkle/compare", "Divergent ranges against a replica's trie (admin)",
+           "debug", errors=[400, 403, 422])
 async def compare_merkle(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     body = await read_json(request)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..api.models import Health
+from ..api.registry import operation
 from ..app import METRICS, POOL, json_response
 
 
+@operation("GET", "/healthz", "Liveness and database reachability", "ops", response=Health,
+           auth=False)
 async def healthz(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await conn.fetchval("SELECT 1")

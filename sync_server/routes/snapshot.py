@@ -16,14 +16,20 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from crdt.schema import DATASETS
 
 from .. import storage
+from ..api.registry import operation
 from ..app import POOL, SETTINGS, json_response, principal
 from ..errors import bad_request
 
 DATASET_ORDER = list(DATASETS)
+
+
+class SnapshotQuery(BaseModel):
+    cursor: str | None = Field(default=None, max_length=1000)
 
 
 def _cursor(state: dict[str, Any]) -> str:
@@ -55,6 +61,8 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
+@operation("GET", "/snapshot", "Bootstrap a new device: current state in pages", "sync",
+           errors=[400], query=SnapshotQuery)
 async def snapshot(request: web.Request) -> web.Response:
     who = principal(request)
     limit = request.app[SETTINGS].snapshot_page_rows

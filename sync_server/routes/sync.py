@@ -18,6 +18,8 @@ from crdt.schema import validate
 from crdt.timestamp import Timestamp
 
 from .. import storage
+from ..api.models import SyncIn, SyncOut
+from ..api.registry import operation
 from ..app import CLOCK, METRICS, POOL, SETTINGS, json_response, principal
 from ..errors import ApiError, bad_request, forbidden, invalid
 from ..protocol import Cursor, SyncRequest
@@ -88,6 +90,10 @@ def _content(message: Message) -> tuple[str, str, str, bytes]:
     return (message.dataset, message.row, message.column, orjson.dumps(message.value))
 
 
+@operation(
+    "POST", "/sync", "One round of the sync protocol (see DESIGN.md)", "sync", body=SyncIn,
+    response=SyncOut, errors=[400, 403, 413, 422],
+)
 async def sync(request: web.Request) -> web.Response:
     started = time.perf_counter()
     who = principal(request)

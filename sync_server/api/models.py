@@ -1,0 +1,283 @@
+"""Request and response models of the REST API (and the source of its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Status = Literal["pending", "confirmed"]
+Quantity = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+# -- pre-orders and flows ------------------------------------------------------------------
+class FlowIn(Strict):
+    product_id: uuid.UUID
+    quantity: Quantity
+    weight: Quantity | None = None
+
+
+class FlowPatch(Strict):
+    product_id: uuid.UUID | None = None
+    quantity: Quantity | None = None
+    weight: Quantity | None = None
+
+
+class Flow(BaseModel):
+    id: uuid.UUID
+    pre_order_id: uuid.UUID
+    product_id: uuid.UUID | None
+    product_name: str | None
+    sku: str | None
+    quantity: float | None
+    weight: float | None
+    etag: str
+
+
+class PreOrderIn(Strict):
+    partner_id: uuid.UUID
+    delivery_date: datetime.date
+    status: Status = "pending"
+    flows: list[FlowIn] = Field(default_factory=list, max_length=100)
+
+
+class PreOrderPatch(Strict):
+    partner_id: uuid.UUID | None = None
+    delivery_date: datetime.date | None = None
+    status: Status | None = None
+
+
+class PreOrder(BaseModel):
+    id: uuid.UUID
+    partner_id: uuid.UUID | None
+    partner_name: str | None
+    delivery_date: datetime.date | None
+    status: Status | None
+    created_at: str | None
+    updated_at: str | None = Field(description="The latest timestamp of the record's fields")
+    etag: str
+    flows: list[Flow]
+
+
+class PreOrderPage(BaseModel):
+    items: list[PreOrder]
+    next_cursor: str | None
+
+
+class PreOrderQuery(Strict):
+    delivery_date: datetime.date | None = None
+    status: Status | None = None
+    partner_id: uuid.UUID | None = None
+    limit: int = Field(default=20, ge=1, le=200)
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+# -- catalog -------------------------------------------------------------------------------
+class PartnerIn(Strict):
+    name: Text
+    short_name: ShortText | None = None
+
+
+class Partner(BaseModel):
+    id: uuid.UUID
+    name: str | None
+    short_name: str | None
+
+
+class PartnerPage(BaseModel):
+    items: list[Partner]
+    next_cursor: str | None
+
+
+class ProductIn(Strict):
+    name: Text
+    sku: ShortText | None = None
+    unit_weight: Quantity | None = None
+
+
+class Product(BaseModel):
+    id: uuid.UUID
+    name: str | None
+    sku: str | None
+    unit_weight: float | None
+
+
+class ProductPage(BaseModel):
+    items: list[Product]
+    next_cursor: str | None
+
+
+class PageQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    q: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+# -- events --------------------------------------------------------------------------------
+class EventOut(BaseModel):
+    id: int
+    type: str
+    aggregate_id: uuid.UUID
+    payload: dict[str, Any]
+    created_at: datetime.datetime
+    published_at: datetime.datetime | None
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_after: int
+
+
+class EventQuery(Strict):
+    after: int = Field(default=0, ge=0, le=2**62)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class WebhookIn(Strict):
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,2000}$")] | None
+
+
+class WebhookOut(BaseModel):
+    url: str | None
+
+
+# -- summary -------------------------------------------------------------------------------
+class SummaryQuery(Strict):
+    date_from: datetime.date | None = Field(default=None, alias="from")
+    date_to: datetime.date | None = Field(default=None, alias="to")
+    top: int = Field(default=10, ge=1, le=100)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+
+class StatusTotals(BaseModel):
+    status: str
+    pre_orders: int
+    quantity: float
+    weight: float
+
+
+class ProductTotals(BaseModel):
+    product_id: uuid.UUID
+    name: str | None
+    sku: str | None
+    quantity: float
+    weight: float
+
+
+class DayCount(BaseModel):
+    date: datetime.date
+    pre_orders: int
+
+
+class PartnerTotals(BaseModel):
+    partner_id: uuid.UUID
+    name: str | None
+    pre_orders: int
+    quantity: float
+
+
+class Summary(BaseModel):
+    date_from: datetime.date
+    date_to: datetime.date
+    by_status: list[StatusTotals]
+    top_products: list[ProductTotals]
+    per_day: list[DayCount]
+    busiest_partners: list[PartnerTotals]
+    generated_at: datetime.datetime
+    version: int = Field(description="The tenant's message sequence the figures reflect")
+
+
+# -- sync protocol (described here so the whole surface is in one document) -----------------
+class LoginIn(Strict):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    display_name: str
+    role: Literal["rep", "admin"]
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_in: int
+    user: UserOut
+
+
+class WireMessage(BaseModel):
+    dataset: str
+    row: str
+    column: str
+    value: str | float | bool | None
+    timestamp: str
+    prev: str | None = None
+    seq: int | None = None
+
+
+class SummaryNodes(Strict):
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]] = Field(
+        max_length=5000
+    )
+    nodes: list[tuple[Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")], int, int]] = (
+        Field(max_length=5000)
+    )
+
+
+class SyncIn(Strict):
+    node: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+    messages: list[WireMessage] = Field(default_factory=list)
+    summary: SummaryNodes | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    conflicts_after: int = Field(default=0, ge=0)
+
+
+class ConflictSide(BaseModel):
+    value: str | float | bool | None
+    timestamp: str
+    user_id: str | None
+    user_name: str | None
+
+
+class ConflictOut(BaseModel):
+    id: int
+    kind: Literal["superseded", "overwrote", "deleted"]
+    dataset: str
+    row: str
+    column: str
+    winner: ConflictSide
+    loser: ConflictSide
+    detected_at: str
+    yours: Literal["winner", "loser"]
+
+
+class SyncOut(BaseModel):
+    server_time: int
+    inserted: int
+    send: list[str]
+    push: list[str] = Field(default_factory=list)
+    descend: list[str] = Field(default_factory=list)
+    messages: list[WireMessage]
+    cursor: str | None
+    root: tuple[int, int]
+    conflicts: list[ConflictOut]
+
+
+class Health(BaseModel):
+    status: str

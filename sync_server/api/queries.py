@@ -1,0 +1,160 @@
+"""SQL of the REST API's reads (the writes go through `storage.apply_messages`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crdt.merge import Register
+from crdt.schema import DATASETS
+
+from ..storage import Conn, read_registers, scalar_from_db
+from .common import etag_of
+
+LIVE = "tombstone IS DISTINCT FROM 1"
+
+
+def _registers(record: Any, dataset: str) -> dict[str, Register]:
+    out = {}
+    for column in DATASETS[dataset]:
+        ts = record[f"{column}_ts"]
+        if ts is not None:
+            out[column] = Register(scalar_from_db(record[column]), ts)
+    return out
+
+
+async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
+    """Live pre-orders with their live flows, in the order of `ids`."""
+    if not ids:
+        return []
+    orders = await conn.fetch(
+        f"""SELECT o.*, o.id::text AS sid, p.name AS partner_name FROM pre_orders o
+            LEFT JOIN partners p ON p.tenant_id = o.tenant_id AND p.id = o.partner_id
+            WHERE o.tenant_id = $1 AND o.id = ANY($2::uuid[]) AND o.{LIVE}""",  # noqa: S608
+        tenant_id,
+        ids,
+    )
+    flows = await conn.fetch(
+        f"""SELECT f.*, f.id::text AS sid, f.pre_order_id::text AS parent,
+                   pr.name AS product_name, pr.sku AS sku
+            FROM pre_order_flows f
+            LEFT JOIN products pr ON pr.tenant_id = f.tenant_id AND pr.id = f.product_id
+            WHERE f.tenant_id = $1 AND f.pre_order_id = ANY($2::uuid[]) AND f.{LIVE}
+            ORDER BY f.id""",  # noqa: S608
+        tenant_id,
+        ids,
+    )
+    by_parent: dict[str, list[dict[str, Any]]] = {}
+    for f in flows:
+        by_parent.setdefault(f["parent"], []).append(
+            {
+                "id": f["sid"],
+                "pre_order_id": f["parent"],
+                "product_id": scalar_from_db(f["product_id"]),
+                "product_name": f["product_name"],
+                "sku": f["sku"],
+                "quantity": f["quantity"],
+                "weight": f["weight"],
+                "etag": etag_of(_registers(f, "pre_order_flows")),
+            }
+        )
+    found = {}
+    for o in orders:
+        regs = _registers(o, "pre_orders")
+        found[o["sid"]] = {
+            "id": o["sid"],
+            "partner_id": scalar_from_db(o["partner_id"]),
+            "partner_name": o["partner_name"],
+            "delivery_date": scalar_from_db(o["delivery_date"]),
+            "status": o["status"],
+            "created_at": o["created_at"],
+            "updated_at": max((r.timestamp for r in regs.values()), default=None),
+            "etag": etag_of(regs),
+            "flows": by_parent.get(o["sid"], []),
+        }
+    return [found[i] for i in ids if i in found]
+
+
+async def preorder_page(
+    conn: Conn,
+    tenant_id: str,
+    delivery_date: Any,
+    status: str | None,
+    partner_id: str | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[str]:
+    """Ids of one keyset page, ordered (created_at DESC, id DESC): an index scan on
+    pre_orders_keyset, stable under concurrent inserts (no duplicates, no gaps)."""
+    records = await conn.fetch(
+        f"""SELECT id::text AS id FROM pre_orders
+            WHERE tenant_id = $1 AND {LIVE}
+              AND ($2::date IS NULL OR delivery_date = $2)
+              AND ($3::text IS NULL OR status = $3)
+              AND ($4::uuid IS NULL OR partner_id = $4)
+              AND ($5::text IS NULL OR (coalesce(created_at, ''), id) < ($5, $6::uuid))
+            ORDER BY coalesce(created_at, '') DESC, id DESC
+            LIMIT $7""",  # noqa: S608
+        tenant_id,
+        delivery_date,
+        status,
+        partner_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [r["id"] for r in records]
+
+
+async def created_at_of(conn: Conn, tenant_id: str, order_id: str) -> str:
+    value = await conn.fetchval(
+        "SELECT coalesce(created_at, '') FROM pre_orders WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        order_id,
+    )
+    return str(value or "")
+
+
+async def registers_of(
+    conn: Conn, tenant_id: str, dataset: str, row: str
+) -> dict[str, Register] | None:
+    """The row's registers, or None if it does not exist or is deleted."""
+    regs = (await read_registers(conn, tenant_id, {(dataset, row)})).get((dataset, row))
+    if not regs:
+        return None
+    tomb = regs.get("tombstone")
+    if tomb is not None and tomb.value == 1:
+        return None
+    return regs
+
+
+async def live_ids(conn: Conn, tenant_id: str, dataset: str, ids: list[str]) -> set[str]:
+    records = await conn.fetch(
+        f"SELECT id::text AS id FROM {dataset} WHERE tenant_id = $1 "  # noqa: S608
+        f"AND id = ANY($2::uuid[]) AND {LIVE}",
+        tenant_id,
+        ids,
+    )
+    return {r["id"] for r in records}
+
+
+async def catalog_page(
+    conn: Conn, tenant_id: str, dataset: str, columns: list[str], after: tuple[str, str] | None,
+    limit: int, q: str | None,
+) -> list[dict[str, Any]]:
+    """Partners or products by (name, id), optionally filtered by a case-insensitive
+    substring of the name (or SKU)."""
+    cols = ", ".join(columns)
+    search = "name" if dataset == "partners" else "coalesce(name, '') || ' ' || coalesce(sku, '')"
+    records = await conn.fetch(
+        f"""SELECT id::text AS id, {cols} FROM {dataset}
+            WHERE tenant_id = $1 AND {LIVE}
+              AND ($2::text IS NULL OR {search} ILIKE '%' || $2 || '%')
+              AND ($3::text IS NULL OR (coalesce(name, ''), id) > ($3, $4::uuid))
+            ORDER BY coalesce(name, ''), id LIMIT $5""",  # noqa: S608
+        tenant_id,
+        q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if q else None,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [{k: scalar_from_db(r[k]) for k in ("id", *columns)} for r in records]

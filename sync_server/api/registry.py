@@ -1,0 +1,175 @@
+"""Operations are declared once, with their pydantic models; the routes and the OpenAPI
+document are both generated from the declarations, so the document cannot drift from the
+code."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ERROR_TEXT = {
+    400: "Malformed request",
+    401: "Missing, invalid or expired bearer token",
+    403: "Not allowed for this role",
+    404: "Not found",
+    409: "Conflict",
+    412: "The If-Match version is stale",
+    413: "Request too large",
+    422: "Invalid input",
+    428: "A precondition header is required",
+    429: "Rate limited",
+}
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    required: bool
+    description: str
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    headers: list[Header] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    auth: bool = True
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    method: str, path: str, summary: str, tag: str, **kw: Any
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        OPERATIONS.append(Operation(method, path, handler, summary, tag, **kw))
+        return handler
+
+    return register
+
+
+def add_routes(app: web.Application) -> None:
+    for op in OPERATIONS:
+        app.router.add_route(op.method, op.path, op.handler)
+
+
+def build_openapi() -> dict[str, Any]:
+    from .models import ErrorBody
+
+    models: set[type[BaseModel]] = {ErrorBody}
+    for op in OPERATIONS:
+        for model in (op.body, op.response):
+            if model is not None:
+                models.add(model)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, schema = models_json_schema(
+        [(m, "serialization") for m in ordered] + [(m, "validation") for m in ordered],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = schema.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        item: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": op.handler.__name__,
+            "responses": _responses(op),
+        }
+        params = _path_params(op.path) + _query_params(op.query) + [
+            {"name": h.name, "in": "header", "required": h.required,
+             "description": h.description, "schema": {"type": "string", "maxLength": 200}}
+            for h in op.headers
+        ]
+        if params:
+            item["parameters"] = params
+        if op.body is not None:
+            item["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(op.body)}},
+            }
+        if op.auth:
+            item["security"] = [{"bearer": []}]
+        paths.setdefault(op.path, {})[op.method.lower()] = item
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Recap API",
+            "version": "1.0.0",
+            "description": "Integration REST API and sync protocol of Recap. Every error is "
+            '`{"code": ..., "message": ...}`.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        ok["content"] = {"application/json": {"schema": _ref(op.response)}}
+    if op.response_headers:
+        ok["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in op.response_headers.items()
+        }
+    out: dict[str, Any] = {str(op.status): ok}
+    codes = set(op.errors) | ({401, 429} if op.auth else set())
+    for code in sorted(codes):
+        out[str(code)] = {
+            "description": ERROR_TEXT.get(code, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+    return out
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    out = []
+    for part in path.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            out.append({
+                "name": part[1:-1], "in": "path", "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            })
+    return out
+
+
+def _query_params(model: type[BaseModel] | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        prop.pop("title", None)
+        if "anyOf" in prop:  # Optional[X] -> X (absent means null)
+            variants = [v for v in prop.pop("anyOf") if v.get("type") != "null"]
+            if len(variants) == 1:
+                prop.update(variants[0])
+        prop.pop("default", None)
+        out.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return out
