@@ -22,10 +22,11 @@ XOR cancels a timestamp inserted twice: insert only messages that were newly sto
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from .timestamp import Timestamp, hash_timestamp
+from .timestamp import Timestamp, hash_timestamp, millis_of
 
 Trie = dict[str, Any]
 
@@ -39,9 +40,8 @@ def to_signed32(value: int) -> int:
     return value - 0x1_0000_0000 if value & 0x8000_0000 else value
 
 
-def timestamp_key(millis: int) -> str:
-    """`Number(Math.floor(millis / 1000 / 60)).toString(3)`."""
-    minutes = millis // MINUTE_MS
+@functools.lru_cache(maxsize=65536)
+def _minute_key(minutes: int) -> str:
     if minutes == 0:
         return "0"
     digits = []
@@ -49,6 +49,12 @@ def timestamp_key(millis: int) -> str:
         minutes, r = divmod(minutes, 3)
         digits.append("012"[r])
     return "".join(reversed(digits))
+
+
+def timestamp_key(millis: int) -> str:
+    """`Number(Math.floor(millis / 1000 / 60)).toString(3)` (cached per minute: histories
+    are dense in time, so most keys repeat)."""
+    return _minute_key(millis // MINUTE_MS)
 
 
 def key_to_millis(key: str) -> int:
@@ -207,18 +213,21 @@ class FlatTrie:
     def insert(self, timestamp: str, millis: int | None = None) -> None:
         """Add one newly stored timestamp (a canonical string)."""
         if millis is None:
-            millis = Timestamp.parse(timestamp).millis
+            millis = millis_of(timestamp)
         self.insert_hashed(timestamp_key(millis), hash_timestamp(timestamp))
 
     def insert_hashed(self, key: str, h: int) -> None:
+        # XOR of two signed 32-bit ints is a signed 32-bit int in Python (two's complement
+        # with sign extension), so the hash is converted once, not at every level.
+        h = to_signed32(h)
         nodes = self.nodes
         for i in range(len(key) + 1):
             path = key[:i]
             node = nodes.get(path)
             if node is None:
-                nodes[path] = [to_signed32(h), 1]
+                nodes[path] = [h, 1]
             else:
-                node[0] = to_signed32(node[0] ^ h)
+                node[0] ^= h
                 node[1] += 1
 
     def hash(self, path: str = "") -> int:

@@ -167,3 +167,11 @@ def test_clock_state_survives_serialization() -> None:
 def test_clock_rejects_a_bad_node_id() -> None:
     with pytest.raises(InvalidTimestamp):
         Clock.new("not-a-node")
+
+
+def test_millis_of_agrees_with_parse() -> None:
+    from crdt.timestamp import millis_of
+
+    for millis in (0, 999, 951782400000, T0, 2524607999999):
+        text = str(Timestamp(millis, 3, NODE))
+        assert millis_of(text) == Timestamp.parse(text).millis == millis

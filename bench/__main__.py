@@ -1,0 +1,68 @@
+"""`python -m bench [--quick] [--only NAME,...]`: run the benchmarks, print one table, and
+write it as JSON under bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from .table import Row, render
+
+SUITES = ["crdt", "sync"]
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    parser.add_argument("--only", default=",".join(SUITES), help=f"comma list of {SUITES}")
+    args = parser.parse_args(argv)
+    only = [s for s in args.only.split(",") if s]
+    rows: list[Row] = []
+    if "crdt" in only:
+        from . import crdt_micro
+
+        rows += crdt_micro.run(args.quick)
+        print(render(rows), flush=True)
+    if "sync" in only:
+        from . import sync_workloads
+
+        rows += sync_workloads.run(args.quick)
+    print()
+    print(render(rows))
+    out_dir = Path(__file__).resolve().parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps({
+        "date": stamp, "commit": commit(), "quick": args.quick, "machine": machine(),
+        "rows": [r.as_dict() for r in rows],
+    }, indent=1))
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
