@@ -1,0 +1,282 @@
+/**
+ * The app's one connection to its replica and to the server.
+ *
+ * Multi-tab: every tab opens the same IndexedDB replica (one node id, one clock: edits are
+ * stamped inside readwrite transactions, which IndexedDB serializes across tabs). Exactly
+ * one tab, the holder of the Web Lock `recap-sync`, runs the sync loop and the live
+ * WebSocket; when it closes, the lock passes to another tab. Other tabs ask the leader to
+ * sync over the BroadcastChannel `recap`; every tab re-renders from IndexedDB through
+ * Dexie's live queries, which Dexie propagates across tabs.
+ */
+import { liveQuery } from 'dexie';
+
+import { HttpError, NetworkError, SyncClient, fetchTransport } from '../engine/sync';
+import { SyncScheduler, type SyncReason } from '../engine/scheduler';
+import {
+  LocalReplica,
+  RecapDB,
+  type Change,
+  type Session,
+  type SyncStatus,
+  type User,
+} from '../engine/store';
+import type { Message } from '../engine/message';
+
+type BusMessage =
+  | { type: 'sync'; reason: SyncReason }
+  | { type: 'signed-out' };
+
+export interface LoginResult {
+  token: string;
+  expires_in: number;
+  user: User;
+}
+
+export class LoginError extends Error {}
+
+export class AppService {
+  readonly db = new RecapDB('recap');
+  readonly replica = new LocalReplica(this.db);
+  private readonly channel: BroadcastChannel | null =
+    typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('recap');
+  private scheduler: SyncScheduler | null = null;
+  private releaseLeadership: (() => void) | null = null;
+  private leading = false;
+  private ws: WebSocket | null = null;
+  private wsRetry = 0;
+  private wsTimer: ReturnType<typeof setTimeout> | null = null;
+  private session: Session | null = null;
+  private readonly baseUrl = '';
+
+  async init(): Promise<void> {
+    await this.replica.open();
+    if (this.channel) this.channel.onmessage = (e: MessageEvent<BusMessage>) => this.onBus(e.data);
+    // Ask the browser not to evict the replica under storage pressure.
+    if ('storage' in navigator && 'persist' in navigator.storage) void navigator.storage.persist().catch(() => false);
+    this.session = (await this.replica.getMeta<Session>('session')) ?? null;
+    window.addEventListener('online', () => this.requestSync('online'));
+    window.addEventListener('offline', () => void this.setStatus({ phase: 'offline' }));
+  }
+
+  async currentSession(): Promise<Session | null> {
+    this.session = (await this.replica.getMeta<Session>('session')) ?? null;
+    return this.session;
+  }
+
+  private onBus(msg: BusMessage): void {
+    if (msg.type === 'sync') this.requestSync(msg.reason);
+    else window.location.reload();
+  }
+
+  // -- editing -----------------------------------------------------------------------
+  /** Stamp and store edits locally (instant, offline), then ask for a sync. */
+  async edit(changes: Change[]): Promise<Message[]> {
+    const out = await this.replica.edit(changes);
+    this.requestSync('edit');
+    return out;
+  }
+
+  requestSync(reason: SyncReason): void {
+    if (this.leading && this.scheduler) this.scheduler.request(reason);
+    else this.channel?.postMessage({ type: 'sync', reason } satisfies BusMessage);
+  }
+
+  // -- status --------------------------------------------------------------------------
+  private async setStatus(patch: Partial<SyncStatus>): Promise<void> {
+    const db = this.db;
+    await db.transaction('rw', db.meta, async () => {
+      const old = (await db.meta.get('status'))?.value as SyncStatus | undefined;
+      const next: SyncStatus = {
+        phase: 'idle',
+        lastSyncAt: null,
+        error: null,
+        ...old,
+        ...patch,
+        at: Date.now(),
+      };
+      await db.meta.put({ key: 'status', value: next });
+    });
+  }
+
+  // -- sign-in, bootstrap, sign-out -------------------------------------------------------
+  async login(email: string, password: string): Promise<LoginResult> {
+    let resp: Response;
+    try {
+      resp = await fetch(`${this.baseUrl}/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+        cache: 'no-store',
+      });
+    } catch {
+      throw new LoginError('Cannot reach the server. Signing in needs a connection (once per device).');
+    }
+    const body = (await resp.json().catch(() => ({}))) as Partial<LoginResult> & { code?: string; message?: string };
+    if (resp.status === 401) throw new LoginError('Wrong email or password.');
+    if (!resp.ok || typeof body.token !== 'string' || body.user === undefined) {
+      throw new LoginError(body.message ?? `Sign-in failed (${resp.status}).`);
+    }
+    return body as LoginResult;
+  }
+
+  async saveSession(result: LoginResult): Promise<Session> {
+    const session: Session = {
+      token: result.token,
+      user: result.user,
+      expires_at: Date.now() + result.expires_in * 1000,
+    };
+    await this.replica.setMeta('session', session);
+    this.session = session;
+    await this.setStatus({ phase: 'idle', error: null });
+    return session;
+  }
+
+  async isBootstrapped(): Promise<boolean> {
+    return (await this.replica.getMeta<boolean>('bootstrapped')) === true;
+  }
+
+  private client(): SyncClient {
+    return new SyncClient(this.replica, fetchTransport(this.baseUrl, () => this.session?.token ?? null));
+  }
+
+  /** A new device: adopt the server's snapshot (with progress), then sync. */
+  async bootstrap(progress: (done: number, total: number) => void): Promise<void> {
+    await this.client().bootstrap(progress);
+    // Old notices the server had for this user are history, not news, on a new device.
+    await this.db.conflicts.toCollection().modify({ notified: 1 });
+    await this.replica.setMeta('bootstrapped', true);
+    await this.setStatus({ phase: 'idle', lastSyncAt: Date.now(), error: null });
+  }
+
+  /** Become the sync leader when no other tab is (Web Locks), and run the loop there. */
+  startSync(): void {
+    if (this.releaseLeadership) return;
+    const held = new Promise<void>((resolve) => (this.releaseLeadership = resolve));
+    if (!('locks' in navigator)) {
+      this.lead();
+      return;
+    }
+    void navigator.locks.request('recap-sync', async () => {
+      this.lead();
+      await held;
+    });
+  }
+
+  private lead(): void {
+    this.leading = true;
+    this.scheduler = new SyncScheduler({
+      run: () => this.syncOnce(),
+      onFailure: (e) => this.onSyncFailure(e),
+      intervalMs: 30_000,
+    });
+    this.scheduler.start();
+    this.connectLive();
+  }
+
+  stopSync(): void {
+    this.scheduler?.stop();
+    this.scheduler = null;
+    this.leading = false;
+    this.closeLive();
+    this.releaseLeadership?.();
+    this.releaseLeadership = null;
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (!this.session) throw new HttpError(401, { code: 'unauthorized' });
+    if (!navigator.onLine) throw new NetworkError('the browser is offline');
+    await this.setStatus({ phase: 'syncing' });
+    await this.client().sync();
+    await this.setStatus({ phase: 'idle', lastSyncAt: Date.now(), error: null });
+    if (!this.ws) this.connectLive();
+  }
+
+  private onSyncFailure(e: unknown): { retryAfterMs?: number; stop?: boolean } {
+    if (e instanceof NetworkError) {
+      void this.setStatus({ phase: 'offline', error: null });
+      return {};
+    }
+    if (e instanceof HttpError && e.status === 401) {
+      void this.setStatus({ phase: 'signed_out', error: 'Your session has expired: sign in again to sync.' });
+      return { stop: true };
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    void this.setStatus({ phase: 'error', error: message });
+    if (e instanceof HttpError && e.status === 429) {
+      return { retryAfterMs: Number(e.field('retry_after_s') ?? 5) * 1000 };
+    }
+    return {};
+  }
+
+  /** After signing in again on an expired session (same user). */
+  resumeSync(): void {
+    this.scheduler?.resume();
+    this.closeLive();
+    this.connectLive();
+  }
+
+  // -- live updates --------------------------------------------------------------------
+  private connectLive(): void {
+    if (!this.leading || this.ws || !this.session) return;
+    const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const url = `${proto}//${window.location.host}/live?token=${encodeURIComponent(this.session.token)}`;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this.scheduleLive();
+      return;
+    }
+    this.ws = ws;
+    ws.onmessage = (e: MessageEvent<string>) => {
+      try {
+        const data = JSON.parse(e.data) as { type?: string };
+        if (data.type === 'changed') this.requestSync('live');
+        if (data.type === 'hello') {
+          this.wsRetry = 0;
+          this.requestSync('live'); // anything missed while disconnected
+        }
+      } catch {
+        /* not ours */
+      }
+    };
+    ws.onclose = () => {
+      if (this.ws === ws) this.ws = null;
+      this.scheduleLive();
+    };
+  }
+
+  private scheduleLive(): void {
+    if (!this.leading || this.wsTimer !== null) return;
+    this.wsRetry += 1;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.wsRetry, 6));
+    this.wsTimer = setTimeout(() => {
+      this.wsTimer = null;
+      this.connectLive();
+    }, delay);
+  }
+
+  private closeLive(): void {
+    if (this.wsTimer !== null) clearTimeout(this.wsTimer);
+    this.wsTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+  }
+
+  /** Clear every local table (the database itself) and tell the other tabs. */
+  async signOut(): Promise<void> {
+    this.stopSync();
+    await this.db.delete();
+    this.channel?.postMessage({ type: 'signed-out' } satisfies BusMessage);
+    window.location.reload();
+  }
+
+  /** Live query helper for non-React callers. */
+  watch<T>(query: () => Promise<T>, next: (v: T) => void): () => void {
+    const sub = liveQuery(query).subscribe({ next });
+    return () => sub.unsubscribe();
+  }
+}
+
+export const service = new AppService();

@@ -1,0 +1,121 @@
+/**
+ * Recap's data model as the merge sees it (mirrors crdt/schema.py, the single source):
+ * which datasets and columns exist and what values each column accepts. Every dataset has
+ * `tombstone` (0/1; 1 deletes the row, delete wins). Nothing that fails here is written.
+ */
+import { InvalidMessage } from './errors';
+import type { Message, Scalar } from './message';
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}$/;
+const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const MAX_AVATAR = 200_000;
+export const PRE_ORDER_STATUSES = ['pending', 'confirmed'] as const;
+export type PreOrderStatus = (typeof PRE_ORDER_STATUSES)[number];
+
+export interface ColumnType {
+  readonly name: string;
+  readonly check: (v: Scalar) => boolean;
+}
+
+/** Length in code points, as Python's `len` counts. */
+function codePoints(s: string): number {
+  return Array.from(s).length;
+}
+
+const text =
+  (limit: number) =>
+  (v: Scalar): boolean =>
+    typeof v === 'string' && (v.length <= limit || codePoints(v) <= limit);
+
+export function isUuid(v: Scalar): boolean {
+  return typeof v === 'string' && UUID.test(v);
+}
+
+export function isDate(v: Scalar): boolean {
+  if (typeof v !== 'string' || !DATE.test(v)) return false;
+  const d = new Date(`${v}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
+}
+
+export function isNonNegNumber(v: Scalar): boolean {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e12;
+}
+
+export function isEmail(v: Scalar): boolean {
+  return typeof v === 'string' && EMAIL.test(v);
+}
+
+export const TEXT: ColumnType = { name: 'text', check: text(500) };
+export const SHORT_TEXT: ColumnType = { name: 'short_text', check: text(100) };
+export const UUID_T: ColumnType = { name: 'uuid', check: isUuid };
+export const DATE_T: ColumnType = { name: 'date', check: isDate };
+export const DATETIME_T: ColumnType = {
+  name: 'datetime',
+  check: (v) => typeof v === 'string' && DATETIME.test(v),
+};
+export const STATUS: ColumnType = {
+  name: 'status',
+  check: (v) => v === 'pending' || v === 'confirmed',
+};
+export const QUANTITY: ColumnType = { name: 'quantity', check: isNonNegNumber };
+export const EMAIL_T: ColumnType = { name: 'email', check: isEmail };
+export const AVATAR: ColumnType = {
+  name: 'avatar',
+  check: (v) => typeof v === 'string' && v.length <= MAX_AVATAR && v.startsWith('data:image/'),
+};
+export const TOMBSTONE: ColumnType = { name: 'tombstone', check: (v) => v === 0 || v === 1 };
+
+export const DATASETS = {
+  partners: { name: TEXT, short_name: SHORT_TEXT, tombstone: TOMBSTONE },
+  products: { name: TEXT, sku: SHORT_TEXT, unit_weight: QUANTITY, tombstone: TOMBSTONE },
+  pre_orders: {
+    partner_id: UUID_T,
+    delivery_date: DATE_T,
+    status: STATUS,
+    created_at: DATETIME_T,
+    tombstone: TOMBSTONE,
+  },
+  pre_order_flows: {
+    pre_order_id: UUID_T,
+    product_id: UUID_T,
+    quantity: QUANTITY,
+    weight: QUANTITY,
+    tombstone: TOMBSTONE,
+  },
+  profiles: { name: TEXT, email: EMAIL_T, avatar: AVATAR, tombstone: TOMBSTONE },
+} as const satisfies Record<string, Record<string, ColumnType>>;
+
+export type Dataset = keyof typeof DATASETS;
+export type ColumnOf<D extends Dataset> = keyof (typeof DATASETS)[D] & string;
+
+export function isDataset(name: string): name is Dataset {
+  return Object.hasOwn(DATASETS, name);
+}
+
+export function columnType(dataset: string, column: string): ColumnType | undefined {
+  if (!isDataset(dataset)) return undefined;
+  const columns: Record<string, ColumnType> = DATASETS[dataset];
+  return Object.hasOwn(columns, column) ? columns[column] : undefined;
+}
+
+/** Throw InvalidMessage unless the message names a known field with an allowed value. */
+export function validate(m: Pick<Message, 'dataset' | 'row' | 'column' | 'value'>): void {
+  if (!isDataset(m.dataset)) throw new InvalidMessage(`unknown dataset ${JSON.stringify(m.dataset)}`);
+  const column = columnType(m.dataset, m.column);
+  if (column === undefined) throw new InvalidMessage(`unknown column ${m.dataset}.${m.column}`);
+  if (!isUuid(m.row)) {
+    throw new InvalidMessage(`row id must be a lower-case UUID: ${JSON.stringify(m.row.slice(0, 40))}`);
+  }
+  if (m.value === null) {
+    if (column === TOMBSTONE) throw new InvalidMessage(`${m.dataset}.${m.column} cannot be null`);
+    return;
+  }
+  if (!column.check(m.value)) {
+    throw new InvalidMessage(
+      `invalid value for ${m.dataset}.${m.column} (${column.name}): ${JSON.stringify(String(m.value).slice(0, 60))}`,
+    );
+  }
+}

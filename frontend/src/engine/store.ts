@@ -1,0 +1,573 @@
+/**
+ * The device's replica in IndexedDB (through Dexie): the client side of the engine, the
+ * same steps as recap_client/replica.py.
+ *
+ * Tables (one database per signed-in device, deleted on sign-out):
+ * - `meta`       key -> value: node id, clock, session (token + user), clock offset,
+ *                snapshot seq, conflicts_after, sync status, bootstrap state;
+ * - `registers`  one record per row `[ds+id]`: every column's LWW register (value,
+ *                timestamp, prev), plus `date` (pre_orders.delivery_date) and `parent`
+ *                (pre_order_flows.pre_order_id) copied out for the indexes the UI reads by;
+ * - `messages`   the message log by timestamp (range scans by trie path);
+ * - `trie`       the merkle trie as flat nodes `path -> (hash, count)`;
+ * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row;
+ * - `conflicts`  the server's conflict notices for this user, by id.
+ *
+ * Every write is ONE readwrite transaction that awaits nothing but IndexedDB, so an edit
+ * is stamped, logged, queued, applied and hashed atomically before any network I/O, and
+ * readwrite transactions over the same stores from several tabs are serialized by
+ * IndexedDB itself: the clock's read-modify-write cannot interleave across tabs.
+ */
+import Dexie, { type Table } from 'dexie';
+
+import { InvalidMessage } from './errors';
+import { clockFromJson, clockToJson, newClock, recv, send, type Clock, type ClockJson } from './hlc';
+import {
+  mergeBatch,
+  mergeField,
+  registerOf,
+  rowKey,
+  type Conflict,
+  type Register,
+  type Registers,
+} from './merge';
+import { CHILD_KEYS, FlatTrie, KEY_LENGTH, timestampKey, type TrieView } from './merkle';
+import { fieldKey, type Message, type Scalar } from './message';
+import { frontier, refine, type Summary } from './reconcile';
+import { validate } from './schema';
+import { Timestamp, hashTimestamp, minTimestampAt, nodeOf } from './timestamp';
+
+export interface RowRecord {
+  ds: string;
+  id: string;
+  cols: Record<string, Register>;
+  date?: string;
+  parent?: string;
+}
+
+export interface TrieRecord {
+  path: string;
+  h: number;
+  c: number;
+}
+
+export interface MetaRecord {
+  key: string;
+  value: unknown;
+}
+
+export interface ConflictSide {
+  value: Scalar;
+  timestamp: string;
+  user_id: string | null;
+  user_name: string | null;
+}
+
+/** A conflict notice as the server reports it (GET conflicts in POST /sync). */
+export interface ServerConflict {
+  id: number;
+  kind: 'superseded' | 'overwrote' | 'deleted';
+  dataset: string;
+  row: string;
+  column: string;
+  winner: ConflictSide;
+  loser: ConflictSide;
+  detected_at: string;
+  yours: 'winner' | 'loser';
+}
+
+export interface ConflictRecord extends ServerConflict {
+  /** 0 until the user has seen the notification (dismissed the toast). */
+  notified: 0 | 1;
+  /** 1 once the user re-applied their value. */
+  resolved: 0 | 1;
+}
+
+export interface User {
+  id: string;
+  tenant_id: string;
+  email: string;
+  display_name: string;
+  role: string;
+}
+
+export interface Session {
+  token: string;
+  user: User;
+  expires_at: number;
+}
+
+export type SyncPhase = 'idle' | 'syncing' | 'offline' | 'error' | 'signed_out';
+
+export interface SyncStatus {
+  phase: SyncPhase;
+  lastSyncAt: number | null;
+  error: string | null;
+  at: number;
+}
+
+export interface RemoteMessage extends Message {
+  readonly seq?: number;
+}
+
+export interface Change {
+  dataset: string;
+  row: string;
+  column: string;
+  value: Scalar;
+}
+
+export class RecapDB extends Dexie {
+  declare meta: Table<MetaRecord, string>;
+  declare registers: Table<RowRecord, [string, string]>;
+  declare messages: Table<Message, string>;
+  declare trie: Table<TrieRecord, string>;
+  declare outbox: Table<Message, string>;
+  declare conflicts: Table<ConflictRecord, number>;
+
+  constructor(name = 'recap') {
+    super(name);
+    // Upgrades: add `this.version(n).stores({...}).upgrade(...)` below; Dexie runs every
+    // version's upgrade in order, like a falling-through switch on oldVersion.
+    this.version(1).stores({
+      meta: 'key',
+      registers: '[ds+id], ds, [ds+date], [ds+parent]',
+      messages: 'timestamp',
+      trie: 'path',
+      outbox: 'timestamp, [dataset+row]',
+      conflicts: 'id, notified',
+    });
+  }
+}
+
+function randomNode(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A map view of trie nodes, for the pure reconciliation functions. */
+class TrieMap implements TrieView {
+  readonly nodes = new Map<string, readonly [number, number]>();
+  get(path: string): readonly [number, number] | undefined {
+    return this.nodes.get(path);
+  }
+  add(rec: TrieRecord | undefined): boolean {
+    if (rec === undefined || rec.c <= 0) return false;
+    this.nodes.set(rec.path, [rec.h, rec.c]);
+    return true;
+  }
+}
+
+function withDerived(rec: RowRecord): RowRecord {
+  const out: RowRecord = { ds: rec.ds, id: rec.id, cols: rec.cols };
+  if (rec.ds === 'pre_orders') {
+    const v = rec.cols.delivery_date?.value;
+    if (typeof v === 'string') out.date = v;
+  } else if (rec.ds === 'pre_order_flows') {
+    const v = rec.cols.pre_order_id?.value;
+    if (typeof v === 'string') out.parent = v;
+  }
+  return out;
+}
+
+export interface ApplyResult {
+  inserted: Message[];
+  applied: Message[];
+  conflicts: Conflict[];
+}
+
+export class LocalReplica {
+  private nodeId = '';
+
+  constructor(
+    readonly db: RecapDB,
+    /** Physical time; the server-learned offset is added to it. */
+    private readonly physicalNow: () => number = Date.now,
+  ) {}
+
+  get node(): string {
+    if (!this.nodeId) throw new Error('replica not opened');
+    return this.nodeId;
+  }
+
+  /** Create the node id and clock on first use; load them otherwise. */
+  async open(): Promise<void> {
+    const db = this.db;
+    this.nodeId = await db.transaction('rw', db.meta, async () => {
+      const found = await db.meta.get('node');
+      if (typeof found?.value === 'string') return found.value;
+      const node = randomNode();
+      await db.meta.bulkPut([
+        { key: 'node', value: node },
+        { key: 'clock', value: clockToJson(newClock(node)) },
+      ]);
+      return node;
+    });
+  }
+
+  // -- meta --------------------------------------------------------------------------
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    return (await this.db.meta.get(key))?.value as T | undefined;
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.db.meta.put({ key, value });
+  }
+
+  async offset(): Promise<number> {
+    return (await this.getMeta<number>('offset')) ?? 0;
+  }
+
+  async now(): Promise<number> {
+    return this.physicalNow() + (await this.offset());
+  }
+
+  private async readClock(): Promise<Clock> {
+    const json = await this.getMeta<ClockJson>('clock');
+    return json ? clockFromJson(json) : newClock(this.node);
+  }
+
+  async clock(): Promise<Clock> {
+    return this.readClock();
+  }
+
+  // -- local edits -----------------------------------------------------------------
+  /** Stamp and store local edits: validated first (nothing invalid is written), then
+   * clock, message log, outbox, registers and trie in one transaction. */
+  async edit(changes: readonly Change[]): Promise<Message[]> {
+    for (const c of changes) validate(c);
+    if (!changes.length) return [];
+    const db = this.db;
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie, db.outbox], async () => {
+      let clock = await this.readClock();
+      const now = this.physicalNow() + (await this.offset());
+      const keys = [...new Map(changes.map((c) => [rowKey(c.dataset, c.row), [c.dataset, c.row] as [string, string]])).values()];
+      const rows = await db.registers.bulkGet(keys);
+      const current = new Map<string, Registers>();
+      rows.forEach((r) => {
+        if (r) current.set(rowKey(r.ds, r.id), r.cols);
+      });
+      const latest = new Map<string, string>();
+      const messages: Message[] = [];
+      for (const c of changes) {
+        const [next, ts] = send(clock, now);
+        clock = next;
+        const fk = fieldKey(c);
+        const prev = latest.get(fk) ?? current.get(rowKey(c.dataset, c.row))?.[c.column]?.timestamp;
+        const timestamp = ts.toString();
+        const base = { dataset: c.dataset, row: c.row, column: c.column, value: c.value, timestamp };
+        messages.push(prev === undefined ? base : { ...base, prev });
+        latest.set(fk, timestamp);
+      }
+      const merged = mergeBatch(current, messages);
+      await this.writeRows(rows, merged.changed);
+      const delta = new FlatTrie();
+      for (const m of messages) delta.insert(m.timestamp);
+      await this.applyTrieDelta(delta);
+      await db.messages.bulkAdd(messages);
+      await db.outbox.bulkAdd(messages);
+      await db.meta.put({ key: 'clock', value: clockToJson(clock) });
+      return messages;
+    });
+  }
+
+  private async writeRows(
+    existing: (RowRecord | undefined)[],
+    changed: ReturnType<typeof mergeBatch>['changed'],
+  ): Promise<void> {
+    if (!changed.size) return;
+    const byKey = new Map<string, RowRecord>();
+    for (const r of existing) if (r) byKey.set(rowKey(r.ds, r.id), r);
+    const out: RowRecord[] = [];
+    for (const [k, ch] of changed) {
+      const base = byKey.get(k) ?? { ds: ch.dataset, id: ch.row, cols: {} };
+      out.push(withDerived({ ds: base.ds, id: base.id, cols: { ...base.cols, ...ch.columns } }));
+    }
+    await this.db.registers.bulkPut(out);
+  }
+
+  /** Add a delta (hashes XORed, counts added) to the stored trie nodes. */
+  private async applyTrieDelta(delta: FlatTrie): Promise<void> {
+    const paths = [...delta.nodes.keys()];
+    if (!paths.length) return;
+    const stored = await this.db.trie.bulkGet(paths);
+    const put: TrieRecord[] = [];
+    const del: string[] = [];
+    paths.forEach((path, i) => {
+      const [h, c] = delta.nodes.get(path) ?? [0, 0];
+      const old = stored[i];
+      const rec = { path, h: ((old?.h ?? 0) ^ h) | 0, c: (old?.c ?? 0) + c };
+      if (rec.c <= 0) del.push(path);
+      else put.push(rec);
+    });
+    if (put.length) await this.db.trie.bulkPut(put);
+    if (del.length) await this.db.trie.bulkDelete(del);
+  }
+
+  // -- remote messages -------------------------------------------------------------
+  /** Messages from the server: advance the clock past the newest, store the new ones, merge.
+   * Messages with `0 < seq <= snapshot seq` are already counted in an adopted trie. */
+  async receiveRemote(items: readonly RemoteMessage[]): Promise<ApplyResult> {
+    const db = this.db;
+    const result: ApplyResult = { inserted: [], applied: [], conflicts: [] };
+    if (!items.length) return result;
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie], async () => {
+      const horizon = (await this.getMeta<number>('snapshotSeq')) ?? 0;
+      const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
+      const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
+      const fresh = unique.filter((_, i) => stored[i] === undefined);
+      const remote = unique.filter((m) => nodeOf(m.timestamp) !== this.node);
+      const newest = remote.reduce<string | null>((a, m) => (a === null || m.timestamp > a ? m.timestamp : a), null);
+      if (newest !== null) {
+        const ts = Timestamp.parse(newest);
+        const now = this.physicalNow() + (await this.offset());
+        const clock = recv(await this.readClock(), ts, Math.max(now, ts.millis));
+        await db.meta.put({ key: 'clock', value: clockToJson(clock) });
+      }
+      if (!fresh.length) return result;
+      const messages: Message[] = fresh.map(stripSeq);
+      const delta = new FlatTrie();
+      fresh.forEach((m) => {
+        const seq = m.seq ?? 0;
+        if (!(horizon > 0 && seq > 0 && seq <= horizon)) delta.insert(m.timestamp);
+      });
+      await this.applyTrieDelta(delta);
+      await db.messages.bulkAdd(messages);
+      const keys = [...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
+      const rows = await db.registers.bulkGet(keys);
+      const current = new Map<string, Registers>();
+      rows.forEach((r) => {
+        if (r) current.set(rowKey(r.ds, r.id), r.cols);
+      });
+      const merged = mergeBatch(current, messages);
+      await this.writeRows(rows, merged.changed);
+      return { inserted: messages, applied: merged.applied, conflicts: merged.conflicts };
+    });
+  }
+
+  // -- reads for the protocol ------------------------------------------------------
+  async messagesIn(startMs: number, endMs: number): Promise<Message[]> {
+    return this.db.messages
+      .where('timestamp')
+      .between(minTimestampAt(startMs), minTimestampAt(endMs), true, false)
+      .toArray();
+  }
+
+  async outboxPage(limit: number): Promise<Message[]> {
+    return this.db.outbox.orderBy('timestamp').limit(limit).toArray();
+  }
+
+  async outboxCount(): Promise<number> {
+    return this.db.outbox.count();
+  }
+
+  async ack(timestamps: readonly string[]): Promise<void> {
+    if (timestamps.length) await this.db.outbox.bulkDelete([...timestamps]);
+  }
+
+  async root(): Promise<[number, number]> {
+    const r = await this.db.trie.get('');
+    return r ? [r.h, r.c] : [0, 0];
+  }
+
+  /** The first-round summary, reading only the trie nodes along the newest path. */
+  async frontierSummary(): Promise<Summary> {
+    const db = this.db;
+    return db.transaction('r', db.trie, async () => {
+      const view = new TrieMap();
+      if (!view.add(await db.trie.get(''))) return frontier(view);
+      let path = '';
+      while (path.length < KEY_LENGTH) {
+        const kids = await db.trie.bulkGet(CHILD_KEYS.map((k) => path + k));
+        let newest: string | null = null;
+        for (const rec of kids) if (view.add(rec) && rec) newest = rec.path;
+        if (newest === null) break;
+        path = newest;
+      }
+      return frontier(view);
+    });
+  }
+
+  /** Summary of `paths`, STRIDE levels deeper, reading only those nodes. */
+  async refineSummary(paths: readonly string[]): Promise<Summary> {
+    const db = this.db;
+    return db.transaction('r', db.trie, async () => {
+      const view = new TrieMap();
+      for (const scope of paths) {
+        let level = view.add(await db.trie.get(scope)) ? [scope] : [];
+        const depth = Math.min(KEY_LENGTH, scope.length + 3);
+        while (level.length && (level[0]?.length ?? depth) < depth) {
+          const next = level.flatMap((p) => CHILD_KEYS.map((k) => p + k));
+          const recs = await db.trie.bulkGet(next);
+          level = recs.filter((r): r is TrieRecord => view.add(r)).map((r) => r.path);
+        }
+      }
+      return refine(view, paths);
+    });
+  }
+
+  /** The whole trie (debugging, tests). */
+  async flatTrie(): Promise<FlatTrie> {
+    const out = new FlatTrie();
+    for (const r of await this.db.trie.toArray()) out.nodes.set(r.path, [r.h, r.c]);
+    return out;
+  }
+
+  // -- clock drift -----------------------------------------------------------------
+  /** Give every unacknowledged edit a fresh timestamp from the corrected clock (the server
+   * refused them for clock drift, so no one has seen them): they leave the log, the trie
+   * and the outbox and are made again, in their original order, by a clock reset to the
+   * newest timestamp held that is not one of theirs. */
+  async restampOutbox(offsetMs: number): Promise<Message[]> {
+    const db = this.db;
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie, db.outbox], async () => {
+      await db.meta.put({ key: 'offset', value: offsetMs });
+      const old = await db.outbox.orderBy('timestamp').toArray();
+      if (!old.length) return [];
+      const oldTs = new Set(old.map((m) => m.timestamp));
+      const removal = new FlatTrie();
+      for (const m of old) removal.insertHashed(timestampKey(Timestamp.parse(m.timestamp).millis), hashTimestamp(m.timestamp), -1);
+      await this.applyTrieDelta(removal);
+      await db.messages.bulkDelete([...oldTs]);
+      await db.outbox.clear();
+      let newest = (await db.messages.orderBy('timestamp').last())?.timestamp ?? null;
+      await db.registers.each((r) => {
+        for (const reg of Object.values(r.cols)) {
+          if (!oldTs.has(reg.timestamp) && (newest === null || reg.timestamp > newest)) newest = reg.timestamp;
+        }
+      });
+      const base = newClock(this.node);
+      let clock: Clock = base;
+      if (newest !== null) {
+        const t = Timestamp.parse(newest);
+        clock = { last: new Timestamp(t.millis, t.counter, this.node), maxDriftMs: base.maxDriftMs };
+      }
+      const now = this.physicalNow() + offsetMs;
+      const renamed = new Map<string, string>();
+      const fresh: Message[] = [];
+      for (const m of old) {
+        const [next, ts] = send(clock, now);
+        clock = next;
+        const timestamp = ts.toString();
+        renamed.set(m.timestamp, timestamp);
+        const prev = m.prev === undefined ? undefined : (renamed.get(m.prev) ?? m.prev);
+        const b = { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp };
+        fresh.push(prev === undefined ? b : { ...b, prev });
+      }
+      const keys = [...new Map(fresh.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
+      const rows = await db.registers.bulkGet(keys);
+      const put: RowRecord[] = [];
+      rows.forEach((r, i) => {
+        const [ds, id] = keys[i] ?? ['', ''];
+        const cols: Record<string, Register> = { ...(r?.cols ?? {}) };
+        for (const m of fresh) {
+          if (m.dataset !== ds || m.row !== id) continue;
+          const cur = cols[m.column];
+          // A register holding one of the withdrawn timestamps held this edit: the fresh
+          // stamp takes its place; otherwise the ordinary rule decides.
+          if (cur === undefined || oldTs.has(cur.timestamp)) cols[m.column] = registerOf(m);
+          else {
+            const { register } = mergeField(cur, [m]);
+            if (register) cols[m.column] = register;
+          }
+        }
+        put.push(withDerived({ ds, id, cols }));
+      });
+      await db.registers.bulkPut(put);
+      const delta = new FlatTrie();
+      for (const m of fresh) delta.insert(m.timestamp);
+      await this.applyTrieDelta(delta);
+      await db.messages.bulkAdd(fresh);
+      await db.outbox.bulkAdd(fresh);
+      await db.meta.put({ key: 'clock', value: clockToJson(clock) });
+      return fresh;
+    });
+  }
+
+  // -- bootstrap -------------------------------------------------------------------
+  /** Adopt one snapshot page of rows (`[id, v1, ts1, v2, ts2, ...]`) as registers. */
+  async adoptSnapshotRows(dataset: string, columns: readonly string[], rows: readonly unknown[][]): Promise<void> {
+    const db = this.db;
+    await db.transaction('rw', [db.meta, db.registers], async () => {
+      const keys = rows.map((r) => [dataset, String(r[0])] as [string, string]);
+      const existing = await db.registers.bulkGet(keys);
+      const acc: { newest: string | null } = { newest: null };
+      const put = rows.map((row, i) => {
+        const cols: Record<string, Register> = { ...(existing[i]?.cols ?? {}) };
+        columns.forEach((column, j) => {
+          const value = row[1 + 2 * j] as Scalar;
+          const ts = row[2 + 2 * j];
+          if (typeof ts !== 'string') return;
+          const cur = cols[column];
+          if (cur === undefined || cur.timestamp < ts) cols[column] = { value, timestamp: ts };
+          if (nodeOf(ts) !== this.node && (acc.newest === null || ts > acc.newest)) acc.newest = ts;
+        });
+        return withDerived({ ds: dataset, id: String(row[0]), cols });
+      });
+      await db.registers.bulkPut(put);
+      if (acc.newest !== null) {
+        // Keep the clock ahead of every adopted value, so an edit wins over what it replaces.
+        const ts = Timestamp.parse(acc.newest);
+        const now = this.physicalNow() + (await this.offset());
+        const clock = recv(await this.readClock(), ts, Math.max(now, ts.millis));
+        await db.meta.put({ key: 'clock', value: clockToJson(clock) });
+      }
+    });
+  }
+
+  /** Adopt the snapshot's trie as ours: it counts every message up to `seq`. */
+  async adoptSnapshotTrie(nodes: readonly (readonly [string, number, number])[], seq: number): Promise<void> {
+    const db = this.db;
+    await db.transaction('rw', [db.meta, db.trie], async () => {
+      await db.trie.clear();
+      await db.trie.bulkPut(nodes.filter(([, , c]) => c > 0).map(([path, h, c]) => ({ path, h, c })));
+      await db.meta.put({ key: 'snapshotSeq', value: seq });
+    });
+  }
+
+  // -- conflicts -------------------------------------------------------------------
+  async addConflicts(list: readonly ServerConflict[], notified: 0 | 1 = 0): Promise<void> {
+    if (!list.length) return;
+    const db = this.db;
+    await db.transaction('rw', [db.meta, db.conflicts], async () => {
+      const existing = await db.conflicts.bulkGet(list.map((c) => c.id));
+      const put = list
+        .filter((_, i) => existing[i] === undefined)
+        .map((c): ConflictRecord => ({ ...c, notified, resolved: 0 }));
+      if (put.length) await db.conflicts.bulkPut(put);
+      const after = (await this.getMeta<number>('conflictsAfter')) ?? 0;
+      const max = Math.max(after, ...list.map((c) => c.id));
+      await db.meta.put({ key: 'conflictsAfter', value: max });
+    });
+  }
+
+  async conflictsAfter(): Promise<number> {
+    return (await this.getMeta<number>('conflictsAfter')) ?? 0;
+  }
+
+  // -- reads for the UI ------------------------------------------------------------
+  async row(dataset: string, id: string): Promise<RowRecord | undefined> {
+    return this.db.registers.get([dataset, id]);
+  }
+
+  async value(dataset: string, id: string, column: string): Promise<Scalar | undefined> {
+    return (await this.row(dataset, id))?.cols[column]?.value;
+  }
+}
+
+function stripSeq(m: RemoteMessage): Message {
+  const base = { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp: m.timestamp };
+  return m.prev === undefined ? base : { ...base, prev: m.prev };
+}
+
+/** Live rows of a dataset as plain objects (a row whose tombstone is 1 is gone). */
+export function isLive(rec: RowRecord | undefined): rec is RowRecord {
+  return rec !== undefined && rec.cols.tombstone?.value !== 1;
+}
+
+export function val(rec: RowRecord | undefined, column: string): Scalar | undefined {
+  return rec?.cols[column]?.value;
+}
+
+export { InvalidMessage };

@@ -1,0 +1,312 @@
+/**
+ * The sync loop over HTTP (the same steps as recap_client/http.py): push the outbox,
+ * reconcile by merkle ranges (send / push / descend), page through large catch-ups with the
+ * server's cursor, push back what the server lacks ("extras"), follow the server's clock
+ * and re-stamp unsent edits when it refuses them for drift; and the bootstrap of a new
+ * device from /snapshot. Transport is injected: the unit tests run this against an
+ * in-memory server.
+ */
+import { keyRange } from './merkle';
+import { messageToJson, type Message } from './message';
+import type { Summary } from './reconcile';
+import type { LocalReplica, RemoteMessage, ServerConflict } from './store';
+import { nodeOf } from './timestamp';
+
+export const MAX_ROUNDS = 40;
+/** Messages per request (the server allows 20 000) and a byte budget (avatars are big). */
+export const PUSH_LIMIT = 1000;
+export const PUSH_BYTES = 2 * 1024 * 1024;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`${status}: ${HttpError.describe(body)}`);
+  }
+
+  get code(): string | null {
+    const b = this.body;
+    return typeof b === 'object' && b !== null && typeof (b as { code?: unknown }).code === 'string'
+      ? (b as { code: string }).code
+      : null;
+  }
+
+  field(name: string): unknown {
+    const b = this.body;
+    return typeof b === 'object' && b !== null ? (b as Record<string, unknown>)[name] : undefined;
+  }
+
+  static describe(body: unknown): string {
+    if (typeof body === 'object' && body !== null) {
+      const m = (body as { message?: unknown }).message;
+      if (typeof m === 'string') return m;
+    }
+    return JSON.stringify(body);
+  }
+}
+
+/** The network is unreachable (fetch rejected): nothing was learned about the server. */
+export class NetworkError extends Error {}
+
+export interface Transport {
+  post(path: string, body: unknown): Promise<unknown>;
+  get(path: string): Promise<unknown>;
+}
+
+export function fetchTransport(baseUrl: string, token: () => string | null): Transport {
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const headers: Record<string, string> = {};
+    const t = token();
+    if (t) headers.Authorization = `Bearer ${t}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let resp: Response;
+    try {
+      resp = await fetch(baseUrl + path, {
+        method,
+        headers,
+        cache: 'no-store',
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (exc) {
+      throw new NetworkError(exc instanceof Error ? exc.message : String(exc));
+    }
+    const text = await resp.text();
+    let parsed: unknown = null;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = { code: 'bad_response', message: text.slice(0, 200) };
+      }
+    }
+    if (!resp.ok) throw new HttpError(resp.status, parsed);
+    return parsed;
+  };
+  return { post: (path, body) => call('POST', path, body), get: (path) => call('GET', path) };
+}
+
+export interface SyncResponse {
+  server_time: number;
+  inserted: number;
+  push?: string[];
+  descend?: string[];
+  send?: string[];
+  messages?: RemoteMessage[];
+  cursor?: string | null;
+  root: [number, number];
+  conflicts?: ServerConflict[];
+}
+
+interface SnapshotRows {
+  done: false;
+  dataset: string;
+  columns: string[];
+  rows: unknown[][];
+  cursor: string;
+  total_rows?: number;
+}
+
+interface SnapshotEnd {
+  done: true;
+  seq: number;
+  messages: RemoteMessage[];
+  trie: [string, number, number][];
+}
+
+export interface SyncReport {
+  requests: number;
+  rounds: number;
+  pushed: number;
+  received: number;
+  conflicts: ServerConflict[];
+}
+
+export interface SyncOptions {
+  /** Physical clock (tests pin it). */
+  now?: () => number;
+  pushLimit?: number;
+  /** Called with the conflicts of each response as they arrive. */
+  onConflicts?: (c: ServerConflict[]) => void;
+}
+
+function approxSize(m: Message): number {
+  return 160 + (typeof m.value === 'string' ? m.value.length : 16);
+}
+
+/** Split messages into request-sized chunks (count and bytes). */
+export function chunk(messages: readonly Message[], limit: number, bytes = PUSH_BYTES): Message[][] {
+  const out: Message[][] = [];
+  let cur: Message[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const s = approxSize(m);
+    if (cur.length && (cur.length >= limit || size + s > bytes)) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(m);
+    size += s;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+export class SyncClient {
+  private readonly now: () => number;
+  private readonly pushLimit: number;
+  private readonly onConflicts: ((c: ServerConflict[]) => void) | undefined;
+
+  constructor(
+    readonly replica: LocalReplica,
+    readonly transport: Transport,
+    opts: SyncOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.pushLimit = opts.pushLimit ?? PUSH_LIMIT;
+    this.onConflicts = opts.onConflicts;
+  }
+
+  /** Run rounds until this replica and the server hold the same messages. */
+  async sync(): Promise<SyncReport> {
+    const replica = this.replica;
+    const report: SyncReport = { requests: 0, rounds: 0, pushed: 0, received: 0, conflicts: [] };
+    let summary: Summary = await replica.frontierSummary();
+    let pushed = await replica.outboxPage(this.pushLimit);
+    for (;;) {
+      report.rounds += 1;
+      if (report.rounds > MAX_ROUNDS) throw new Error(`no convergence after ${MAX_ROUNDS} rounds`);
+      const r = await this.round(pushed, summary, report);
+      pushed = r.pushed;
+      let body = r.body;
+      report.pushed += pushed.length;
+      const received = new Set<string>();
+      await this.take(body, received, report);
+      while (body.cursor) {
+        const next = (await this.post(
+          { node: replica.node, cursor: body.cursor, conflicts_after: await replica.conflictsAfter() },
+          report,
+        )) as SyncResponse;
+        await this.take(next, received, report);
+        body = { ...body, cursor: next.cursor ?? null };
+      }
+      const held = new Set([...received, ...pushed.map((m) => m.timestamp)]);
+      const extras: Message[] = [];
+      for (const path of body.send ?? []) {
+        const [start, end] = keyRange(path);
+        for (const m of await replica.messagesIn(start, end)) {
+          if (!held.has(m.timestamp) && nodeOf(m.timestamp) !== replica.node) extras.push(m);
+        }
+      }
+      for (const path of body.push ?? []) {
+        const [start, end] = keyRange(path);
+        extras.push(...(await replica.messagesIn(start, end)));
+      }
+      const moreOutbox = await replica.outboxPage(this.pushLimit);
+      const [rootHash, rootCount] = body.root;
+      const [localHash, localCount] = await replica.root();
+      const descend = body.descend ?? [];
+      if (!descend.length && !extras.length && !moreOutbox.length && rootHash === localHash && rootCount === localCount) {
+        return report;
+      }
+      pushed = [...new Map([...moreOutbox, ...extras].map((m) => [m.timestamp, m])).values()];
+      summary = descend.length ? await replica.refineSummary(descend) : await replica.frontierSummary();
+    }
+  }
+
+  private async post(payload: unknown, report: SyncReport): Promise<unknown> {
+    report.requests += 1;
+    return this.transport.post('/sync', payload);
+  }
+
+  /** One round: extra chunks beyond one request's budget go first as push-only requests. */
+  private async round(
+    pushed: Message[],
+    summary: Summary,
+    report: SyncReport,
+  ): Promise<{ body: SyncResponse; pushed: Message[] }> {
+    const replica = this.replica;
+    try {
+      return await this.roundOnce(pushed, summary, report);
+    } catch (exc) {
+      if (!(exc instanceof HttpError) || exc.code !== 'clock_drift') throw exc;
+      // Our clock is ahead of the server's: learn the offset, re-stamp the edits no one
+      // has seen, and retry once with them.
+      const serverTime = Number(exc.field('server_time'));
+      const offset = Number.isFinite(serverTime) ? serverTime - this.now() : 0;
+      await replica.restampOutbox(offset);
+      const fresh = await replica.outboxPage(this.pushLimit);
+      return await this.roundOnce(fresh, await replica.frontierSummary(), report);
+    }
+  }
+
+  private async roundOnce(
+    pushed: Message[],
+    summary: Summary,
+    report: SyncReport,
+  ): Promise<{ body: SyncResponse; pushed: Message[] }> {
+    const replica = this.replica;
+    const chunks = chunk(pushed, this.pushLimit);
+    const last = chunks.pop() ?? [];
+    for (const c of chunks) {
+      await this.post(
+        { node: replica.node, messages: c.map(messageToJson), conflicts_after: await replica.conflictsAfter() },
+        report,
+      );
+      await replica.ack(c.map((m) => m.timestamp));
+    }
+    const body = (await this.post(
+      {
+        node: replica.node,
+        messages: last.map(messageToJson),
+        summary: { scopes: summary.scopes, nodes: summary.nodes },
+        conflicts_after: await replica.conflictsAfter(),
+      },
+      report,
+    )) as SyncResponse;
+    await replica.setMeta('offset', this.offsetFrom(body.server_time));
+    await replica.ack(last.map((m) => m.timestamp));
+    return { body, pushed };
+  }
+
+  /** Follow the server's clock when ours is off by more than a second. */
+  private offsetFrom(serverTime: number): number {
+    const drift = serverTime - this.now();
+    return Math.abs(drift) > 1000 ? drift : 0;
+  }
+
+  private async take(body: SyncResponse, received: Set<string>, report: SyncReport): Promise<void> {
+    const items = body.messages ?? [];
+    if (items.length) {
+      await this.replica.receiveRemote(items);
+      for (const m of items) received.add(m.timestamp);
+      report.received += items.length;
+    }
+    const conflicts = body.conflicts ?? [];
+    if (conflicts.length) {
+      await this.replica.addConflicts(conflicts);
+      report.conflicts.push(...conflicts);
+      this.onConflicts?.(conflicts);
+    }
+  }
+
+  /** A new device: the snapshot instead of the history, then a normal sync. */
+  async bootstrap(progress?: (done: number, total: number) => void): Promise<SyncReport> {
+    let body = (await this.transport.get('/snapshot')) as SnapshotRows | SnapshotEnd;
+    const total = body.done ? 0 : (body.total_rows ?? 0);
+    let done = 0;
+    progress?.(0, total);
+    while (!body.done) {
+      await this.replica.adoptSnapshotRows(body.dataset, body.columns, body.rows);
+      done += body.rows.length;
+      progress?.(done, total);
+      body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(body.cursor)}`)) as
+        | SnapshotRows
+        | SnapshotEnd;
+    }
+    await this.replica.adoptSnapshotTrie(body.trie, body.seq);
+    await this.replica.receiveRemote(body.messages);
+    return this.sync();
+  }
+}

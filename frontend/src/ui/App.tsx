@@ -1,0 +1,86 @@
+import { useLiveQuery } from 'dexie-react-hooks';
+import { useEffect, useState, type ReactNode } from 'react';
+
+import { service } from '../app/service';
+import type { Session } from '../engine/store';
+import { ConflictToasts, ConflictsPage, StatusBar } from './Conflicts';
+import { useRoute } from './hooks';
+import { ProfilePage, useProfile } from './Profile';
+import { RecapPage } from './Recap';
+import { Bootstrap, SignIn } from './SignIn';
+import { ToastProvider } from './toast';
+
+export function App(): ReactNode {
+  const state = useLiveQuery(async () => ({
+    session: (await service.replica.getMeta<Session>('session')) ?? null,
+    bootstrapped: (await service.replica.getMeta<boolean>('bootstrapped')) === true,
+  }));
+  if (state === undefined) return <div className="splash">Recap</div>;
+  if (state.session === null) return <SignIn onDone={() => undefined} />;
+  if (!state.bootstrapped) return <Bootstrap />;
+  return (
+    <ToastProvider>
+      <Main session={state.session} />
+    </ToastProvider>
+  );
+}
+
+function Main(props: { session: Session }): ReactNode {
+  const [route, go] = useRoute();
+  const [reauth, setReauth] = useState(false);
+  const profile = useProfile(props.session);
+  const openConflicts = useLiveQuery(() => service.db.conflicts.where('notified').equals(0).count(), []) ?? 0;
+  const lost = useLiveQuery(() => service.db.conflicts.filter((c) => c.yours === 'loser' && c.resolved === 0).count(), []) ?? 0;
+
+  useEffect(() => {
+    service.startSync();
+    return () => service.stopSync();
+  }, []);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <a className="brand" href="#/recap">
+          <img src="/icon.svg" alt="" width="28" height="28" />
+          <span>Recap</span>
+        </a>
+        <nav>
+          <button type="button" className={route.page === 'recap' ? 'nav active' : 'nav'} data-testid="nav-recap" onClick={() => go({ page: 'recap', date: null })}>
+            Pre-orders
+          </button>
+          <button type="button" className={route.page === 'conflicts' ? 'nav active' : 'nav'} data-testid="nav-conflicts" onClick={() => go({ page: 'conflicts' })}>
+            Conflicts
+            {lost + openConflicts > 0 ? (
+              <span className="badge" data-testid="conflict-badge">
+                {Math.max(lost, openConflicts)}
+              </span>
+            ) : null}
+          </button>
+          <button type="button" className={route.page === 'profile' ? 'nav active me' : 'nav me'} data-testid="nav-profile" onClick={() => go({ page: 'profile' })}>
+            {profile.avatar ? <img className="avatar" src={profile.avatar} alt="" /> : <span className="avatar placeholder">{profile.name.slice(0, 1).toUpperCase()}</span>}
+            <span className="me-name" data-testid="me-name">
+              {profile.name}
+            </span>
+          </button>
+        </nav>
+      </header>
+      <StatusBar onReauth={() => setReauth(true)} />
+      <main>
+        {route.page === 'recap' ? <RecapPage /> : null}
+        {route.page === 'conflicts' ? <ConflictsPage /> : null}
+        {route.page === 'profile' ? <ProfilePage session={props.session} /> : null}
+      </main>
+      <ConflictToasts />
+      {reauth ? (
+        <SignIn
+          expired={props.session}
+          onCancel={() => setReauth(false)}
+          onDone={() => {
+            setReauth(false);
+            service.resumeSync();
+          }}
+        />
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,234 @@
+import { useLiveQuery } from 'dexie-react-hooks';
+import type { ReactNode } from 'react';
+
+import { dismissConflict, reapply } from '../app/actions';
+import { formatDateTime, formatTime } from '../app/dates';
+import { service } from '../app/service';
+import type { Scalar } from '../engine/message';
+import type { ConflictRecord, RowRecord } from '../engine/store';
+import { text, useDataset, useOnline, useRoute, useSyncStatus } from './hooks';
+import { useToast } from './toast';
+
+const DATASET_LABEL: Record<string, string> = {
+  pre_orders: 'Pre-order',
+  pre_order_flows: 'Product line',
+  partners: 'Partner',
+  products: 'Product',
+  profiles: 'Profile',
+};
+
+const FIELD_LABEL: Record<string, string> = {
+  partner_id: 'partner',
+  delivery_date: 'delivery date',
+  status: 'status',
+  created_at: 'created',
+  product_id: 'product',
+  quantity: 'quantity',
+  weight: 'weight',
+  tombstone: 'deleted',
+  name: 'name',
+  short_name: 'short name',
+  sku: 'SKU',
+  unit_weight: 'unit weight',
+  email: 'email',
+  avatar: 'picture',
+};
+
+interface Lookup {
+  partners: Map<string, RowRecord> | undefined;
+  products: Map<string, RowRecord> | undefined;
+  rows: Map<string, RowRecord>;
+}
+
+function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
+  const partners = useDataset('partners');
+  const products = useDataset('products');
+  const rows = useLiveQuery(async () => {
+    const keys = [...new Set((conflicts ?? []).map((c) => `${c.dataset}\u0000${c.row}`))].map((k) => k.split('\u0000') as [string, string]);
+    const recs = await service.db.registers.bulkGet(keys);
+    const orderIds = recs.filter((r) => r?.ds === 'pre_order_flows').map((r) => ['pre_orders', r?.parent ?? ''] as [string, string]);
+    const parents = await service.db.registers.bulkGet(orderIds);
+    const map = new Map<string, RowRecord>();
+    for (const r of [...recs, ...parents]) if (r) map.set(`${r.ds}/${r.id}`, r);
+    return map;
+  }, [conflicts]);
+  return { partners, products, rows: rows ?? new Map<string, RowRecord>() };
+}
+
+export function describeValue(column: string, value: Scalar, lookup: Lookup): string {
+  if (value === null) return '(empty)';
+  if (column === 'partner_id' && typeof value === 'string') return text(lookup.partners?.get(value), 'name') || 'another partner';
+  if (column === 'product_id' && typeof value === 'string') return text(lookup.products?.get(value), 'name') || 'another product';
+  if (column === 'tombstone') return value === 1 ? 'deleted' : 'kept';
+  if (column === 'avatar') return '(picture)';
+  if (column === 'status' && value === 'confirmed') return 'confirmed';
+  return String(value);
+}
+
+export function describeRecord(c: ConflictRecord, lookup: Lookup): string {
+  const label = DATASET_LABEL[c.dataset] ?? c.dataset;
+  const row = lookup.rows.get(`${c.dataset}/${c.row}`);
+  if (c.dataset === 'pre_orders') {
+    const partner = text(lookup.partners?.get(text(row, 'partner_id')), 'name');
+    return `${label} ${partner ? `for ${partner}` : ''} ${text(row, 'delivery_date')}`.replace(/\s+/g, ' ').trim();
+  }
+  if (c.dataset === 'pre_order_flows') {
+    const product = text(lookup.products?.get(text(row, 'product_id')), 'name');
+    const order = lookup.rows.get(`pre_orders/${row?.parent ?? ''}`);
+    const partner = text(lookup.partners?.get(text(order, 'partner_id')), 'name');
+    return `${product || label}${partner ? ` (${partner})` : ''}`;
+  }
+  if (c.dataset === 'partners' || c.dataset === 'products') return `${label} ${text(row, 'name')}`.trim();
+  return label;
+}
+
+function fieldLabel(c: ConflictRecord): string {
+  return FIELD_LABEL[c.column] ?? c.column;
+}
+
+export function conflictSentence(c: ConflictRecord, lookup: Lookup): string {
+  const record = describeRecord(c, lookup);
+  const field = fieldLabel(c);
+  const theirs = c.yours === 'loser' ? c.winner : c.loser;
+  const who = theirs.user_name ?? 'Another rep';
+  if (c.kind === 'deleted') {
+    return c.yours === 'loser'
+      ? `${who} deleted ${record} while you changed its ${field}: your change is hidden.`
+      : `You deleted ${record} while ${who} changed its ${field}.`;
+  }
+  const mine = describeValue(c.column, (c.yours === 'loser' ? c.loser : c.winner).value, lookup);
+  const other = describeValue(c.column, theirs.value, lookup);
+  return c.yours === 'loser'
+    ? `${who} changed the ${field} of ${record} at the same time: "${other}" replaced your "${mine}".`
+    : `Your ${field} "${mine}" on ${record} replaced ${who}'s "${other}".`;
+}
+
+/** Notifications for conflicts not yet seen (in every tab, until dismissed). */
+export function ConflictToasts(): ReactNode {
+  const fresh = useLiveQuery(() => service.db.conflicts.where('notified').equals(0).sortBy('id'), []);
+  const lookup = useLookup(fresh);
+  const [, go] = useRoute();
+  const toast = useToast();
+  if (!fresh?.length) return null;
+  return (
+    <div className="conflict-toasts" aria-live="assertive">
+      {fresh.slice(-3).map((c) => (
+        <div key={c.id} className={`toast conflict ${c.yours}`} data-testid="conflict-toast" data-conflict-id={c.id}>
+          <strong>Edit conflict</strong>
+          <span>{conflictSentence(c, lookup)}</span>
+          <div className="row-actions">
+            {c.yours === 'loser' && c.resolved === 0 ? (
+              <button type="button" className="btn primary" data-testid="toast-reapply" onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}>
+                Re-apply mine
+              </button>
+            ) : null}
+            <button
+              type="button"
+              className="btn ghost"
+              onClick={() => {
+                void dismissConflict(c.id);
+                go({ page: 'conflicts' });
+              }}
+            >
+              View all
+            </button>
+            <button type="button" className="btn ghost" data-testid="toast-dismiss" onClick={() => void dismissConflict(c.id)}>
+              Dismiss
+            </button>
+          </div>
+        </div>
+      ))}
+      {fresh.length > 3 ? <div className="toast info">{fresh.length - 3} more in Conflicts</div> : null}
+    </div>
+  );
+}
+
+export function ConflictsPage(): ReactNode {
+  const all = useLiveQuery(() => service.db.conflicts.reverse().sortBy('id'), []);
+  const lookup = useLookup(all);
+  const toast = useToast();
+  return (
+    <section className="page conflicts-page">
+      <h1>Conflicts</h1>
+      <p className="muted">
+        When you and another rep change the same thing at the same time, the later edit wins everywhere. Each such
+        case is listed here; you can put your value back with one tap.
+      </p>
+      {all?.length === 0 ? <p className="empty" data-testid="no-conflicts">No conflicts. 🎉</p> : null}
+      <ul className="conflict-list">
+        {(all ?? []).map((c) => {
+          const mine = c.yours === 'loser' ? c.loser : c.winner;
+          const theirs = c.yours === 'loser' ? c.winner : c.loser;
+          return (
+            <li key={c.id} className={`conflict-item ${c.yours}`} data-testid="conflict-item" data-kind={c.kind} data-yours={c.yours}>
+              <div className="conflict-head">
+                <strong data-testid="conflict-record">{describeRecord(c, lookup)}</strong>
+                <span className={`badge ${c.yours}`}>{c.yours === 'loser' ? 'your edit lost' : 'your edit won'}</span>
+              </div>
+              <dl>
+                <dt>Field</dt>
+                <dd data-testid="conflict-field">{fieldLabel(c)}</dd>
+                <dt>Your value</dt>
+                <dd data-testid="conflict-mine">{c.kind === 'deleted' && c.yours === 'winner' ? 'deleted' : describeValue(c.column, mine.value, lookup)}</dd>
+                <dt>Their value</dt>
+                <dd data-testid="conflict-theirs">{c.kind === 'deleted' && c.yours === 'loser' ? 'deleted' : describeValue(c.column, theirs.value, lookup)}</dd>
+                <dt>Who</dt>
+                <dd data-testid="conflict-who">{theirs.user_name ?? 'another rep'}</dd>
+                <dt>When</dt>
+                <dd>{formatDateTime(c.detected_at)}</dd>
+              </dl>
+              {c.yours === 'loser' ? (
+                c.resolved ? (
+                  <span className="muted" data-testid="conflict-reapplied">
+                    Your value was re-applied.
+                  </span>
+                ) : (
+                  <button type="button" className="btn primary" data-testid="conflict-reapply" onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}>
+                    Re-apply my value
+                  </button>
+                )
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
+/** Always visible: online/offline, unsynced edits, last successful sync. */
+export function StatusBar(props: { onReauth: () => void }): ReactNode {
+  const online = useOnline();
+  const status = useSyncStatus();
+  const unsynced = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
+  const offline = !online || status?.phase === 'offline';
+  const phase = status?.phase ?? 'idle';
+  return (
+    <div className={`status-bar ${offline ? 'offline' : 'online'}`} data-testid="sync-status" data-phase={phase}>
+      <span className="net" data-testid="net-state">
+        <span className="dot" aria-hidden="true" />
+        {offline ? 'Offline' : 'Online'}
+      </span>
+      <span className={unsynced ? 'unsynced-count has' : 'unsynced-count'}>
+        <span data-testid="unsynced-count">{unsynced}</span> unsynced
+      </span>
+      <span className="last-sync" data-testid="last-sync">
+        {phase === 'syncing' ? 'Syncing… · ' : ''}
+        {status?.lastSyncAt ? `Synced ${formatTime(status.lastSyncAt)}` : 'Not synced yet'}
+      </span>
+      {phase === 'signed_out' ? (
+        <button type="button" className="btn small warn" data-testid="reauth" onClick={props.onReauth}>
+          Sign in to sync
+        </button>
+      ) : null}
+      {phase === 'error' && status?.error ? (
+        <span className="sync-error" title={status.error}>
+          Sync problem: {status.error.slice(0, 80)}
+        </span>
+      ) : null}
+      <button type="button" className="btn small ghost" data-testid="sync-now" onClick={() => service.requestSync('manual')}>
+        Sync now
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,134 @@
+import { useEffect, useState, type ReactNode, type SyntheticEvent } from 'react';
+
+import { LoginError, service } from '../app/service';
+import type { Session } from '../engine/store';
+
+/** First sign-in on this device, or signing in again when the session expired (same user). */
+export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?: () => void }): ReactNode {
+  const [email, setEmail] = useState(props.expired?.user.email ?? '');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: SyntheticEvent): Promise<void> => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await service.login(email.trim(), password);
+      if (props.expired && result.user.id !== props.expired.user.id) {
+        throw new LoginError(`This device belongs to ${props.expired.user.email}. Sign out first to switch user.`);
+      }
+      await service.saveSession(result);
+      props.onDone();
+    } catch (exc) {
+      setError(exc instanceof Error ? exc.message : String(exc));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className={props.expired ? 'modal-backdrop' : 'signin-page'}>
+      <form className="signin card" onSubmit={(e) => void submit(e)} data-testid="signin-form">
+        <div className="brand">
+          <img src="/icon.svg" alt="" width="40" height="40" />
+          <span>Recap</span>
+        </div>
+        <h1>{props.expired ? 'Sign in again to sync' : 'Sign in'}</h1>
+        {props.expired ? (
+          <p className="muted">Your edits are safe on this device; they sync as soon as you sign in.</p>
+        ) : (
+          <p className="muted">Once signed in, Recap works offline on this device.</p>
+        )}
+        <label className="field">
+          <span className="label">Email</span>
+          <input
+            type="email"
+            autoComplete="username"
+            required
+            data-testid="signin-email"
+            value={email}
+            readOnly={props.expired !== undefined}
+            onChange={(e) => setEmail(e.target.value)}
+          />
+        </label>
+        <label className="field">
+          <span className="label">Password</span>
+          <input
+            type="password"
+            autoComplete="current-password"
+            required
+            data-testid="signin-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
+        {error ? (
+          <p className="error" role="alert" data-testid="signin-error">
+            {error}
+          </p>
+        ) : null}
+        <button type="submit" className="btn primary wide" data-testid="signin-submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        {props.onCancel ? (
+          <button type="button" className="btn ghost wide" onClick={props.onCancel}>
+            Not now
+          </button>
+        ) : null}
+      </form>
+    </div>
+  );
+}
+
+/** A new device downloads the current state (not the history), with a progress bar. */
+export function Bootstrap(): ReactNode {
+  const [progress, setProgress] = useState<[number, number]>([0, 0]);
+  const [error, setError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  useEffect(() => {
+    let cancelled = false;
+    service
+      .bootstrap((done, total) => {
+        if (!cancelled) setProgress([done, total]);
+      })
+      .catch((e: unknown) => {
+        if (!cancelled) setError(e instanceof Error ? e.message : String(e));
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [attempt]);
+  const [done, total] = progress;
+  return (
+    <div className="signin-page">
+      <div className="card bootstrap" data-testid="bootstrap">
+        <h1>Setting up this device</h1>
+        <p className="muted">Downloading pre-orders, partners and products…</p>
+        <progress data-testid="bootstrap-progress" max={Math.max(total, 1)} value={Math.min(done, Math.max(total, 1))} />
+        <p className="muted" data-testid="bootstrap-count">
+          {total ? `${done} of ${total} records` : 'Starting…'}
+        </p>
+        {error ? (
+          <>
+            <p className="error" role="alert">
+              Download interrupted: {error}
+            </p>
+            <button
+              type="button"
+              className="btn primary"
+              data-testid="bootstrap-retry"
+              onClick={() => {
+                setError(null);
+                setAttempt((n) => n + 1);
+              }}
+            >
+              Try again
+            </button>
+          </>
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,77 @@
+import { useLiveQuery } from 'dexie-react-hooks';
+import { useCallback, useSyncExternalStore } from 'react';
+
+import { isLive, type RowRecord, type SyncStatus } from '../engine/store';
+import { service } from '../app/service';
+
+export type Route =
+  | { page: 'recap'; date: string | null }
+  | { page: 'conflicts' }
+  | { page: 'profile' };
+
+function parseHash(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/');
+  if (parts[0] === 'conflicts') return { page: 'conflicts' };
+  if (parts[0] === 'profile') return { page: 'profile' };
+  const date = parts[0] === 'recap' && /^\d{4}-\d{2}-\d{2}$/.test(parts[1] ?? '') ? (parts[1] ?? null) : null;
+  return { page: 'recap', date };
+}
+
+export function routeHash(route: Route): string {
+  if (route.page === 'recap') return route.date ? `#/recap/${route.date}` : '#/recap';
+  return `#/${route.page}`;
+}
+
+function subscribeHash(cb: () => void): () => void {
+  window.addEventListener('hashchange', cb);
+  return () => window.removeEventListener('hashchange', cb);
+}
+
+export function useRoute(): [Route, (r: Route) => void] {
+  const hash = useSyncExternalStore(subscribeHash, () => window.location.hash);
+  const go = useCallback((r: Route) => {
+    window.location.hash = routeHash(r);
+  }, []);
+  return [parseHash(hash), go];
+}
+
+function subscribeOnline(cb: () => void): () => void {
+  window.addEventListener('online', cb);
+  window.addEventListener('offline', cb);
+  return () => {
+    window.removeEventListener('online', cb);
+    window.removeEventListener('offline', cb);
+  };
+}
+
+export function useOnline(): boolean {
+  return useSyncExternalStore(subscribeOnline, () => navigator.onLine);
+}
+
+export function useSyncStatus(): SyncStatus | undefined {
+  return useLiveQuery(() => service.replica.getMeta<SyncStatus>('status'), []);
+}
+
+/** Live rows of a dataset by id (partners, products: hundreds at most). */
+export function useDataset(ds: string): Map<string, RowRecord> | undefined {
+  return useLiveQuery(async () => {
+    const rows = await service.db.registers.where('ds').equals(ds).toArray();
+    return new Map(rows.filter((r) => isLive(r)).map((r) => [r.id, r]));
+  }, [ds]);
+}
+
+/** Rows with edits still in the outbox, as "dataset/row". */
+export function usePendingRows(): Set<string> {
+  const keys = useLiveQuery(async () => service.db.outbox.orderBy('[dataset+row]').uniqueKeys(), []);
+  return new Set((keys ?? []).map((k) => (k as unknown as [string, string]).join('/')));
+}
+
+export function text(rec: RowRecord | undefined, column: string): string {
+  const v = rec?.cols[column]?.value;
+  return typeof v === 'string' ? v : '';
+}
+
+export function num(rec: RowRecord | undefined, column: string): number | null {
+  const v = rec?.cols[column]?.value;
+  return typeof v === 'number' ? v : null;
+}

@@ -1,0 +1,189 @@
+/**
+ * An in-memory stand-in for sync_server's /sync and /snapshot (same plan, paging, node
+ * exclusion, drift check and conflict notices), so the engine's sync loop is unit-tested
+ * through the real protocol without a network. Not a second server: it mirrors
+ * sync_server/routes/sync.py closely enough for the client's contract.
+ */
+import { HttpError, NetworkError, type Transport } from '../src/engine/sync';
+import { mergeBatch, rowKey, type Register, type Registers } from '../src/engine/merge';
+import { FlatTrie, keyRange, timestampKey } from '../src/engine/merkle';
+import { messageFromJson, type Message } from '../src/engine/message';
+import { pathsNeeded, plan, type Summary } from '../src/engine/reconcile';
+import { validate } from '../src/engine/schema';
+import type { ServerConflict } from '../src/engine/store';
+import { Timestamp, minTimestampAt, nodeOf } from '../src/engine/timestamp';
+
+interface Stored {
+  m: Message;
+  seq: number;
+}
+
+export class FakeServer implements Transport {
+  readonly log = new Map<string, Stored>();
+  readonly trie = new FlatTrie();
+  readonly registers = new Map<string, { dataset: string; row: string; cols: Record<string, Register> }>();
+  readonly conflicts: ServerConflict[] = [];
+  seq = 0;
+  pageMessages = 5000;
+  snapshotPageRows = 5000;
+  maxDriftMs = 5 * 60 * 1000;
+  now: () => number = Date.now;
+  offline = false;
+  requests: { path: string; body: unknown }[] = [];
+
+  apply(messages: Message[]): Message[] {
+    const inserted: Message[] = [];
+    for (const m of messages) {
+      if (this.log.has(m.timestamp)) continue;
+      this.seq += 1;
+      this.log.set(m.timestamp, { m, seq: this.seq });
+      this.trie.insert(m.timestamp);
+      inserted.push(m);
+    }
+    const current = new Map<string, Registers>();
+    for (const [k, r] of this.registers) current.set(k, r.cols);
+    const merged = mergeBatch(current, inserted);
+    for (const [k, ch] of merged.changed) {
+      const r = this.registers.get(k) ?? { dataset: ch.dataset, row: ch.row, cols: {} };
+      r.cols = { ...r.cols, ...ch.columns };
+      this.registers.set(k, r);
+    }
+    for (const c of merged.conflicts) {
+      this.conflicts.push({
+        id: this.conflicts.length + 1,
+        kind: c.kind,
+        dataset: c.dataset,
+        row: c.row,
+        column: c.column,
+        winner: { value: c.winner.value, timestamp: c.winner.timestamp, user_id: null, user_name: 'W' },
+        loser: { value: c.loser.value, timestamp: c.loser.timestamp, user_id: null, user_name: 'L' },
+        detected_at: new Date(this.now()).toISOString(),
+        yours: 'loser',
+      });
+    }
+    return inserted;
+  }
+
+  messagesIn(paths: string[], after: string, exclude: string): Stored[] {
+    const out: Stored[] = [];
+    for (const path of paths) {
+      const [start, end] = keyRange(path);
+      const lo = minTimestampAt(start);
+      const hi = minTimestampAt(end);
+      for (const s of this.log.values()) {
+        const ts = s.m.timestamp;
+        if (ts >= lo && ts < hi && ts > after && nodeOf(ts) !== exclude) out.push(s);
+      }
+    }
+    return out.sort((a, b) => (a.m.timestamp < b.m.timestamp ? -1 : 1));
+  }
+
+  rows(dataset: string): Record<string, Record<string, unknown>> {
+    const out: Record<string, Record<string, unknown>> = {};
+    for (const r of this.registers.values()) {
+      if (r.dataset !== dataset || r.cols.tombstone?.value === 1) continue;
+      out[r.row] = Object.fromEntries(Object.entries(r.cols).map(([c, reg]) => [c, reg.value]));
+    }
+    return out;
+  }
+
+  async post(path: string, body: unknown): Promise<unknown> {
+    await Promise.resolve();
+    if (this.offline) throw new NetworkError('offline');
+    this.requests.push({ path, body });
+    if (path !== '/sync') throw new HttpError(404, { code: 'not_found' });
+    const req = body as {
+      node: string;
+      messages?: unknown[];
+      summary?: Summary;
+      cursor?: string;
+      conflicts_after: number;
+    };
+    const serverNow = this.now();
+    const messages = (req.messages ?? []).map((raw, i) => {
+      let m: Message;
+      try {
+        m = messageFromJson(raw);
+        validate(m);
+      } catch (exc) {
+        throw new HttpError(422, { code: 'invalid', message: `message ${i}: ${String(exc)}` });
+      }
+      if (Timestamp.parse(m.timestamp).millis - serverNow > this.maxDriftMs) {
+        throw new HttpError(422, { code: 'clock_drift', message: 'ahead', index: i, server_time: serverNow });
+      }
+      return m;
+    });
+    const inserted = this.apply(messages);
+    let sendPaths: string[] = [];
+    let after = '';
+    const response: Record<string, unknown> = { server_time: serverNow, inserted: inserted.length };
+    if (req.cursor !== undefined) {
+      const c = JSON.parse(req.cursor) as { paths: string[]; after: string };
+      sendPaths = c.paths;
+      after = c.after;
+    } else if (req.summary !== undefined) {
+      const nodes = new Map<string, [number, number]>();
+      for (const p of pathsNeeded(req.summary)) {
+        const v = this.trie.get(p);
+        if (v && v[1] > 0) nodes.set(p, [v[0], v[1]]);
+      }
+      const keys = messages.map((m) => timestampKey(Timestamp.parse(m.timestamp).millis));
+      const decided = plan(req.summary, nodes, keys);
+      response.push = decided.push;
+      response.descend = decided.descend;
+      sendPaths = decided.send;
+    }
+    response.send = sendPaths;
+    const records = sendPaths.length ? this.messagesIn(sendPaths, after, req.node) : [];
+    const page = records.slice(0, this.pageMessages);
+    response.messages = page.map((s) => ({ ...s.m, seq: s.seq }));
+    const last = page[page.length - 1];
+    response.cursor =
+      records.length > page.length && last ? JSON.stringify({ paths: sendPaths, after: last.m.timestamp }) : null;
+    response.root = [this.trie.hash(''), this.trie.count('')];
+    response.conflicts = this.conflicts.filter((c) => c.id > req.conflicts_after).slice(0, 200);
+    return response;
+  }
+
+  async get(path: string): Promise<unknown> {
+    await Promise.resolve();
+    if (this.offline) throw new NetworkError('offline');
+    this.requests.push({ path, body: null });
+    const url = new URL(path, 'http://x');
+    if (url.pathname !== '/snapshot') throw new HttpError(404, { code: 'not_found' });
+    const datasets = ['partners', 'products', 'pre_orders', 'pre_order_flows', 'profiles'];
+    const cursor = url.searchParams.get('cursor');
+    const state = cursor ? (JSON.parse(cursor) as { ds: number; after: number }) : { ds: 0, after: 0 };
+    const columns: Record<string, string[]> = {
+      partners: ['name', 'short_name', 'tombstone'],
+      products: ['name', 'sku', 'unit_weight', 'tombstone'],
+      pre_orders: ['partner_id', 'delivery_date', 'status', 'created_at', 'tombstone'],
+      pre_order_flows: ['pre_order_id', 'product_id', 'quantity', 'weight', 'tombstone'],
+      profiles: ['name', 'email', 'avatar', 'tombstone'],
+    };
+    const dataset = datasets[state.ds];
+    if (dataset === undefined) {
+      return {
+        done: true,
+        seq: this.seq,
+        messages: [],
+        trie: [...this.trie.nodes].map(([p, [h, c]]) => [p, h, c]),
+      };
+    }
+    const cols = columns[dataset] ?? [];
+    const all = [...this.registers.values()].filter((r) => r.dataset === dataset).sort((a, b) => (a.row < b.row ? -1 : 1));
+    const slice = all.slice(state.after, state.after + this.snapshotPageRows);
+    const rows = slice.map((r) => [r.row, ...cols.flatMap((c) => [r.cols[c]?.value ?? null, r.cols[c]?.timestamp ?? null])]);
+    const next =
+      state.after + this.snapshotPageRows < all.length
+        ? { ds: state.ds, after: state.after + this.snapshotPageRows }
+        : { ds: state.ds + 1, after: 0 };
+    const out: Record<string, unknown> = { dataset, columns: cols, rows, cursor: JSON.stringify(next), done: false };
+    if (!cursor) out.total_rows = [...this.registers.values()].length;
+    return out;
+  }
+}
+
+export function rowOf(server: FakeServer, dataset: string, row: string): Record<string, Register> | undefined {
+  return server.registers.get(rowKey(dataset, row))?.cols;
+}

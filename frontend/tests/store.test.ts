@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+
+import { InvalidMessage } from '../src/engine/errors';
+import { FlatTrie } from '../src/engine/merkle';
+import { frontier, refine } from '../src/engine/reconcile';
+import { isLive } from '../src/engine/store';
+import { Timestamp, nodeOf } from '../src/engine/timestamp';
+import { newId, newReplica } from './helpers';
+
+describe('local edits', () => {
+  it('write message, outbox, register, trie and clock together', async () => {
+    const r = await newReplica();
+    const flow = newId();
+    const [m1, m2] = await r.edit([
+      { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 3 },
+      { dataset: 'pre_order_flows', row: flow, column: 'weight', value: 1.5 },
+    ]);
+    expect(m1 && nodeOf(m1.timestamp)).toBe(r.node);
+    expect(await r.db.messages.count()).toBe(2);
+    expect(await r.outboxCount()).toBe(2);
+    const row = await r.row('pre_order_flows', flow);
+    expect(row?.cols.quantity?.value).toBe(3);
+    expect(row?.cols.weight?.timestamp).toBe(m2?.timestamp);
+    const expected = new FlatTrie();
+    for (const m of [m1, m2]) if (m) expected.insert(m.timestamp);
+    expect((await r.flatTrie()).nodes).toEqual(expected.nodes);
+    expect((await r.clock()).last.toString()).toBe(m2?.timestamp);
+  });
+
+  it('chains prev through edits of the same field', async () => {
+    const r = await newReplica();
+    const flow = newId();
+    const [a] = await r.edit([{ dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 1 }]);
+    const [b, c] = await r.edit([
+      { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 2 },
+      { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 3 },
+    ]);
+    expect(a?.prev).toBeUndefined();
+    expect(b?.prev).toBe(a?.timestamp);
+    expect(c?.prev).toBe(b?.timestamp);
+    expect(await r.value('pre_order_flows', flow, 'quantity')).toBe(3);
+  });
+
+  it('writes nothing when any change in the batch is invalid', async () => {
+    const r = await newReplica();
+    const flow = newId();
+    await expect(
+      r.edit([
+        { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 2 },
+        { dataset: 'pre_order_flows', row: flow, column: 'weight', value: -1 },
+      ]),
+    ).rejects.toThrow(InvalidMessage);
+    for (const bad of [
+      { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 'ten' },
+      { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: Number.NaN },
+      { dataset: 'pre_orders', row: flow, column: 'status', value: 'shipped' },
+      { dataset: 'pre_orders', row: flow, column: 'delivery_date', value: '2026-02-30' },
+      { dataset: 'pre_orders', row: 'not-a-uuid', column: 'status', value: 'pending' },
+      { dataset: 'profiles', row: flow, column: 'email', value: 'nope' },
+      { dataset: 'profiles', row: flow, column: 'avatar', value: 'http://x/y.png' },
+      { dataset: 'nope', row: flow, column: 'x', value: 1 },
+      { dataset: 'pre_orders', row: flow, column: 'tombstone', value: null },
+    ]) {
+      await expect(r.edit([bad])).rejects.toThrow(InvalidMessage);
+    }
+    expect(await r.db.messages.count()).toBe(0);
+    expect(await r.outboxCount()).toBe(0);
+    expect(await r.db.trie.count()).toBe(0);
+  });
+
+  it('delete wins: a tombstoned row is not live', async () => {
+    const r = await newReplica();
+    const order = newId();
+    await r.edit([
+      { dataset: 'pre_orders', row: order, column: 'status', value: 'pending' },
+      { dataset: 'pre_orders', row: order, column: 'delivery_date', value: '2026-11-24' },
+      { dataset: 'pre_orders', row: order, column: 'tombstone', value: 0 },
+    ]);
+    expect(isLive(await r.row('pre_orders', order))).toBe(true);
+    expect((await r.db.registers.where('[ds+date]').equals(['pre_orders', '2026-11-24']).toArray()).length).toBe(1);
+    await r.edit([{ dataset: 'pre_orders', row: order, column: 'tombstone', value: 1 }]);
+    expect(isLive(await r.row('pre_orders', order))).toBe(false);
+  });
+});
+
+describe('remote messages', () => {
+  it('are stored once, merged by LWW, and advance the clock', async () => {
+    const r = await newReplica();
+    const flow = newId();
+    const other = 'bbbbbbbbbbbbbbbb';
+    const later = new Timestamp(Date.now() + 60_000, 3, other).toString();
+    const m = { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 9, timestamp: later, seq: 5 };
+    const first = await r.receiveRemote([m, m]);
+    expect(first.inserted).toHaveLength(1);
+    const again = await r.receiveRemote([m]);
+    expect(again.inserted).toHaveLength(0);
+    expect((await r.flatTrie()).count('')).toBe(1);
+    expect((await r.clock()).last.toString() > later).toBe(true);
+    const [mine] = await r.edit([{ dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 4 }]);
+    expect(mine && mine.timestamp > later).toBe(true);
+    expect(mine?.prev).toBe(later);
+    expect(await r.value('pre_order_flows', flow, 'quantity')).toBe(4);
+  });
+
+  it('skips the trie for messages an adopted snapshot already counts', async () => {
+    const r = await newReplica();
+    const other = 'cccccccccccccccc';
+    const t1 = new Timestamp(Date.now() - 1000, 0, other).toString();
+    const t2 = new Timestamp(Date.now() - 500, 0, other).toString();
+    const snap = new FlatTrie();
+    snap.insert(t1);
+    await r.adoptSnapshotTrie([...snap.nodes].map(([p, [h, c]]) => [p, h, c] as const), 10);
+    const row = newId();
+    await r.receiveRemote([
+      { dataset: 'partners', row, column: 'name', value: 'A', timestamp: t1, seq: 10 },
+      { dataset: 'partners', row, column: 'short_name', value: 'B', timestamp: t2, seq: 11 },
+    ]);
+    const expected = new FlatTrie();
+    expected.insert(t1);
+    expected.insert(t2);
+    expect((await r.flatTrie()).nodes).toEqual(expected.nodes);
+  });
+});
+
+describe('trie summaries read from IndexedDB', () => {
+  it('equal the pure frontier and refine over the whole trie', async () => {
+    const r = await newReplica();
+    const other = 'dddddddddddddddd';
+    const base = Date.parse('2026-01-01T00:00:00Z');
+    const items = Array.from({ length: 200 }, (_, i) => ({
+      dataset: 'partners',
+      row: newId(),
+      column: 'name',
+      value: `p${i}`,
+      timestamp: new Timestamp(base + i * 7_919_000, i % 5, other).toString(),
+    }));
+    await r.receiveRemote(items);
+    const whole = await r.flatTrie();
+    expect(await r.frontierSummary()).toEqual(frontier(whole));
+    const scopes = (await r.frontierSummary()).nodes.map(([p]) => p).slice(0, 3);
+    expect(await r.refineSummary(scopes)).toEqual(refine(whole, scopes));
+    // Frontier covers everything.
+    expect(frontier(whole).nodes.reduce((n, [, , c]) => n + c, 0)).toBe(200);
+  });
+});
