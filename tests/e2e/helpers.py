@@ -1,0 +1,107 @@
+"""Page-level steps shared by the end-to-end tests (everything through data-testid)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from playwright.async_api import Locator, Page, expect
+
+from .conftest import ARTIFACTS, PASSWORD
+
+T = TypeVar("T")
+
+
+def next_working_day(today: datetime.date | None = None) -> datetime.date:
+    day = (today or datetime.date.today()) + datetime.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += datetime.timedelta(days=1)
+    return day
+
+
+async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """First start on a device: sign in, bootstrap, land on the recap page."""
+    await page.goto(base_url + "/")
+    await page.get_by_test_id("signin-email").fill(email)
+    await page.get_by_test_id("signin-password").fill(password)
+    await page.get_by_test_id("signin-submit").click()
+    await expect(page.get_by_test_id("sync-status")).to_be_visible(timeout=30_000)
+    await expect(page.get_by_test_id("day-summary")).not_to_have_text("Loading…")
+    await wait_synced(page)
+
+
+async def wait_synced(page: Page, timeout: float = 20_000) -> None:
+    """No unsynced edits and a successful sync on record."""
+    await expect(page.get_by_test_id("unsynced-count")).to_have_text("0", timeout=timeout)
+    await expect(page.get_by_test_id("last-sync")).to_contain_text("Synced", timeout=timeout)
+
+
+async def wait_sw(page: Page) -> None:
+    """The service worker is installed and controls the page (the app shell is cached)."""
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    for _ in range(100):
+        if await page.evaluate("navigator.serviceWorker.controller !== null"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service worker never took control of the page")
+
+
+async def pick(page: Page, query: str) -> str:
+    """In an open picker, search and take the first match; returns its label."""
+    picker = page.get_by_test_id("picker")
+    await expect(picker).to_be_visible()
+    await picker.get_by_test_id("picker-search").fill(query)
+    option = picker.get_by_test_id("picker-option").first
+    await expect(option).to_be_visible()
+    label = await option.locator(".name").inner_text()
+    await option.click()
+    await expect(picker).to_be_hidden()
+    return label
+
+
+async def set_number(field: Locator, value: str) -> None:
+    await field.fill(value)
+    await field.press("Enter")
+
+
+def order_card(page: Page, order_id: str) -> Locator:
+    return page.locator(f'[data-testid="order-card"][data-order-id="{order_id}"]')
+
+
+async def card_ids(page: Page) -> list[str]:
+    ids = await page.get_by_test_id("order-card").evaluate_all(
+        "els => els.map(e => e.dataset.orderId)"
+    )
+    return [str(i) for i in ids]
+
+
+async def open_order(page: Page, order_id: str) -> Locator:
+    await order_card(page, order_id).click()
+    editor = page.get_by_test_id("order-editor")
+    await expect(editor).to_be_visible()
+    return editor
+
+
+async def close_editor(page: Page) -> None:
+    await page.get_by_test_id("sheet-close").click()
+    await expect(page.get_by_test_id("order-editor")).to_be_hidden()
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0) -> T:
+    """Retry `check` (which raises AssertionError until it holds) for up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
