@@ -14,12 +14,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import WSCloseCode
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from seed import SeededUser, create_tenant, demo_messages
 from sync_server import storage
-from sync_server.app import create_app
+from sync_server.app import HUB, create_app
 from sync_server.database import _init_connection
 from tests.conftest import settings_for
 
@@ -71,9 +72,16 @@ class AppServer:
         self.port = server.port
 
     async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-            self.server = None
+        if self.server is None:
+            return
+        # Close the live WebSockets first: the server does not close them on shutdown, so
+        # aiohttp would wait for its shutdown timeout (tens of seconds) for their handlers.
+        hub = self.server.app[HUB]
+        for sockets in list(hub.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY)
+        await self.server.close()
+        self.server = None
 
     @property
     def url(self) -> str:

@@ -54,7 +54,10 @@ export class AppService {
     // Ask the browser not to evict the replica under storage pressure.
     if ('storage' in navigator && 'persist' in navigator.storage) void navigator.storage.persist().catch(() => false);
     this.session = (await this.replica.getMeta<Session>('session')) ?? null;
-    window.addEventListener('online', () => this.requestSync('online'));
+    window.addEventListener('online', () => {
+      this.requestSync('online');
+      this.reconnectLive();
+    });
     window.addEventListener('offline', () => void this.setStatus({ phase: 'offline' }));
   }
 
@@ -188,7 +191,7 @@ export class AppService {
     await this.setStatus({ phase: 'syncing' });
     await this.client().sync();
     await this.setStatus({ phase: 'idle', lastSyncAt: Date.now(), error: null });
-    if (!this.ws) this.connectLive();
+    this.reconnectLive();
   }
 
   private onSyncFailure(e: unknown): { retryAfterMs?: number; stop?: boolean } {
@@ -244,6 +247,15 @@ export class AppService {
       if (this.ws === ws) this.ws = null;
       this.scheduleLive();
     };
+  }
+
+  /** Back online: reconnect now rather than at the end of the backoff. */
+  private reconnectLive(): void {
+    if (!this.leading || this.ws) return;
+    if (this.wsTimer !== null) clearTimeout(this.wsTimer);
+    this.wsTimer = null;
+    this.wsRetry = 0;
+    this.connectLive();
   }
 
   private scheduleLive(): void {
