@@ -4,7 +4,7 @@ without a reload, and the loser re-applies their value with one tap."""
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from .conftest import AppServer, NewPage, SeedTenant, db_fetch
 from .helpers import (
@@ -19,7 +19,7 @@ from .helpers import (
 )
 
 
-def flow_qty(page: Page, flow_id: str) -> object:
+def flow_qty(page: Page, flow_id: str) -> Locator:
     return page.locator(f'[data-testid="flow-row"][data-flow-id="{flow_id}"]').get_by_test_id(
         "flow-qty"
     )
@@ -49,7 +49,7 @@ async def test_two_reps_converge_and_the_loser_is_told(
 
     # Live: Alice's change shows on Bob's screen within a couple of seconds, no reload.
     await set_flow_qty(alice, order_a, flow_id, "5")
-    await expect(flow_qty(bob, flow_id)).to_have_text("5", timeout=5_000)  # type: ignore[attr-defined]
+    await expect(flow_qty(bob, flow_id)).to_have_text("5", timeout=5_000)
 
     # Both offline; both change the same quantity; Alice deletes B while Bob confirms it.
     await app.stop()
@@ -72,7 +72,7 @@ async def test_two_reps_converge_and_the_loser_is_told(
     await bob.context.set_offline(False)
     await wait_synced(bob)
     for page in (alice, bob):
-        await expect(flow_qty(page, flow_id)).to_have_text("22")  # type: ignore[attr-defined]
+        await expect(flow_qty(page, flow_id)).to_have_text("22")
         await expect(order_card(page, order_b)).to_have_count(0)
 
     async def server_state() -> tuple[object, object]:
@@ -106,7 +106,7 @@ async def test_two_reps_converge_and_the_loser_is_told(
     await item.get_by_test_id("conflict-reapply").click()
     await expect(item.get_by_test_id("conflict-reapplied")).to_be_visible()
     await wait_synced(alice)
-    await expect(flow_qty(bob, flow_id)).to_have_text("11", timeout=5_000)  # type: ignore[attr-defined]
+    await expect(flow_qty(bob, flow_id)).to_have_text("11", timeout=5_000)
 
     async def reapplied() -> None:
         assert await server_state() == (11, 1)
