@@ -230,6 +230,31 @@ class FlatTrie:
                 node[0] ^= h
                 node[1] += 1
 
+    def insert_many(self, timestamps: Iterable[str]) -> None:
+        """Add newly stored timestamps. Their hashes are folded per minute first, so a batch
+        made within a few minutes touches each trie path once, not once per message."""
+        per_minute: dict[str, list[int]] = {}
+        for ts in timestamps:
+            key = timestamp_key(millis_of(ts))
+            acc = per_minute.get(key)
+            h = hash_timestamp(ts)
+            if acc is None:
+                per_minute[key] = [h, 1]
+            else:
+                acc[0] ^= h
+                acc[1] += 1
+        nodes = self.nodes
+        for key, (h, n) in per_minute.items():
+            h = to_signed32(h)
+            for i in range(len(key) + 1):
+                path = key[:i]
+                node = nodes.get(path)
+                if node is None:
+                    nodes[path] = [h, n]
+                else:
+                    node[0] ^= h
+                    node[1] += n
+
     def hash(self, path: str = "") -> int:
         node = self.nodes.get(path)
         return node[0] if node else 0

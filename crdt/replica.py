@@ -66,10 +66,11 @@ class Replica:
         for m in messages:
             if m.timestamp not in self.log:
                 self.log[m.timestamp] = m
-                if counted is None or not counted(m):
-                    self.trie.insert(m.timestamp)
                 result.inserted.append(m)
                 self._sorted = None
+        self.trie.insert_many(
+            m.timestamp for m in result.inserted if counted is None or not counted(m)
+        )
         merged = merge_batch(self.registers, result.inserted)
         for (dataset, row, column), reg in merged.changed.items():
             self.registers.setdefault((dataset, row), {})[column] = reg

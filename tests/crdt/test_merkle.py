@@ -136,3 +136,15 @@ def test_diff_ranges_on_pruned_tries_still_covers_the_difference() -> None:
 
 def test_coalesce_merges_adjacent_and_overlapping() -> None:
     assert merkle.coalesce([(5, 6), (0, 2), (2, 3), (1, 2)]) == [(0, 3), (5, 6)]
+
+
+def test_insert_many_equals_one_by_one() -> None:
+    rng = random.Random(3)
+    stamps = [str(ts(rng.randrange(0, 500), rng.randrange(5))) for _ in range(2000)]
+    stamps = list(dict.fromkeys(stamps))
+    one, many = merkle.FlatTrie(), merkle.FlatTrie()
+    for t in stamps:
+        one.insert(t)
+    many.insert_many(stamps[:700])
+    many.insert_many(stamps[700:])
+    assert one.nodes == many.nodes
