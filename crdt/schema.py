@@ -11,7 +11,6 @@ field still deletes the row, and only a later write of `tombstone = 0` brings it
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,13 +37,12 @@ def _text(limit: int) -> Callable[[Scalar], bool]:
     return lambda v: isinstance(v, str) and len(v) <= limit
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _is_uuid(v: Scalar) -> bool:
-    if not isinstance(v, str) or len(v) != 36:
-        return False
-    try:
-        return str(uuid.UUID(v)) == v
-    except ValueError:
-        return False
+    """The canonical (lower-case, hyphenated) spelling: a row id is a key, so one spelling."""
+    return isinstance(v, str) and _UUID.fullmatch(v) is not None
 
 
 def _is_date(v: Scalar) -> bool:

@@ -80,13 +80,11 @@ class Timestamp:
         m = _PATTERN.fullmatch(text)
         if m is None:
             raise InvalidTimestamp(f"not a timestamp: {text[:60]!r}")
-        year, month, day, hour, minute, second, milli = (int(g) for g in m.groups()[:7])
-        if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
-            raise InvalidTimestamp(f"no such date: {text[:60]!r}")
-        if hour > 23 or minute > 59 or second > 59:
-            raise InvalidTimestamp(f"no such time: {text[:60]!r}")
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-        millis = seconds * 1000 + milli
+        try:
+            seconds = _epoch_seconds(text[:19])
+        except ValueError:
+            raise InvalidTimestamp(f"no such date or time: {text[:60]!r}") from None
+        millis = seconds * 1000 + int(text[20:23])
         if millis < 0:
             raise InvalidTimestamp(f"timestamp before 1970: {text[:60]!r}")
         return cls(millis, int(m.group(8), 16), m.group(9))
@@ -94,6 +92,8 @@ class Timestamp:
 
 @functools.lru_cache(maxsize=65536)
 def _epoch_seconds(prefix: str) -> int:
+    """Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS`; ValueError for an impossible date
+    or time (cached: histories are dense in time)."""
     return calendar.timegm(time.strptime(prefix, "%Y-%m-%dT%H:%M:%S"))
 
 
