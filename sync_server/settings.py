@@ -20,9 +20,9 @@ class Settings(BaseModel):
     token_ttl_s: int = 12 * 3600
     max_body_bytes: int = 16 * 1024 * 1024
     max_messages_per_request: int = 20_000
-    page_messages: int = 5_000
-    page_bytes: int = 4 * 1024 * 1024
-    snapshot_page_rows: int = 5_000
+    page_messages: int = 20_000
+    page_bytes: int = 8 * 1024 * 1024
+    snapshot_page_rows: int = 20_000
     max_drift_ms: int = 5 * 60 * 1000
     rate_per_s: float = 50.0
     rate_burst: int = 200
@@ -55,6 +55,9 @@ class Settings(BaseModel):
             "rate_burst",
             "pool_min",
             "pool_max",
+            "log_requests",
+            "relay_enabled",
+            "snapshot_page_rows",
         ):
             key = f"RECAP_{name.upper()}"
             if key in env:

@@ -1,0 +1,167 @@
+"""Benchmark infrastructure: a fresh database (DATABASE_URL's server, or an embedded
+PostgreSQL), Recap's server and the reference-design server as real processes on loopback,
+tenants, and fast direct seeding through the product's own apply path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from crdt.message import Message
+from sync_server import database, storage
+from sync_server.database import _init_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="recap-bench-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], env={**os.environ, **env}, cwd=ROOT,
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    async def wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + 60
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    err = Path(self.log.name).read_text()[-2000:]
+                    raise RuntimeError(f"server exited: {err}")
+                try:
+                    async with session.get(self.url + path) as resp:
+                        if resp.status < 500:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.log.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Harness:
+    """`async with Harness() as h:` a migrated database, both servers, helpers."""
+
+    def __init__(self) -> None:
+        self.secret = secrets.token_urlsafe(32)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._pg: Any = None
+        self.admin_url = ""
+        self.db_url = ""
+        self.db_name = f"recap_bench_{secrets.token_hex(4)}"
+        self.server: Process | None = None
+        self.reference: Process | None = None
+        self.conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> Harness:
+        if os.environ.get("DATABASE_URL"):
+            self.admin_url = os.environ["DATABASE_URL"]
+        else:
+            import pgserver
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="recap-bench-")
+            self._pg = pgserver.get_server(Path(self._tmp.name) / "pg", cleanup_mode="stop")
+            self._pg.psql("ALTER SYSTEM SET max_connections = 300;")
+            self._pg.psql("ALTER SYSTEM SET synchronous_commit = on;")
+            self.admin_url = self._pg.get_uri()
+        conn = await asyncpg.connect(self.admin_url)
+        await conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        await conn.close()
+        self.db_url = with_database(self.admin_url, self.db_name)
+        await asyncio.to_thread(database.migrate, self.db_url)
+        env = {
+            "DATABASE_URL": self.db_url, "RECAP_TOKEN_SECRET": self.secret,
+            "RECAP_RATE_PER_S": "1000000000", "RECAP_RATE_BURST": "1000000000",
+            "RECAP_LOG_REQUESTS": "false", "RECAP_POOL_MAX": "20",
+            "RECAP_DATA_DIR": tempfile.mkdtemp(prefix="recap-bench-data-"),
+        }
+        port = free_port()
+        self.server = Process(["-m", "sync_server", "run", "--port", str(port)], env, port)
+        ref_port = free_port()
+        self.reference = Process(["-m", "bench.reference_server", "--port", str(ref_port)], env,
+                                 ref_port)
+        await self.server.wait_ready("/healthz")
+        await self.reference.wait_ready("/ref/sync")
+        self.conn = await asyncpg.connect(self.db_url)
+        await _init_connection(self.conn)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        for proc in (self.server, self.reference):
+            if proc is not None:
+                proc.stop()
+        conn = await asyncpg.connect(self.admin_url)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        await conn.close()
+        if self._pg is not None:
+            self._pg.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def tenant(self, name: str, users: list[str]) -> tuple[str, dict[str, str]]:
+        """A tenant and its users' tokens (user name -> token)."""
+        from seed import create_tenant
+        from sync_server.auth import issue_token
+
+        assert self.conn is not None
+        tenant_id, created = await create_tenant(
+            self.conn, name,
+            [(f"{u}-{secrets.token_hex(3)}@bench.example", u, "pw", "admin") for u in users],
+        )
+        tokens = {u: issue_token(self.secret, c.id, tenant_id, "admin", 86400)
+                  for u, c in zip(users, created, strict=True)}
+        return tenant_id, tokens
+
+    async def seed(self, tenant_id: str, messages: list[Message], batch: int = 10_000) -> float:
+        """Store messages through the product's apply path; seconds taken."""
+        assert self.conn is not None
+        started = time.perf_counter()
+        for i in range(0, len(messages), batch):
+            await storage.apply_messages(self.conn, tenant_id, None, messages[i : i + batch])
+        return time.perf_counter() - started
