@@ -143,3 +143,25 @@ describe('trie summaries read from IndexedDB', () => {
     expect(frontier(whole).nodes.reduce((n, [, , c]) => n + c, 0)).toBe(200);
   });
 });
+
+describe('conflict notices', () => {
+  it('are stored once, on the side this device is on', async () => {
+    const r = await newReplica();
+    const mine = new Timestamp(Date.now(), 0, r.node).toString();
+    const theirs = new Timestamp(Date.now() + 1, 0, 'eeeeeeeeeeeeeeee').toString();
+    const side = (timestamp: string, user: string) => ({ value: 1, timestamp, user_id: user, user_name: user });
+    const base = { kind: 'overwrote' as const, dataset: 'profiles', row: newId(), column: 'name', detected_at: '2026-11-23T06:00:00Z' };
+    // The same user on two devices: the server says "loser" to both; the node decides.
+    await r.addConflicts([
+      { ...base, id: 7, winner: side(mine, 'u1'), loser: side(theirs, 'u1'), yours: 'loser' },
+      { ...base, id: 8, winner: side(theirs, 'u1'), loser: side(mine, 'u1'), yours: 'loser' },
+    ]);
+    await r.addConflicts([{ ...base, id: 7, winner: side(mine, 'u1'), loser: side(theirs, 'u1'), yours: 'loser' }]);
+    const stored = await r.db.conflicts.toArray();
+    expect(stored.map((c) => [c.id, c.yours, c.notified])).toEqual([
+      [7, 'winner', 0],
+      [8, 'loser', 0],
+    ]);
+    expect(await r.conflictsAfter()).toBe(8);
+  });
+});

@@ -27,6 +27,10 @@ async def test_offline_edits_survive_a_reload_and_sync_when_back(
     page = await new_page()
     await sign_in(page, app.url, tenant.email("alice"))
     await wait_sw(page)
+    manifest = await page.evaluate(
+        "fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"
+    )
+    assert manifest["short_name"] == "Recap" and manifest["display"] == "standalone"
     order_id, *_ = await card_ids(page)
     before = set(await card_ids(page))
 

@@ -17,6 +17,7 @@ from .helpers import (
     eventually,
     open_order,
     order_card,
+    screenshot,
     sign_in,
     wait_synced,
 )
@@ -137,3 +138,48 @@ async def test_profile_is_edited_offline_first_and_synced(
     assert (rows[0]["name"], rows[0]["email"]) == ("Bob Chen", "bob.chen@e2e.example")
     assert rows[0]["avatar"].startswith("data:image/webp")
     assert len(rows[0]["avatar"]) < 200_000
+
+
+async def test_profile_edits_from_two_devices_conflict_like_everything_else(
+    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage
+) -> None:
+    tenant = await seed_tenant(days_back=0, days_ahead=2)
+    laptop = await new_page()
+    tablet = await new_page(width=800, height=1280, has_touch=True)  # a 10-inch tablet
+    for page in (laptop, tablet):
+        await sign_in(page, app.url, tenant.email("alice"))
+        await page.get_by_test_id("nav-profile").click()
+    await app.stop()
+    for page, name in ((laptop, "Alice on the laptop"), (tablet, "Alice on the tablet")):
+        await page.context.set_offline(True)
+        await page.get_by_test_id("profile-name").fill(name)
+        await page.get_by_test_id("profile-save").click()
+        await expect(page.get_by_test_id("profile-unsynced")).to_be_visible()
+    await app.start()
+    for page in (laptop, tablet):
+        await page.context.set_offline(False)
+        await wait_synced(page)
+    for page in (laptop, tablet):
+        await expect(page.get_by_test_id("me-name")).to_have_text("Alice on the tablet")
+    toast = laptop.get_by_test_id("conflict-toast")
+    await expect(toast).to_contain_text("You, on another device, changed the name of your profile")
+    await expect(tablet.get_by_test_id("conflict-toast")).to_contain_text(
+        'replaced "Alice on the laptop" (from your other device)'
+    )
+    await toast.get_by_test_id("toast-reapply").click()
+    await expect(toast).to_have_count(0)
+    for page in (laptop, tablet):
+        await expect(page.get_by_test_id("me-name")).to_have_text("Alice on the laptop")
+    rows = await db_fetch(
+        app.db_url, "SELECT name FROM profiles WHERE id = $1::uuid", tenant.users["alice"].id
+    )
+    assert rows[0]["name"] in ("Alice on the laptop", "Alice on the tablet")
+
+    async def reapplied() -> None:
+        rows = await db_fetch(
+            app.db_url, "SELECT name FROM profiles WHERE id = $1::uuid", tenant.users["alice"].id
+        )
+        assert rows[0]["name"] == "Alice on the laptop"
+
+    await eventually(reapplied)
+    await screenshot(tablet, "tablet-800x1280-profile")

@@ -81,16 +81,40 @@ export async function saveProfile(userId: string, fields: Partial<Record<'name' 
   if (changes.length) await service.edit(changes);
 }
 
-/** Write my losing value again (a knowing overwrite, so no new conflict for the winner);
- * an edit lost to a delete restores the row too. */
+/** The lost edits made by the same action as `conflict`'s (one batch is stamped within one
+ * millisecond: e.g. a quantity and the weight that goes with it), still unresolved. */
+async function sameAction(conflict: ConflictRecord): Promise<ConflictRecord[]> {
+  const millis = conflict.loser.timestamp.slice(0, 24);
+  const all = await service.db.conflicts.toArray();
+  return all.filter(
+    (c) =>
+      c.id === conflict.id ||
+      (c.yours === 'loser' &&
+        c.resolved === 0 &&
+        c.dataset === conflict.dataset &&
+        c.row === conflict.row &&
+        c.loser.timestamp.slice(0, 24) === millis),
+  );
+}
+
+/** Write my losing value(s) again: a knowing overwrite (its `prev` is the winner), so it is
+ * no new conflict for the winner; an edit lost to a delete restores the row too. */
 export async function reapply(conflict: ConflictRecord): Promise<void> {
-  const changes: { dataset: string; row: string; column: string; value: Scalar }[] = [];
-  if (conflict.kind === 'deleted' && conflict.column !== 'tombstone') {
-    changes.push({ dataset: conflict.dataset, row: conflict.row, column: 'tombstone', value: 0 });
+  const group = await sameAction(conflict);
+  const changes = new Map<string, { dataset: string; row: string; column: string; value: Scalar }>();
+  for (const c of group) {
+    if (c.kind === 'deleted' && c.column !== 'tombstone') {
+      changes.set('tombstone', { dataset: c.dataset, row: c.row, column: 'tombstone', value: 0 });
+    }
+    changes.set(c.column, { dataset: c.dataset, row: c.row, column: c.column, value: c.loser.value });
   }
-  changes.push({ dataset: conflict.dataset, row: conflict.row, column: conflict.column, value: conflict.loser.value });
-  await service.edit(changes);
-  await service.db.conflicts.update(conflict.id, { resolved: 1, notified: 1 });
+  await service.edit([...changes.values()]);
+  await service.db.conflicts.bulkUpdate(group.map((c) => ({ key: c.id, changes: { resolved: 1, notified: 1 } })));
+}
+
+/** The user has seen every notice (the conflicts list is open). */
+export async function markAllSeen(): Promise<void> {
+  await service.db.conflicts.where('notified').equals(0).modify({ notified: 1 });
 }
 
 export async function dismissConflict(id: number): Promise<void> {

@@ -527,6 +527,14 @@ export class LocalReplica {
   }
 
   // -- conflicts -------------------------------------------------------------------
+  /** Which side of a conflict this device is on. The server says it per user; the node in
+   * the timestamps says it per device (a rep with two devices can lose to themself). */
+  side(c: ServerConflict): 'winner' | 'loser' {
+    if (nodeOf(c.loser.timestamp) === this.node) return 'loser';
+    if (nodeOf(c.winner.timestamp) === this.node) return 'winner';
+    return c.yours;
+  }
+
   async addConflicts(list: readonly ServerConflict[], notified: 0 | 1 = 0): Promise<void> {
     if (!list.length) return;
     const db = this.db;
@@ -534,7 +542,7 @@ export class LocalReplica {
       const existing = await db.conflicts.bulkGet(list.map((c) => c.id));
       const put = list
         .filter((_, i) => existing[i] === undefined)
-        .map((c): ConflictRecord => ({ ...c, notified, resolved: 0 }));
+        .map((c): ConflictRecord => ({ ...c, yours: this.side(c), notified, resolved: 0 }));
       if (put.length) await db.conflicts.bulkPut(put);
       const after = (await this.getMeta<number>('conflictsAfter')) ?? 0;
       const max = Math.max(after, ...list.map((c) => c.id));

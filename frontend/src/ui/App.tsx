@@ -29,8 +29,12 @@ function Main(props: { session: Session }): ReactNode {
   const [route, go] = useRoute();
   const [reauth, setReauth] = useState(false);
   const profile = useProfile(props.session);
-  const openConflicts = useLiveQuery(() => service.db.conflicts.where('notified').equals(0).count(), []) ?? 0;
-  const lost = useLiveQuery(() => service.db.conflicts.filter((c) => c.yours === 'loser' && c.resolved === 0).count(), []) ?? 0;
+  // Unseen notices, and edits of mine that lost and are not re-applied yet.
+  const attention =
+    useLiveQuery(
+      () => service.db.conflicts.filter((c) => c.notified === 0 || (c.yours === 'loser' && c.resolved === 0)).count(),
+      [],
+    ) ?? 0;
 
   useEffect(() => {
     service.startSync();
@@ -50,9 +54,9 @@ function Main(props: { session: Session }): ReactNode {
           </button>
           <button type="button" className={route.page === 'conflicts' ? 'nav active' : 'nav'} data-testid="nav-conflicts" onClick={() => go({ page: 'conflicts' })}>
             Conflicts
-            {lost + openConflicts > 0 ? (
+            {attention > 0 ? (
               <span className="badge" data-testid="conflict-badge">
-                {Math.max(lost, openConflicts)}
+                {attention}
               </span>
             ) : null}
           </button>

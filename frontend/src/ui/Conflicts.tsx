@@ -1,11 +1,11 @@
 import { useLiveQuery } from 'dexie-react-hooks';
-import type { ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 
-import { dismissConflict, reapply } from '../app/actions';
+import { dismissConflict, markAllSeen, reapply } from '../app/actions';
 import { formatDateTime, formatTime } from '../app/dates';
 import { service } from '../app/service';
 import type { Scalar } from '../engine/message';
-import type { ConflictRecord, RowRecord } from '../engine/store';
+import type { ConflictRecord, ConflictSide, RowRecord, Session } from '../engine/store';
 import { text, useDataset, useOnline, useRoute, useSyncStatus } from './hooks';
 import { useToast } from './toast';
 
@@ -38,11 +38,19 @@ interface Lookup {
   partners: Map<string, RowRecord> | undefined;
   products: Map<string, RowRecord> | undefined;
   rows: Map<string, RowRecord>;
+  me: string | null;
+}
+
+/** Who made the other edit ("you, on another device" when it was this rep elsewhere). */
+export function who(side: ConflictSide, lookup: Lookup): string {
+  if (side.user_id !== null && side.user_id === lookup.me) return 'You, on another device,';
+  return side.user_name ?? 'Another rep';
 }
 
 function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
   const partners = useDataset('partners');
   const products = useDataset('products');
+  const session = useLiveQuery(() => service.replica.getMeta<Session>('session'), []);
   const rows = useLiveQuery(async () => {
     const keys = [...new Set((conflicts ?? []).map((c) => `${c.dataset}\u0000${c.row}`))].map((k) => k.split('\u0000') as [string, string]);
     const recs = await service.db.registers.bulkGet(keys);
@@ -52,7 +60,7 @@ function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
     for (const r of [...recs, ...parents]) if (r) map.set(`${r.ds}/${r.id}`, r);
     return map;
   }, [conflicts]);
-  return { partners, products, rows: rows ?? new Map<string, RowRecord>() };
+  return { partners, products, rows: rows ?? new Map<string, RowRecord>(), me: session?.user.id ?? null };
 }
 
 export function describeValue(column: string, value: Scalar, lookup: Lookup): string {
@@ -79,6 +87,7 @@ export function describeRecord(c: ConflictRecord, lookup: Lookup): string {
     return `${product || label}${partner ? ` (${partner})` : ''}`;
   }
   if (c.dataset === 'partners' || c.dataset === 'products') return `${label} ${text(row, 'name')}`.trim();
+  if (c.dataset === 'profiles') return c.row === lookup.me ? 'your profile' : `the profile of ${text(row, 'name') || 'a rep'}`;
   return label;
 }
 
@@ -90,17 +99,17 @@ export function conflictSentence(c: ConflictRecord, lookup: Lookup): string {
   const record = describeRecord(c, lookup);
   const field = fieldLabel(c);
   const theirs = c.yours === 'loser' ? c.winner : c.loser;
-  const who = theirs.user_name ?? 'Another rep';
+  const other = who(theirs, lookup);
   if (c.kind === 'deleted') {
     return c.yours === 'loser'
-      ? `${who} deleted ${record} while you changed its ${field}: your change is hidden.`
-      : `You deleted ${record} while ${who} changed its ${field}.`;
+      ? `${other} deleted ${record} while you changed its ${field}: your change is hidden.`
+      : `You deleted ${record} while ${other} changed its ${field}.`;
   }
   const mine = describeValue(c.column, (c.yours === 'loser' ? c.loser : c.winner).value, lookup);
-  const other = describeValue(c.column, theirs.value, lookup);
+  const value = describeValue(c.column, theirs.value, lookup);
   return c.yours === 'loser'
-    ? `${who} changed the ${field} of ${record} at the same time: "${other}" replaced your "${mine}".`
-    : `Your ${field} "${mine}" on ${record} replaced ${who}'s "${other}".`;
+    ? `${other} changed the ${field} of ${record} at the same time: "${value}" replaced your "${mine}".`
+    : `Your ${field} "${mine}" on ${record} replaced "${value}" (from ${theirs.user_id !== null && theirs.user_id === lookup.me ? 'your other device' : other}).`;
 }
 
 /** Notifications for conflicts not yet seen (in every tab, until dismissed). */
@@ -147,6 +156,10 @@ export function ConflictsPage(): ReactNode {
   const all = useLiveQuery(() => service.db.conflicts.reverse().sortBy('id'), []);
   const lookup = useLookup(all);
   const toast = useToast();
+  const unseen = (all ?? []).some((c) => c.notified === 0);
+  useEffect(() => {
+    if (unseen) void markAllSeen();
+  }, [unseen]);
   return (
     <section className="page conflicts-page">
       <h1>Conflicts</h1>
@@ -173,7 +186,7 @@ export function ConflictsPage(): ReactNode {
                 <dt>Their value</dt>
                 <dd data-testid="conflict-theirs">{c.kind === 'deleted' && c.yours === 'loser' ? 'deleted' : describeValue(c.column, theirs.value, lookup)}</dd>
                 <dt>Who</dt>
-                <dd data-testid="conflict-who">{theirs.user_name ?? 'another rep'}</dd>
+                <dd data-testid="conflict-who">{who(theirs, lookup).replace(/,$/, '')}</dd>
                 <dt>When</dt>
                 <dd>{formatDateTime(c.detected_at)}</dd>
               </dl>
@@ -184,7 +197,7 @@ export function ConflictsPage(): ReactNode {
                   </span>
                 ) : (
                   <button type="button" className="btn primary" data-testid="conflict-reapply" onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}>
-                    Re-apply my value
+                    {c.kind === 'deleted' ? 'Restore it with my value' : 'Re-apply my value'}
                   </button>
                 )
               ) : null}
