@@ -66,6 +66,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = json_response(
             {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}, exc.status
         )
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("unhandled error", extra={"request_id": request_id})
         response = json_response({"code": "internal", "message": "internal server error"}, 500)

@@ -40,8 +40,14 @@ class Relay:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         self._task = asyncio.create_task(self._run())
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The webhook HTTP session, opened on first use (so `run_once` also works on a
+        relay whose background loop was never started)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        return self._session
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -102,8 +108,7 @@ class Relay:
         if hook:
             body = {**event, "payload": row["payload"], "created_at": row["created_at"].isoformat()}
             try:
-                assert self._session is not None
-                async with self._session.post(hook, json=body) as resp:
+                async with self._client().post(hook, json=body) as resp:
                     if resp.status >= 300:
                         error = f"webhook answered {resp.status}"
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -231,8 +231,26 @@ async def _store_conflicts(
         )
     }
 
-    def owner(node: str) -> str | None:
-        return owners.get(node, pusher)
+    # A node no device registered is the server's own (REST writes, shared by every REST
+    # caller): its messages are attributed to the user who made them, as the log records.
+    unowned = [
+        side.timestamp
+        for c in conflicts
+        for side in (c.winner, c.loser)
+        if side.node not in owners
+    ]
+    senders = {
+        r["timestamp"]: str(r["user_id"])
+        for r in await conn.fetch(
+            "SELECT timestamp, user_id FROM messages WHERE tenant_id = $1 "
+            "AND timestamp = ANY($2::text[]) AND user_id IS NOT NULL",
+            tenant_id,
+            unowned,
+        )
+    } if unowned else {}
+
+    def owner(side: Register) -> str | None:
+        return owners.get(side.node) or senders.get(side.timestamp, pusher)
 
     await conn.execute(
         INSERT_CONFLICTS,
@@ -243,10 +261,10 @@ async def _store_conflicts(
         [c.column for c in conflicts],
         [_json_text(c.winner.value) for c in conflicts],
         [c.winner.timestamp for c in conflicts],
-        [owner(c.winner.node) for c in conflicts],
+        [owner(c.winner) for c in conflicts],
         [_json_text(c.loser.value) for c in conflicts],
         [c.loser.timestamp for c in conflicts],
-        [owner(c.loser.node) for c in conflicts],
+        [owner(c.loser) for c in conflicts],
     )
 
 

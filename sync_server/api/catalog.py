@@ -10,7 +10,7 @@ from crdt.message import Scalar
 from .. import storage
 from ..app import POOL, json_response, principal
 from . import queries
-from .common import decode_cursor, encode_cursor, parse_body, parse_query, stamp
+from .common import decode_keyset_cursor, encode_cursor, parse_body, parse_query, stamp
 from .models import PageQuery, Partner, PartnerIn, PartnerPage, Product, ProductIn, ProductPage
 from .registry import operation
 
@@ -20,11 +20,10 @@ COLUMNS = {"partners": ["name", "short_name"], "products": ["name", "sku", "unit
 async def _page(request: web.Request, dataset: str) -> dict[str, object]:
     who = principal(request)
     q = parse_query(request, PageQuery)
-    after = decode_cursor(q.cursor, 2) if q.cursor else None
+    after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
         rows = await queries.catalog_page(
-            conn, who.tenant_id, dataset, COLUMNS[dataset],
-            (after[0], after[1]) if after else None, q.limit + 1, q.q,
+            conn, who.tenant_id, dataset, COLUMNS[dataset], after, q.limit + 1, q.q,
         )
     cursor = None
     if len(rows) > q.limit:

@@ -70,9 +70,21 @@ def decode_cursor(text: str, size: int) -> list[Any]:
         raise bad_request("malformed cursor") from exc
     if not isinstance(values, list) or len(values) != size:
         raise bad_request("malformed cursor")
-    if not all(isinstance(v, str) and len(v) <= 64 and v.isascii() for v in values):
+    if not all(
+        isinstance(v, str) and len(v) <= 64 and v.isascii() and v.isprintable() for v in values
+    ):
         raise bad_request("malformed cursor")
     return values
+
+
+def decode_keyset_cursor(text: str) -> tuple[str, str]:
+    """A `(sort key, row id)` cursor; the id must be a UUID, since the query casts it."""
+    key, row = decode_cursor(text, 2)
+    try:
+        uuid.UUID(row)
+    except ValueError:
+        raise bad_request("malformed cursor") from None
+    return key, row
 
 
 def etag_of(registers: dict[str, Register]) -> str:

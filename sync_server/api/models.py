@@ -9,13 +9,31 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Status = Literal["pending", "confirmed"]
-Quantity = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# strict: a JSON number, never a boolean or a numeric string
+Quantity = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False, strict=True)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold U+0000
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _omit_not_null(schema: dict[str, Any]) -> None:
+    """The documented shape of a PATCH body: any field may be left out, none may be null
+    (the handlers refuse null with 422: it would erase a field)."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+        variants = [v for v in prop.pop("anyOf", []) if v.get("type") != "null"]
+        if len(variants) == 1:
+            prop.update(variants[0])
+        elif variants:
+            prop["anyOf"] = variants
+
+
+class Patch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_not_null)
 
 
 class ErrorBody(BaseModel):
@@ -30,7 +48,7 @@ class FlowIn(Strict):
     weight: Quantity | None = None
 
 
-class FlowPatch(Strict):
+class FlowPatch(Patch):
     product_id: uuid.UUID | None = None
     quantity: Quantity | None = None
     weight: Quantity | None = None
@@ -54,7 +72,7 @@ class PreOrderIn(Strict):
     flows: list[FlowIn] = Field(default_factory=list, max_length=100)
 
 
-class PreOrderPatch(Strict):
+class PreOrderPatch(Patch):
     partner_id: uuid.UUID | None = None
     delivery_date: datetime.date | None = None
     status: Status | None = None
@@ -123,7 +141,7 @@ class ProductPage(BaseModel):
 class PageQuery(Strict):
     limit: int = Field(default=50, ge=1, le=500)
     cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
-    q: Annotated[str, StringConstraints(max_length=100)] | None = None
+    q: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
 
 
 # -- events --------------------------------------------------------------------------------
@@ -147,7 +165,9 @@ class EventQuery(Strict):
 
 
 class WebhookIn(Strict):
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,2000}$")] | None
+    url: Annotated[
+        str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,2000}$")
+    ] | None
 
 
 class WebhookOut(BaseModel):
@@ -231,13 +251,18 @@ class WireMessage(BaseModel):
     seq: int | None = None
 
 
+TriePath = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
+TrieHash = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # signed 32-bit, as JS XOR leaves it
+TrieCount = Annotated[int, Field(ge=0, le=2**53)]
+
+
 class SummaryNodes(Strict):
-    scopes: list[Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]] = Field(
-        max_length=5000
-    )
-    nodes: list[tuple[Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")], int, int]] = (
-        Field(max_length=5000)
-    )
+    scopes: list[TriePath] = Field(max_length=5000)
+    nodes: list[tuple[TriePath, TrieHash, TrieCount]] = Field(max_length=5000)
+
+
+class MerkleCompareIn(BaseModel):
+    trie: dict[str, Any] = Field(description="A replica's trie in the reference JSON form")
 
 
 class SyncIn(Strict):

@@ -19,7 +19,7 @@ from ..app import POOL, json_response, principal
 from ..errors import ApiError, invalid, not_found
 from . import queries
 from .common import (
-    decode_cursor,
+    decode_keyset_cursor,
     encode_cursor,
     etag_of,
     parse_body,
@@ -42,7 +42,8 @@ from .registry import Header, operation
 IDEMPOTENCY_TTL = datetime.timedelta(hours=24)
 IF_MATCH = Header("If-Match", True, "The record's current ETag (optimistic locking)")
 IDEMPOTENCY = Header("Idempotency-Key", True, "Unique per logical create; replays are answered "
-                     "with the original response for 24 h")
+                     "with the original response for 24 h",
+                     {"type": "string", "maxLength": 200, "pattern": "^[ -~]*[!-~][ -~]*$"})
 
 
 def _dump(model: PreOrder | Flow) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def _check_if_match(request: web.Request, etag: str) -> None:
 async def list_preorders(request: web.Request) -> web.Response:
     who = principal(request)
     q = parse_query(request, PreOrderQuery)
-    after = tuple(decode_cursor(q.cursor, 2)) if q.cursor else None
+    after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
         ids = await queries.preorder_page(
             conn, who.tenant_id, q.delivery_date, q.status,
@@ -91,7 +92,10 @@ async def list_preorders(request: web.Request) -> web.Response:
 
 @operation("POST", "/api/v1/preorders", "Create a pre-order (idempotent)", "pre-orders",
            status=201, body=PreOrderIn, response=PreOrder, headers=[IDEMPOTENCY],
-           errors=[400, 409, 422, 428], response_headers={"ETag": "The new record's version"})
+           errors=[400, 409, 422, 428],
+           also={200: "A replay: the original response to this Idempotency-Key"},
+           response_headers={"ETag": "The record's version",
+                             "Idempotent-Replayed": "`true` on a replay"})
 async def create_preorder(request: web.Request) -> web.Response:
     who = principal(request)
     key = request.headers.get("Idempotency-Key", "").strip()
@@ -226,7 +230,7 @@ async def delete_preorder(request: web.Request) -> web.Response:
 
 
 @operation("POST", "/api/v1/preorders/{id}/flows", "Add a flow to a pre-order", "pre-orders",
-           status=201, body=FlowIn, response=PreOrder, errors=[404, 422])
+           status=201, body=FlowIn, response=PreOrder, errors=[400, 404, 422])
 async def add_flow(request: web.Request) -> web.Response:
     who = principal(request)
     order_id = path_uuid(request)

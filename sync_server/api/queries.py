@@ -84,7 +84,9 @@ async def preorder_page(
     limit: int,
 ) -> list[str]:
     """Ids of one keyset page, ordered (created_at DESC, id DESC): an index scan on
-    pre_orders_keyset, stable under concurrent inserts (no duplicates, no gaps)."""
+    pre_orders_keyset, stable under concurrent inserts (no duplicates, no gaps). The ORDER BY
+    names the table's uuid column: a bare `id` would mean the text output column and force a
+    sort on top of the index."""
     records = await conn.fetch(
         f"""SELECT id::text AS id FROM pre_orders
             WHERE tenant_id = $1 AND {LIVE}
@@ -92,7 +94,7 @@ async def preorder_page(
               AND ($3::text IS NULL OR status = $3)
               AND ($4::uuid IS NULL OR partner_id = $4)
               AND ($5::text IS NULL OR (coalesce(created_at, ''), id) < ($5, $6::uuid))
-            ORDER BY coalesce(created_at, '') DESC, id DESC
+            ORDER BY coalesce(created_at, '') DESC, pre_orders.id DESC
             LIMIT $7""",  # noqa: S608
         tenant_id,
         delivery_date,
@@ -150,7 +152,7 @@ async def catalog_page(
             WHERE tenant_id = $1 AND {LIVE}
               AND ($2::text IS NULL OR {search} ILIKE '%' || $2 || '%')
               AND ($3::text IS NULL OR (coalesce(name, ''), id) > ($3, $4::uuid))
-            ORDER BY coalesce(name, ''), id LIMIT $5""",  # noqa: S608
+            ORDER BY coalesce(name, ''), {dataset}.id LIMIT $5""",  # noqa: S608
         tenant_id,
         q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if q else None,
         after[0] if after else None,

@@ -33,6 +33,9 @@ class Header:
     name: str
     required: bool
     description: str
+    schema: dict[str, Any] = field(
+        default_factory=lambda: {"type": "string", "maxLength": 200}
+    )
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Operation:
     errors: list[int] = field(default_factory=list)
     auth: bool = True
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: other success statuses answered with the same body (e.g. 200 for a replayed create)
+    also: dict[int, str] = field(default_factory=dict)
 
 
 OPERATIONS: list[Operation] = []
@@ -94,7 +99,7 @@ def build_openapi() -> dict[str, Any]:
         }
         params = _path_params(op.path) + _query_params(op.query) + [
             {"name": h.name, "in": "header", "required": h.required,
-             "description": h.description, "schema": {"type": "string", "maxLength": 200}}
+             "description": h.description, "schema": h.schema}
             for h in op.headers
         ]
         if params:
@@ -108,7 +113,7 @@ def build_openapi() -> dict[str, Any]:
             item["security"] = [{"bearer": []}]
         paths.setdefault(op.path, {})[op.method.lower()] = item
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",  # pydantic emits JSON Schema 2020-12, the 3.1 dialect
         "info": {
             "title": "Recap API",
             "version": "1.0.0",
@@ -137,6 +142,8 @@ def _responses(op: Operation) -> dict[str, Any]:
             for name, text in op.response_headers.items()
         }
     out: dict[str, Any] = {str(op.status): ok}
+    for status, text in op.also.items():
+        out[str(status)] = {**ok, "description": text}
     codes = set(op.errors) | ({401, 429} if op.auth else set())
     for code in sorted(codes):
         out[str(code)] = {

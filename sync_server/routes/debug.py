@@ -18,6 +18,7 @@ from crdt.merkle import timestamp_key
 from crdt.timestamp import iso_millis
 
 from .. import storage
+from ..api.models import MerkleCompareIn
 from ..api.registry import operation
 from ..app import POOL, json_response, principal
 from ..errors import bad_request, invalid
@@ -76,7 +77,7 @@ def describe(ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
 
 
 @operation("POST", "/debug/merkle/compare", "Divergent ranges against a replica's trie (admin)",
-           "debug", errors=[400, 403, 422])
+           "debug", body=MerkleCompareIn, errors=[400, 403, 422])
 async def compare_merkle(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     body = await read_json(request)
