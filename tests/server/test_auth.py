@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -443,3 +444,36 @@ async def test_error_answers_carry_security_headers_and_request_ids(
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
         assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN BUG: /sync never sends a device the messages stamped with its own node id "
+    "(storage.messages_in_paths exclude_node), trusting that a device made all of them; but "
+    "any user of the tenant may push messages stamped with another device's node id, and "
+    "that device then never converges again (40 rounds, RuntimeError).",
+)
+async def test_a_message_forged_with_another_devices_node_id_does_not_break_its_sync(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    from crdt.message import Message
+    from crdt.timestamp import iso_millis
+
+    t = await make_tenant(admins=())
+    alice = client(server, http, t.token("alice"))
+    alice.replica.edit_field("partners", new_row(), "name", "Alice's")
+    await alice.sync()
+    stamp = f"{iso_millis(int(time.time() * 1000) - 5000)}-0000-{alice.replica.node}"
+    forged = Message("partners", new_row(), "name", "forged", stamp)
+    status, _ = await request(
+        http,
+        "POST",
+        server.url + "/sync",
+        t.token("bob"),
+        {"node": ClientReplica().node, "messages": [forged.to_json()]},
+    )
+    if status == 200:  # accepted: then Alice's device must still converge and receive it
+        await alice.sync()
+        assert forged.timestamp in alice.replica.log
+    else:  # or refused, which would also be a fix
+        assert status in (403, 422)
