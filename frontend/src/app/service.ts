@@ -24,6 +24,7 @@ import type { Message } from '../engine/message';
 
 type BusMessage =
   | { type: 'sync'; reason: SyncReason }
+  | { type: 'resume' }
   | { type: 'signed-out' };
 
 export interface LoginResult {
@@ -68,6 +69,7 @@ export class AppService {
 
   private onBus(msg: BusMessage): void {
     if (msg.type === 'sync') this.requestSync(msg.reason);
+    else if (msg.type === 'resume') this.resumeSync();
     else window.location.reload();
   }
 
@@ -186,6 +188,8 @@ export class AppService {
   }
 
   private async syncOnce(): Promise<void> {
+    // Another tab may have signed in again since: always sync with the stored session.
+    await this.currentSession();
     if (!this.session) throw new HttpError(401, { code: 'unauthorized' });
     if (!navigator.onLine) throw new NetworkError('the browser is offline');
     await this.setStatus({ phase: 'syncing' });
@@ -211,16 +215,21 @@ export class AppService {
     return {};
   }
 
-  /** After signing in again on an expired session (same user). */
+  /** After signing in again on an expired session (same user), in whichever tab. */
   resumeSync(): void {
-    this.scheduler?.resume();
+    if (!this.leading || !this.scheduler) {
+      this.channel?.postMessage({ type: 'resume' } satisfies BusMessage);
+      return;
+    }
+    this.scheduler.resume();
     this.closeLive();
+    this.wsRetry = 0;
     this.connectLive();
   }
 
   // -- live updates --------------------------------------------------------------------
   private connectLive(): void {
-    if (!this.leading || this.ws || !this.session) return;
+    if (!this.leading || this.ws || !this.session || this.session.expires_at < Date.now()) return;
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
     const url = `${proto}//${window.location.host}/live?token=${encodeURIComponent(this.session.token)}`;
     let ws: WebSocket;
