@@ -28,6 +28,11 @@ async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWOR
     await page.get_by_test_id("signin-email").fill(email)
     await page.get_by_test_id("signin-password").fill(password)
     await page.get_by_test_id("signin-submit").click()
+    await wait_ready(page)
+
+
+async def wait_ready(page: Page) -> None:
+    """Bootstrapped, on the recap page with its data, and synced."""
     await expect(page.get_by_test_id("sync-status")).to_be_visible(timeout=30_000)
     await expect(page.get_by_test_id("day-summary")).not_to_have_text("Loading…")
     await wait_synced(page)

@@ -7,9 +7,10 @@ import datetime
 
 from playwright.async_api import Request, expect
 
-from .conftest import MakeApp, NewPage, SeedTenant, db_fetch
-from .helpers import next_working_day, open_order, screenshot, sign_in
+from .conftest import PASSWORD, MakeApp, NewPage, SeedTenant, db_fetch
+from .helpers import next_working_day, open_order, screenshot, wait_ready
 
+PAGE_ROWS = 40
 IDB_READ = """async () => {
   const db = await new Promise((resolve, reject) => {
     const r = indexedDB.open('recap');
@@ -32,7 +33,7 @@ IDB_READ = """async () => {
 async def test_fresh_device_bootstraps_the_seeded_tenant(
     make_app: MakeApp, seed_tenant: SeedTenant, new_page: NewPage
 ) -> None:
-    app = await make_app(snapshot_page_rows=150)
+    app = await make_app(snapshot_page_rows=PAGE_ROWS)
     tenant = await seed_tenant(days_back=14, days_ahead=14)
     page = await new_page()
     snapshots: list[str] = []
@@ -42,7 +43,14 @@ async def test_fresh_device_bootstraps_the_seeded_tenant(
             snapshots.append(request.url)
 
     page.on("request", on_request)
-    await sign_in(page, app.url, tenant.email("carla"))
+    await page.goto(app.url + "/")
+    await page.get_by_test_id("signin-email").fill(tenant.email("carla"))
+    await page.get_by_test_id("signin-password").fill(PASSWORD)
+    await page.get_by_test_id("signin-submit").click()
+    # The progress bar while the snapshot pages come in.
+    await expect(page.get_by_test_id("bootstrap-count")).to_contain_text(" records")
+    await expect(page.get_by_test_id("bootstrap-progress")).to_be_visible()
+    await wait_ready(page)
 
     rows = await db_fetch(
         app.db_url,
@@ -51,7 +59,7 @@ async def test_fresh_device_bootstraps_the_seeded_tenant(
                 + (SELECT count(*) FROM profiles) AS n""",
     )
     total = rows[0]["n"]
-    assert len(snapshots) >= total // 150 + 2  # paged: every page, then the closing one
+    assert len(snapshots) >= total // PAGE_ROWS + 2  # paged: every page, then the closing one
     root = await db_fetch(app.db_url, "SELECT hash, count FROM merkle_nodes WHERE path = ''")
     local = await page.evaluate(IDB_READ)
     assert (local["hash"], local["count"]) == (root[0]["hash"], root[0]["count"])
