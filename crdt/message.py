@@ -105,6 +105,9 @@ def check_scalar(value: Any) -> Scalar:
     if isinstance(value, str):
         if len(value) > MAX_STRING_VALUE:
             raise InvalidMessage(f"string value longer than {MAX_STRING_VALUE} characters")
+        if "\x00" in value:
+            # No text column of a database (nor most replicas' stores) can hold NUL.
+            raise InvalidMessage("string values cannot contain NUL (U+0000)")
         return value
     raise InvalidMessage(f"value must be a JSON scalar, got {type(value).__name__}")
 

@@ -113,6 +113,10 @@ def validate(message: Message) -> None:
         if not column.nullable or column is TOMBSTONE:
             raise InvalidMessage(f"{message.dataset}.{message.column} cannot be null")
         return
+    if isinstance(message.value, bool):
+        # JSON booleans are scalars, but no Recap column holds one (and Python's True == 1
+        # would slip through the tombstone check).
+        raise InvalidMessage(f"{message.dataset}.{message.column} does not accept a boolean")
     if not column.check(message.value):
         raise InvalidMessage(
             f"invalid value for {message.dataset}.{message.column} ({column.name}): "

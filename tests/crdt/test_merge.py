@@ -211,3 +211,13 @@ def test_edit_stamps_prev_from_the_current_value() -> None:
     m2 = r.edit("pre_order_flows", ROW, "quantity", 2, T0)
     assert m1.prev is None and m2.prev == m1.timestamp
     assert m2.timestamp > m1.timestamp
+
+
+def test_values_must_be_storable() -> None:
+    with pytest.raises(InvalidMessage, match="NUL"):
+        Message.from_json(
+            {"dataset": "p", "row": "r", "column": "c", "value": "a\x00b", "timestamp": stamp(0, A)}
+        )
+    for column in ("tombstone", "quantity"):
+        with pytest.raises(InvalidMessage, match="boolean"):
+            schema.validate(Message("pre_order_flows", ROW, column, True, stamp(0, A)))
