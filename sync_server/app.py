@@ -21,6 +21,7 @@ from .live import LiveHub
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .settings import Settings
+from .writer import WRITER, TenantWriter
 
 log = logging.getLogger("recap.http")
 
@@ -129,6 +130,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await database.migrate_async(url)
     pool = await database.create_pool(url, settings.pool_min, settings.pool_max)
     app[POOL] = pool
+    app[WRITER] = TenantWriter(pool)
     hub = LiveHub(url)
     hub.on_change.append(app[SUMMARY_CACHE].invalidate)
     await hub.start()

@@ -25,7 +25,7 @@ from crdt.merge import TOMBSTONE, Conflict, Register, merge_batch
 from crdt.merkle import FlatTrie, key_range
 from crdt.message import Message, Scalar
 from crdt.schema import DATASETS
-from crdt.timestamp import millis_of, min_timestamp_at, node_of
+from crdt.timestamp import min_timestamp_at, node_of
 
 from .events import derive_events
 
@@ -50,25 +50,43 @@ def _select_rows_sql(dataset: str) -> str:
     )
 
 
-def _upsert_column_sql(dataset: str, column: str) -> str:
-    sql_type = DATASETS[dataset][column].sql
+def _upsert_rows_sql(dataset: str) -> str:
+    """One statement per dataset: every changed row written once, each column guarded by
+    its own LWW check (a column the batch did not change arrives with a null timestamp and
+    keeps its value)."""
+    columns = list(DATASETS[dataset])
+    names = ", ".join(f"{c}, {c}_ts" for c in columns)
+    arrays = ", ".join(f"${2 + 2 * i}::text[], ${3 + 2 * i}::text[]" for i in range(len(columns)))
+    aliases = ", ".join(f"v_{c}, t_{c}" for c in columns)
+    select = ", ".join(f"u.v_{c}::{DATASETS[dataset][c].sql}, u.t_{c}" for c in columns)
+    n = 2 + 2 * len(columns)
+    updates = ", ".join(
+        f"{c} = CASE WHEN {win(c)} THEN EXCLUDED.{c} ELSE t.{c} END, "
+        f"{c}_ts = CASE WHEN {win(c)} THEN EXCLUDED.{c}_ts ELSE t.{c}_ts END"
+        for c in columns
+    )
     return (
-        f"INSERT INTO {dataset} AS t (tenant_id, id, {column}, {column}_ts) "  # noqa: S608
-        f"SELECT $1, u.id, u.v::{sql_type}, u.ts "
-        f"FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, v, ts) "
-        f"ON CONFLICT (tenant_id, id) DO UPDATE SET {column} = EXCLUDED.{column}, "
-        f"{column}_ts = EXCLUDED.{column}_ts "
-        f"WHERE t.{column}_ts IS NULL OR t.{column}_ts < EXCLUDED.{column}_ts"
+        f"INSERT INTO {dataset} AS t (tenant_id, id, {names}) "  # noqa: S608
+        f"SELECT $1, u.id, {select} FROM unnest(${n}::uuid[], {arrays}) "
+        f"AS u(id, {aliases}) ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
+    )
+
+
+def win(column: str) -> str:
+    return (
+        f"EXCLUDED.{column}_ts IS NOT NULL AND "
+        f"(t.{column}_ts IS NULL OR t.{column}_ts < EXCLUDED.{column}_ts)"
     )
 
 
 SELECT_ROWS = {ds: _select_rows_sql(ds) for ds in DATASETS}
-UPSERT_COLUMN = {(ds, c): _upsert_column_sql(ds, c) for ds, cols in DATASETS.items() for c in cols}
+UPSERT_ROWS = {ds: _upsert_rows_sql(ds) for ds in DATASETS}
 
 INSERT_MESSAGES = """
-INSERT INTO messages (tenant_id, timestamp, dataset, row_id, col, value, user_id)
-SELECT $1, u.ts, u.ds, u.r, u.c, u.v::jsonb, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(ts, ds, r, c, v)
+INSERT INTO messages (tenant_id, timestamp, dataset, row_id, col, value, user_id, origin)
+SELECT $1, u.ts, u.ds, u.r, u.c, u.v::jsonb, u.u, u.o
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[]) AS u(u, ts, ds, r, c, v, o)
 ON CONFLICT (tenant_id, timestamp) DO NOTHING
 RETURNING timestamp, seq
 """
@@ -141,26 +159,32 @@ async def apply_messages(
     tenant_id: str,
     user_id: str | None,
     messages: list[Message],
+    senders: list[tuple[str | None, str | None]] | None = None,
+    origin: str | None = None,
 ) -> ApplyOutcome:
     """Store and apply a validated batch in one transaction (a savepoint when the caller
     already holds one, e.g. to check an If-Match under the tenant lock first). Duplicates
     (in the batch or already stored) are ignored; only newly stored messages touch the trie
-    and registers."""
+    and registers. Each message records who sent it: `user_id` and the pushing node `origin`,
+    or per message `senders` [(user, origin)] when a batch coalesces several pushes."""
     outcome = ApplyOutcome()
     if not messages:
         return outcome
-    unique = list({m.timestamp: m for m in messages}.values())
+    by_stamp = {m.timestamp: i for i, m in enumerate(messages)}
+    unique = [messages[i] for i in by_stamp.values()]
+    sent_by = [senders[i] if senders else (user_id, origin) for i in by_stamp.values()]
     async with conn.transaction():
         await lock_tenant(conn, tenant_id)
         returned = await conn.fetch(
             INSERT_MESSAGES,
             tenant_id,
-            user_id,
+            [user for user, _ in sent_by],
             [m.timestamp for m in unique],
             [m.dataset for m in unique],
             [m.row for m in unique],
             [m.column for m in unique],
             [_json_text(m.value) for m in unique],
+            [node for _, node in sent_by],
         )
         if not returned:
             return outcome
@@ -169,8 +193,7 @@ async def apply_messages(
         outcome.inserted = [m for m in unique if m.timestamp in new]
 
         deltas = FlatTrie()
-        for m in outcome.inserted:
-            deltas.insert(m.timestamp, millis_of(m.timestamp))
+        deltas.insert_many(m.timestamp for m in outcome.inserted)
         paths = list(deltas.nodes)
         await conn.execute(
             UPSERT_MERKLE,
@@ -185,17 +208,7 @@ async def apply_messages(
         merged = merge_batch(current, outcome.inserted)
         outcome.applied = len(merged.applied)
         outcome.conflicts = merged.conflicts
-        by_column: dict[tuple[str, str], list[tuple[str, Register]]] = defaultdict(list)
-        for (dataset, row, column), reg in merged.changed.items():
-            by_column[(dataset, column)].append((row, reg))
-        for (dataset, column), items in sorted(by_column.items()):
-            await conn.execute(
-                UPSERT_COLUMN[(dataset, column)],
-                tenant_id,
-                [row for row, _ in items],
-                [_to_text(reg.value) for _, reg in items],
-                [reg.timestamp for _, reg in items],
-            )
+        await _write_registers(conn, tenant_id, merged.changed)
         if merged.conflicts:
             await _store_conflicts(conn, tenant_id, user_id, merged.conflicts)
         events = derive_events(current, merged.changed)
@@ -216,6 +229,22 @@ async def apply_messages(
             orjson.dumps({"tenant": tenant_id, "seq": outcome.max_seq}).decode(),
         )
     return outcome
+
+
+async def _write_registers(
+    conn: Conn, tenant_id: str, changed: dict[tuple[str, str, str], Register]
+) -> None:
+    by_row: dict[str, dict[str, dict[str, Register]]] = defaultdict(dict)
+    for (dataset, row, column), reg in changed.items():
+        by_row[dataset].setdefault(row, {})[column] = reg
+    for dataset, rows in sorted(by_row.items()):
+        ids = list(rows)
+        arrays: list[list[str | None]] = []
+        for column in DATASETS[dataset]:
+            regs = [rows[row].get(column) for row in ids]
+            arrays.append([_to_text(r.value) if r else None for r in regs])
+            arrays.append([r.timestamp if r else None for r in regs])
+        await conn.execute(UPSERT_ROWS[dataset], tenant_id, *arrays, ids)
 
 
 async def _store_conflicts(
@@ -321,9 +350,9 @@ async def messages_in_paths(
 ) -> list[asyncpg.Record]:
     """Messages inside the ranges of `paths` (disjoint), in timestamp order, after a cursor.
 
-    Messages from `exclude_node` are left out: a replica holds every message its own node
-    made (a node id lives and dies with the replica's storage), and the unacknowledged ones
-    are still in its outbox.
+    Messages that `exclude_node` pushed itself are left out: it holds them. (Not those
+    merely stamped with its node id: anyone could push such a message, and the device would
+    then never receive it.)
     """
     lows, highs = path_bounds(paths)
     records: list[asyncpg.Record] = await conn.fetch(
@@ -333,7 +362,7 @@ async def messages_in_paths(
            CROSS JOIN LATERAL (
                SELECT timestamp, dataset, row_id, col, value, seq FROM messages
                WHERE tenant_id = $1 AND timestamp >= r.lo AND timestamp < r.hi
-                 AND timestamp > $4 AND right(timestamp, 16) <> $5
+                 AND timestamp > $4 AND origin IS DISTINCT FROM $5
                ORDER BY timestamp LIMIT $6
            ) AS m
            ORDER BY m.timestamp LIMIT $6""",

@@ -446,13 +446,6 @@ async def test_error_answers_carry_security_headers_and_request_ids(
         assert resp.headers["X-Frame-Options"] == "DENY"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG: /sync never sends a device the messages stamped with its own node id "
-    "(storage.messages_in_paths exclude_node), trusting that a device made all of them; but "
-    "any user of the tenant may push messages stamped with another device's node id, and "
-    "that device then never converges again (40 rounds, RuntimeError).",
-)
 async def test_a_message_forged_with_another_devices_node_id_does_not_break_its_sync(
     server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
 ) -> None:

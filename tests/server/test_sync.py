@@ -238,3 +238,25 @@ async def test_a_client_with_a_skewed_clock_still_syncs(
     await skewed.sync()
     await reader.sync()
     assert reader.replica.rows("pre_order_flows")[flow]["quantity"] == 8
+
+
+async def test_concurrent_pushes_of_one_tenant_share_transactions(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """Group commit: pushes that arrive while a tenant's transaction runs are applied
+    together in the next one, and each caller still gets its own acknowledgement."""
+    from sync_server.writer import WRITER
+
+    t = await make_tenant()
+    clients = [client(server, http, t.token("alice")) for _ in range(30)]
+    for c in clients:
+        c.replica.edit_row("products", new_row(), {"name": "P", "sku": "S"})
+    writer = server.app[WRITER]
+    before = writer.transactions
+    await asyncio.gather(*(c.sync() for c in clients))
+    assert all(not c.replica.outbox for c in clients)
+    assert writer.pushes >= 30
+    assert writer.transactions - before < 30
+    rows = await db_rows(server.db_url, "SELECT count(*) AS n, count(DISTINCT user_id) AS u "
+                         "FROM messages")
+    assert rows[0]["n"] == 60
