@@ -28,8 +28,9 @@ def machine() -> dict[str, object]:
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -47,19 +48,27 @@ def main(argv: list[str] | None = None) -> int:
         rows += crdt_micro.run(args.quick)
         print(render(rows), flush=True)
     if "sync" in only:
-        from . import sync_workloads
+        from .sync_workloads import run as run_sync
 
-        rows += sync_workloads.run(args.quick)
+        rows += run_sync(args.quick)
     print()
     print(render(rows))
     out_dir = Path(__file__).resolve().parent / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps({
-        "date": stamp, "commit": commit(), "quick": args.quick, "machine": machine(),
-        "rows": [r.as_dict() for r in rows],
-    }, indent=1))
+    path.write_text(
+        json.dumps(
+            {
+                "date": stamp,
+                "commit": commit(),
+                "quick": args.quick,
+                "machine": machine(),
+                "rows": [r.as_dict() for r in rows],
+            },
+            indent=1,
+        )
+    )
     print(f"\nwritten to {path}")
     return 0
 

@@ -28,8 +28,9 @@ def timestamps(count: int, seed: int) -> list[Timestamp]:
     """Evenly spread over three years with jitter, like the reference benchmark's."""
     rng = random.Random(seed)
     return [
-        Timestamp(START + (i * SPAN) // count + rng.randrange(1000), rng.randrange(4),
-                  rng.choice(NODES))
+        Timestamp(
+            START + (i * SPAN) // count + rng.randrange(1000), rng.randrange(4), rng.choice(NODES)
+        )
         for i in range(count)
     ]
 
@@ -55,8 +56,11 @@ def time_per_call(fn: object, budget_s: float = 1.0) -> float:
 def reference(small: int, large: int) -> dict[str, float]:
     script = ROOT / "tests" / "reference" / "bench_reference.mjs"
     out = subprocess.run(
-        ["node", str(script), str(small), str(large)], capture_output=True, text=True,
-        check=True, timeout=1800,
+        ["node", str(script), str(small), str(large)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
     )
     data: dict[str, float] = json.loads(out.stdout)
     return data
@@ -81,8 +85,13 @@ def run(quick: bool) -> list[Row]:
     rng = random.Random(3)
     rows_ids = [f"0190f2a4-7d1c-7b3e-8a4f-{i:012x}" for i in range(small // 10)]
     messages = [
-        Message("pre_order_flows", rng.choice(rows_ids), rng.choice(["quantity", "weight"]),
-                rng.randrange(100), str(ts))
+        Message(
+            "pre_order_flows",
+            rng.choice(rows_ids),
+            rng.choice(["quantity", "weight"]),
+            rng.randrange(100),
+            str(ts),
+        )
         for ts in stamps
     ]
     rng.shuffle(messages)
@@ -95,14 +104,42 @@ def run(quick: bool) -> list[Row]:
     return [
         Row("crdt: trie insert", f"{label_s} timestamps", insert_small, ref["insert_100k_s"], "s"),
         Row("crdt: trie insert", f"{label_l} timestamps", insert_large, ref["insert_1m_s"], "s"),
-        Row("crdt: diff (earliest divergence)", f"{label_s} tries, 1 differing", diff_s * 1000,
-            ref["diff_100k_ms"], "ms"),
-        Row("crdt: diff_ranges (every divergence)", f"{label_s} tries, 1 differing",
-            ranges_s * 1000, None, "ms", note="the reference has no equivalent"),
-        Row("crdt: trie JSON", f"full, {label_s}", json_bytes, ref["trie_json_bytes_100k"],
-            "bytes", note="same format, same bytes expected"),
-        Row("crdt: trie JSON", f"pruned n=2, {label_s}", pruned_bytes,
-            ref["pruned_json_bytes_100k"], "bytes"),
-        Row("crdt: replica apply", f"{label_s} messages, batches of 1000", apply_s, None, "s",
-            note=f"{small / apply_s:,.0f} msg/s; LWW + trie + log"),
+        Row(
+            "crdt: diff (earliest divergence)",
+            f"{label_s} tries, 1 differing",
+            diff_s * 1000,
+            ref["diff_100k_ms"],
+            "ms",
+        ),
+        Row(
+            "crdt: diff_ranges (every divergence)",
+            f"{label_s} tries, 1 differing",
+            ranges_s * 1000,
+            None,
+            "ms",
+            note="the reference has no equivalent",
+        ),
+        Row(
+            "crdt: trie JSON",
+            f"full, {label_s}",
+            json_bytes,
+            ref["trie_json_bytes_100k"],
+            "bytes",
+            note="same format, same bytes expected",
+        ),
+        Row(
+            "crdt: trie JSON",
+            f"pruned n=2, {label_s}",
+            pruned_bytes,
+            ref["pruned_json_bytes_100k"],
+            "bytes",
+        ),
+        Row(
+            "crdt: replica apply",
+            f"{label_s} messages, batches of 1000",
+            apply_s,
+            None,
+            "s",
+            note=f"{small / apply_s:,.0f} msg/s; LWW + trie + log",
+        ),
     ]

@@ -42,10 +42,15 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="recap-bench-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (lives as long as the process)
+            prefix="recap-bench-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, *args], env={**os.environ, **env}, cwd=ROOT,
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, *args],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     async def wait_ready(self, path: str) -> None:
@@ -114,16 +119,20 @@ class Harness:
         self.db_url = with_database(self.admin_url, self.db_name)
         await asyncio.to_thread(database.migrate, self.db_url)
         env = {
-            "DATABASE_URL": self.db_url, "RECAP_TOKEN_SECRET": self.secret,
-            "RECAP_RATE_PER_S": "1000000000", "RECAP_RATE_BURST": "1000000000",
-            "RECAP_LOG_REQUESTS": "false", "RECAP_POOL_MAX": "20",
+            "DATABASE_URL": self.db_url,
+            "RECAP_TOKEN_SECRET": self.secret,
+            "RECAP_RATE_PER_S": "1000000000",
+            "RECAP_RATE_BURST": "1000000000",
+            "RECAP_LOG_REQUESTS": "false",
+            "RECAP_POOL_MAX": "20",
             "RECAP_DATA_DIR": tempfile.mkdtemp(prefix="recap-bench-data-"),
         }
         port = free_port()
         self.server = Process(["-m", "sync_server", "run", "--port", str(port)], env, port)
         ref_port = free_port()
-        self.reference = Process(["-m", "bench.reference_server", "--port", str(ref_port)], env,
-                                 ref_port)
+        self.reference = Process(
+            ["-m", "bench.reference_server", "--port", str(ref_port)], env, ref_port
+        )
         await self.server.wait_ready("/healthz")
         await self.reference.wait_ready("/ref/sync")
         self.conn = await asyncpg.connect(self.db_url)
@@ -151,11 +160,14 @@ class Harness:
 
         assert self.conn is not None
         tenant_id, created = await create_tenant(
-            self.conn, name,
+            self.conn,
+            name,
             [(f"{u}-{secrets.token_hex(3)}@bench.example", u, "pw", "admin") for u in users],
         )
-        tokens = {u: issue_token(self.secret, c.id, tenant_id, "admin", 86400)
-                  for u, c in zip(users, created, strict=True)}
+        tokens = {
+            u: issue_token(self.secret, c.id, tenant_id, "admin", 86400)
+            for u, c in zip(users, created, strict=True)
+        }
         return tenant_id, tokens
 
     async def seed(self, tenant_id: str, messages: list[Message], batch: int = 10_000) -> float:

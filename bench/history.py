@@ -17,13 +17,14 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def history(count: int, start_ms: int, end_ms: int, seed: int = 1,
-            nodes: list[str] | None = None) -> Iterator[Message]:
+def history(
+    count: int, start_ms: int, end_ms: int, seed: int = 1, nodes: list[str] | None = None
+) -> Iterator[Message]:
     """About `count` messages stamped evenly over [start_ms, end_ms), in timestamp order."""
     rng = random.Random(seed)
     nodes = nodes or REP_NODES
     step = max(1, (end_ms - start_ms) // max(count, 1))
-    clock = {"t": start_ms, "c": 0, "n": 0}
+    clock: dict[str, int] = {"t": start_ms, "c": 0, "n": 0}
 
     def stamp() -> str:
         clock["n"] += 1
@@ -54,28 +55,47 @@ def history(count: int, start_ms: int, end_ms: int, seed: int = 1,
             oid = _uuid(rng)
             day = day0 + clock["t"] // 86_400_000 - 19_000 + rng.randrange(-3, 10)
             date = _date(day)
-            fields = {"partner_id": rng.choice(partners), "delivery_date": date,
-                      "status": "pending", "created_at": "2025-01-01T00:00:00Z", "tombstone": 0}
+            fields: dict[str, str | int] = {
+                "partner_id": rng.choice(partners),
+                "delivery_date": date,
+                "status": "pending",
+                "created_at": "2025-01-01T00:00:00Z",
+                "tombstone": 0,
+            }
             for col, val in fields.items():
                 yield Message("pre_orders", oid, col, val, stamp())
             orders.append(oid)
             emitted += 5
         elif r < 0.5:
             fid = _uuid(rng)
-            fields = {"pre_order_id": rng.choice(orders[-200:]), "product_id": rng.choice(products),
-                      "quantity": rng.randrange(1, 50), "weight": rng.randrange(1, 500),
-                      "tombstone": 0}
+            fields = {
+                "pre_order_id": rng.choice(orders[-200:]),
+                "product_id": rng.choice(products),
+                "quantity": rng.randrange(1, 50),
+                "weight": rng.randrange(1, 500),
+                "tombstone": 0,
+            }
             for col, val in fields.items():
                 yield Message("pre_order_flows", fid, col, val, stamp())
             flows.append(fid)
             emitted += 5
         elif r < 0.85 and flows:
-            yield Message("pre_order_flows", rng.choice(flows[-2000:]), "quantity",
-                          rng.randrange(1, 50), stamp())
+            yield Message(
+                "pre_order_flows",
+                rng.choice(flows[-2000:]),
+                "quantity",
+                rng.randrange(1, 50),
+                stamp(),
+            )
             emitted += 1
         elif r < 0.95:
-            yield Message("pre_orders", rng.choice(orders[-500:]), "status",
-                          rng.choice(["pending", "confirmed"]), stamp())
+            yield Message(
+                "pre_orders",
+                rng.choice(orders[-500:]),
+                "status",
+                rng.choice(["pending", "confirmed"]),
+                stamp(),
+            )
             emitted += 1
         elif flows:
             yield Message("pre_order_flows", rng.choice(flows[-2000:]), "tombstone", 1, stamp())

@@ -44,12 +44,18 @@ async def ref_sync(request: web.Request) -> web.Response:
             rows = await conn.fetch(
                 """SELECT timestamp, dataset, row_id, col, value FROM messages
                    WHERE tenant_id = $1 AND timestamp >= $2 ORDER BY timestamp""",
-                who.tenant_id, min_timestamp_at(since),
+                who.tenant_id,
+                min_timestamp_at(since),
             )
     out = {
         "messages": [
-            {"dataset": r["dataset"], "row": r["row_id"], "column": r["col"],
-             "value": r["value"], "timestamp": r["timestamp"]}
+            {
+                "dataset": r["dataset"],
+                "row": r["row_id"],
+                "column": r["col"],
+                "value": r["value"],
+                "timestamp": r["timestamp"],
+            }
             for r in rows
         ],
         "merkle": merkle.prune(server_trie),

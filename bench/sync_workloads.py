@@ -54,6 +54,7 @@ def replica_from(messages: list[Message], node: str | None = None) -> ClientRepl
 # -- the reference design's client ---------------------------------------------------------
 def pruned_json(flat: FlatTrie, n: int = 2) -> merkle.Trie:
     """`prune(trie, n)` of a flat trie without building the whole nested trie first."""
+
     def build(path: str) -> merkle.Trie:
         node: merkle.Trie = {"hash": flat.hash(path)}
         if not node["hash"]:
@@ -72,13 +73,21 @@ def shaped_json(flat: FlatTrie, shape: merkle.Trie, path: str = "") -> merkle.Tr
     node: merkle.Trie = {"hash": flat.hash(path)}
     for k in merkle.CHILD_KEYS:
         if path + k in flat.nodes:
-            node[k] = shaped_json(flat, shape[k], path + k) if k in shape else {
-                "hash": flat.hash(path + k)}
+            node[k] = (
+                shaped_json(flat, shape[k], path + k)
+                if k in shape
+                else {"hash": flat.hash(path + k)}
+            )
     return node
 
 
-async def reference_sync(session: aiohttp.ClientSession, url: str, token: str,
-                         replica: ClientReplica, outbox: list[Message]) -> dict[str, Any]:
+async def reference_sync(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    replica: ClientReplica,
+    outbox: list[Message],
+) -> dict[str, Any]:
     """Actual's loop: send pending messages and the pruned trie, take everything since the
     earliest divergence, repeat until the tries agree (it gives up after 10 passes)."""
     started = time.perf_counter()
@@ -86,10 +95,12 @@ async def reference_sync(session: aiohttp.ClientSession, url: str, token: str,
     pushed = outbox
     converged = False
     for _ in range(10):
-        body = orjson.dumps({"messages": [m.to_json() for m in pushed],
-                             "merkle": pruned_json(replica.trie)})
-        async with session.post(url + "/ref/sync", data=body,
-                                headers={"Authorization": f"Bearer {token}"}) as resp:
+        body = orjson.dumps(
+            {"messages": [m.to_json() for m in pushed], "merkle": pruned_json(replica.trie)}
+        )
+        async with session.post(
+            url + "/ref/sync", data=body, headers={"Authorization": f"Bearer {token}"}
+        ) as resp:
             raw = await resp.read()
             assert resp.status == 200, raw[:300]
         requests += 1
@@ -101,17 +112,25 @@ async def reference_sync(session: aiohttp.ClientSession, url: str, token: str,
         if merkle.diff(shaped_json(replica.trie, data["merkle"]), data["merkle"]) is None:
             converged = True
             break
-    return {"requests": requests, "bytes": sent + received, "seconds":
-            time.perf_counter() - started, "converged": converged}
+    return {
+        "requests": requests,
+        "bytes": sent + received,
+        "seconds": time.perf_counter() - started,
+        "converged": converged,
+    }
 
 
 # -- workloads -----------------------------------------------------------------------------
-async def push(session: aiohttp.ClientSession, url: str, token: str, node: str,
-               messages: list[Message]) -> None:
+async def push(
+    session: aiohttp.ClientSession, url: str, token: str, node: str, messages: list[Message]
+) -> None:
     """A push alone (no summary, so nothing is pulled back): what ingest measures."""
     body = orjson.dumps({"node": node, "messages": [m.to_json() for m in messages]})
-    async with session.post(url + "/sync", data=body, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as resp:
+    async with session.post(
+        url + "/sync",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    ) as resp:
         raw = await resp.read()
         assert resp.status == 200, raw[:300]
 
@@ -119,9 +138,17 @@ async def push(session: aiohttp.ClientSession, url: str, token: str, node: str,
 def new_flows(replica: ClientReplica, count: int) -> list[Message]:
     out: list[Message] = []
     for i in range(count // 5):
-        out += replica.edit_row("pre_order_flows", str(uuid.uuid4()), {
-            "pre_order_id": str(uuid.uuid4()), "product_id": str(uuid.uuid4()),
-            "quantity": i % 50, "weight": i % 7, "tombstone": 0})
+        out += replica.edit_row(
+            "pre_order_flows",
+            str(uuid.uuid4()),
+            {
+                "pre_order_id": str(uuid.uuid4()),
+                "product_id": str(uuid.uuid4()),
+                "quantity": i % 50,
+                "weight": i % 7,
+                "tombstone": 0,
+            },
+        )
     return out
 
 
@@ -136,17 +163,34 @@ async def ingest(h: Harness, quick: bool) -> list[Row]:
         cpu0, t0 = h.server.cpu_seconds(), time.perf_counter()
         await push(session, h.server.url, tokens["w"], writer.node, batch)
         seconds, cpu = time.perf_counter() - t0, h.server.cpu_seconds() - cpu0
-        rows.append(Row("1 ingest", "one push of 10k messages", big / seconds, None, "msg/s",
-                        "higher", f"{seconds:.2f} s; server CPU {cpu / 10:.3f} s per 1k msgs"))
+        rows.append(
+            Row(
+                "1 ingest",
+                "one push of 10k messages",
+                big / seconds,
+                None,
+                "msg/s",
+                "higher",
+                f"{seconds:.2f} s; server CPU {cpu / 10:.3f} s per 1k msgs",
+            )
+        )
         clients = [(ClientReplica(), tokens[f"c{i}"]) for i in range(100)]
         batches = [(r, t, new_flows(r, 100)) for r, t in clients]
         cpu0, t0 = h.server.cpu_seconds(), time.perf_counter()
         await asyncio.gather(*(push(session, h.server.url, t, r.node, b) for r, t, b in batches))
         seconds, cpu = time.perf_counter() - t0, h.server.cpu_seconds() - cpu0
-        rows.append(Row("1 ingest", "100 clients x 100 messages at once", 10_000 / seconds,
-                        None, "msg/s", "higher",
-                        f"{seconds:.2f} s; server CPU {cpu / 10:.3f} s per 1k msgs; one "
-                        "tenant, so the 100 batches serialize on its lock"))
+        rows.append(
+            Row(
+                "1 ingest",
+                "100 clients x 100 messages at once",
+                10_000 / seconds,
+                None,
+                "msg/s",
+                "higher",
+                f"{seconds:.2f} s; server CPU {cpu / 10:.3f} s per 1k msgs; one "
+                "tenant, so the 100 batches serialize on its lock",
+            )
+        )
     return rows
 
 
@@ -159,8 +203,9 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
     rows: list[Row] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        clients = [SyncClient(h.server.url, ClientReplica(), session, tokens[f"r{i}"])
-                   for i in range(reps)]
+        clients = [
+            SyncClient(h.server.url, ClientReplica(), session, tokens[f"r{i}"]) for i in range(reps)
+        ]
         flows = [str(uuid.uuid4()) for _ in range(50)]
         for c in clients[:5]:
             for f in flows[:10]:
@@ -188,11 +233,12 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
             skipped = 0
             tasks: list[asyncio.Task[None]] = []
 
-            async def one(i: int) -> None:
+            async def one(i: int, latencies: list[float] = latencies) -> None:
                 nonlocal errors
                 c = clients[i]
-                c.replica.edit_field("pre_order_flows", rng.choice(flows), "quantity",
-                                     rng.randrange(100))
+                c.replica.edit_field(
+                    "pre_order_flows", rng.choice(flows), "quantity", rng.randrange(100)
+                )
                 t = time.perf_counter()
                 try:
                     await c.sync()
@@ -219,8 +265,11 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
             wall = time.perf_counter() - started
             achieved = len(latencies) / wall
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-            print(f"  many reps: target {rate}/s achieved {achieved:.0f}/s p50 {p50:.1f} ms "
-                  f"p99 {p99:.1f} ms errors {errors} skipped {skipped}", flush=True)
+            print(
+                f"  many reps: target {rate}/s achieved {achieved:.0f}/s p50 {p50:.1f} ms "
+                f"p99 {p99:.1f} ms errors {errors} skipped {skipped}",
+                flush=True,
+            )
             if p99 <= 100 and errors == 0 and achieved >= 0.8 * rate:
                 best = (rate, p50, p99)
             elif passed_at is None:
@@ -231,14 +280,31 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
         for ws in sockets:
             await ws.close()
     if best:
-        rows.append(Row("2 many reps", "sustained syncs/s with p99 <= 100 ms (200 reps)",
-                        best[0], None, "syncs/s", "higher",
-                        f"p50 {best[1]:.1f} ms, p99 {best[2]:.1f} ms; each sync = 1 edit pushed "
-                        "+ others' edits pulled"))
-    rows.append(Row("2 many reps", "rate where p99 passes 100 ms",
-                    passed_at, None, "syncs/s", "higher",
-                    "not reached in the tested range" if passed_at is None else
-                    f"{notices['n']} live notices received by 50 subscribers"))
+        rows.append(
+            Row(
+                "2 many reps",
+                "sustained syncs/s with p99 <= 100 ms (200 reps)",
+                best[0],
+                None,
+                "syncs/s",
+                "higher",
+                f"p50 {best[1]:.1f} ms, p99 {best[2]:.1f} ms; each sync = 1 edit pushed "
+                "+ others' edits pulled",
+            )
+        )
+    rows.append(
+        Row(
+            "2 many reps",
+            "rate where p99 passes 100 ms",
+            passed_at,
+            None,
+            "syncs/s",
+            "higher",
+            "not reached in the tested range"
+            if passed_at is None
+            else f"{notices['n']} live notices received by 50 subscribers",
+        )
+    )
     return rows
 
 
@@ -248,8 +314,11 @@ async def big_tenant(h: Harness, size: int) -> tuple[str, dict[str, str], list[M
     messages = list(history(size, start, end, seed=11))
     tenant, tokens = await h.tenant("big", ["a", "b", "c", "d"])
     seconds = await h.seed(tenant, messages)
-    print(f"  seeded {len(messages):,} messages in {seconds:.1f} s "
-          f"({len(messages) / seconds:,.0f} msg/s through the apply path)", flush=True)
+    print(
+        f"  seeded {len(messages):,} messages in {seconds:.1f} s "
+        f"({len(messages) / seconds:,.0f} msg/s through the apply path)",
+        flush=True,
+    )
     return tenant, tokens, messages
 
 
@@ -265,21 +334,41 @@ async def bootstrap(h: Harness, tokens: dict[str, str], messages: list[Message])
         assert snap.replica.state() == replay.replica.state()
     n = f"{len(messages) / 1e6:.1f}M" if len(messages) >= 10**6 else f"{len(messages) // 1000}k"
     return [
-        Row("3 bootstrap", f"seconds to a complete replica, {n} msgs", r1.seconds, r2.seconds,
-            "s", note=f"snapshot vs full-history replay (reference column); {rows_count:,} flows"),
-        Row("3 bootstrap", f"bytes transferred, {n} msgs", r1.bytes_received + r1.bytes_sent,
-            r2.bytes_received + r2.bytes_sent, "bytes", note="snapshot vs full replay"),
+        Row(
+            "3 bootstrap",
+            f"seconds to a complete replica, {n} msgs",
+            r1.seconds,
+            r2.seconds,
+            "s",
+            note=f"snapshot vs full-history replay (reference column); {rows_count:,} flows",
+        ),
+        Row(
+            "3 bootstrap",
+            f"bytes transferred, {n} msgs",
+            r1.bytes_received + r1.bytes_sent,
+            r2.bytes_received + r2.bytes_sent,
+            "bytes",
+            note="snapshot vs full replay",
+        ),
     ]
 
 
-async def catch_up(h: Harness, tenant: str, tokens: dict[str, str],
-                   messages: list[Message], quick: bool) -> list[Row]:
+async def catch_up(
+    h: Harness, tenant: str, tokens: dict[str, str], messages: list[Message], quick: bool
+) -> list[Row]:
     assert h.server is not None and h.reference is not None
     others_n, local_n = (3000, 300) if quick else (30_000, 300)
     base = list(messages)
     offline_at = now_ms() - 3 * DAY
-    others = list(history(others_n, offline_at, now_ms() - 60_000, seed=23,
-                          nodes=[f"{i:016x}" for i in range(0xB1, 0xB9)]))
+    others = list(
+        history(
+            others_n,
+            offline_at,
+            now_ms() - 60_000,
+            seed=23,
+            nodes=[f"{i:016x}" for i in range(0xB1, 0xB9)],
+        )
+    )
     await h.seed(tenant, others)
 
     def offline_rep(node: str) -> tuple[ClientReplica, list[Message]]:
@@ -305,11 +394,26 @@ async def catch_up(h: Harness, tenant: str, tokens: dict[str, str],
         ref = await reference_sync(session, h.reference.url, tokens["d"], ref_replica, ref_edits)
         ref_min = message_bytes(others) + 2 * message_bytes(ref_edits)
     label = f"{local_n} local edits, {others_n // 1000}k others' msgs over 3 days"
-    rows.append(Row("4 catch-up", f"round trips ({label})", report.requests, ref["requests"],
-                    "requests", note="" if ref["converged"] else "reference gave up"))
-    rows.append(Row("4 catch-up", "bytes / minimum bytes", ours_bytes / minimum,
-                    ref["bytes"] / ref_min, "x", note=f"ours {ours_bytes:,} B, minimum "
-                    f"{minimum:,} B; reference {ref['bytes']:,} B"))
+    rows.append(
+        Row(
+            "4 catch-up",
+            f"round trips ({label})",
+            report.requests,
+            ref["requests"],
+            "requests",
+            note="" if ref["converged"] else "reference gave up",
+        )
+    )
+    rows.append(
+        Row(
+            "4 catch-up",
+            "bytes / minimum bytes",
+            ours_bytes / minimum,
+            ref["bytes"] / ref_min,
+            "x",
+            note=f"ours {ours_bytes:,} B, minimum {minimum:,} B; reference {ref['bytes']:,} B",
+        )
+    )
     rows.append(Row("4 catch-up", "seconds", report.seconds, ref["seconds"], "s"))
     return rows
 
@@ -318,26 +422,47 @@ async def repair(h: Harness, tenant: str, tokens: dict[str, str]) -> list[Row]:
     assert h.server is not None and h.reference is not None and h.conn is not None
     records = await h.conn.fetch(
         "SELECT timestamp, dataset, row_id, col, value FROM messages WHERE tenant_id = $1 "
-        "ORDER BY timestamp", tenant)
-    stored = [Message(r["dataset"], r["row_id"], r["col"], r["value"], r["timestamp"])
-              for r in records]
+        "ORDER BY timestamp",
+        tenant,
+    )
+    stored = [
+        Message(r["dataset"], r["row_id"], r["col"], r["value"], r["timestamp"]) for r in records
+    ]
     month_ago = now_ms() - 30 * DAY
-    victim = min((m for m in stored if millis_of(m.timestamp) >= month_ago),
-                 key=lambda m: millis_of(m.timestamp))
+    victim = min(
+        (m for m in stored if millis_of(m.timestamp) >= month_ago),
+        key=lambda m: millis_of(m.timestamp),
+    )
     rest = [m for m in stored if m.timestamp != victim.timestamp]
     rows = []
     async with aiohttp.ClientSession() as session:
-        ours = SyncClient(h.server.url, replica_from(rest, "00000000000d0001"), session,
-                          tokens["a"])
+        ours = SyncClient(
+            h.server.url, replica_from(rest, "00000000000d0001"), session, tokens["a"]
+        )
         report = await ours.sync()
         assert victim.timestamp in ours.replica.log
         ref_replica = replica_from(rest, "00000000000d0002")
         ref = await reference_sync(session, h.reference.url, tokens["b"], ref_replica, [])
     n = f"{len(stored) / 1e6:.1f}M" if len(stored) >= 10**6 else f"{len(stored) // 1000}k"
-    rows.append(Row("5 repair", f"bytes to find+fix 1 msg from a month ago ({n} msgs)",
-                    report.bytes_sent + report.bytes_received, ref["bytes"], "bytes"))
-    rows.append(Row("5 repair", "round trips", report.requests, ref["requests"], "requests",
-                    note="" if ref["converged"] else "reference gave up after 10"))
+    rows.append(
+        Row(
+            "5 repair",
+            f"bytes to find+fix 1 msg from a month ago ({n} msgs)",
+            report.bytes_sent + report.bytes_received,
+            ref["bytes"],
+            "bytes",
+        )
+    )
+    rows.append(
+        Row(
+            "5 repair",
+            "round trips",
+            report.requests,
+            ref["requests"],
+            "requests",
+            note="" if ref["converged"] else "reference gave up after 10",
+        )
+    )
     rows.append(Row("5 repair", "summary nodes sent (all rounds)", report.summary_nodes, None))
     return rows
 
@@ -353,20 +478,35 @@ def summary_overhead(sizes: list[int]) -> list[Row]:
         ours = len(orjson.dumps({"scopes": [""], "nodes": frontier(trie).nodes}))
         ref = len(orjson.dumps(pruned_json(trie)))
         label = f"{size / 1e6:.0f}M" if size >= 10**6 else f"{size // 1000}k"
-        rows.append(Row("6 summary overhead", f"bytes per sync request, {label} msgs", ours, ref,
-                        "bytes", note="frontier summary vs the reference's pruned trie"))
+        rows.append(
+            Row(
+                "6 summary overhead",
+                f"bytes per sync request, {label} msgs",
+                ours,
+                ref,
+                "bytes",
+                note="frontier summary vs the reference's pruned trie",
+            )
+        )
     return rows
 
 
 def _timestamps(count: int, start: int, end: int) -> list[str]:
     rng = random.Random(count)
     step = (end - start) // count
-    return [str(Timestamp(start + i * step + rng.randrange(max(step, 1)), 0,
-                          f"{rng.randrange(8) + 0xA1:016x}")) for i in range(count)]
+    return [
+        str(
+            Timestamp(
+                start + i * step + rng.randrange(max(step, 1)), 0, f"{rng.randrange(8) + 0xA1:016x}"
+            )
+        )
+        for i in range(count)
+    ]
 
 
 async def dashboard(h: Harness, tokens: dict[str, str], quick: bool) -> list[Row]:
     assert h.server is not None
+    url = h.server.url
     duration = 3.0 if quick else 8.0
     latencies: list[float] = []
     errors = 0
@@ -379,14 +519,14 @@ async def dashboard(h: Harness, tokens: dict[str, str], quick: bool) -> list[Row
             nonlocal errors
             while time.perf_counter() < stop:
                 t = time.perf_counter()
-                async with session.get(h.server.url + "/api/v1/summary", headers=headers) as r:
+                async with session.get(url + "/api/v1/summary", headers=headers) as r:
                     await r.read()
                     if r.status != 200:
                         errors += 1
                 latencies.append((time.perf_counter() - t) * 1000)
 
         async def rep(i: int) -> None:
-            c = SyncClient(h.server.url, ClientReplica(), session, tokens["b"])
+            c = SyncClient(url, ClientReplica(), session, tokens["b"])
             await c.bootstrap()
             while time.perf_counter() < stop:
                 c.replica.edit_field("pre_order_flows", str(uuid.uuid4()), "quantity", i)
@@ -394,10 +534,18 @@ async def dashboard(h: Harness, tokens: dict[str, str], quick: bool) -> list[Row
                 await asyncio.sleep(0.2)
 
         await asyncio.gather(*(reader() for _ in range(200)), *(rep(i) for i in range(5)))
-    return [Row("7 dashboard under load", "summary requests/s, 200 readers + 5 syncing reps",
-                len(latencies) / duration, None, "req/s", "higher",
-                f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms,"
-                f" errors {errors}; cache invalidated by every rep sync")]
+    return [
+        Row(
+            "7 dashboard under load",
+            "summary requests/s, 200 readers + 5 syncing reps",
+            len(latencies) / duration,
+            None,
+            "req/s",
+            "higher",
+            f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms,"
+            f" errors {errors}; cache invalidated by every rep sync",
+        )
+    ]
 
 
 def run(quick: bool) -> list[Row]:

@@ -41,8 +41,14 @@ def fmt(value: float | None) -> str:
 def render(rows: list[Row]) -> str:
     header = ["workload", "figure", "ours", "reference", "ratio (x better)", "note"]
     body = [
-        [r.workload, f"{r.figure} ({r.unit})" if r.unit else r.figure, fmt(r.ours),
-         fmt(r.reference), fmt(r.ratio), r.note]
+        [
+            r.workload,
+            f"{r.figure} ({r.unit})" if r.unit else r.figure,
+            fmt(r.ours),
+            fmt(r.reference),
+            fmt(r.ratio),
+            r.note,
+        ]
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
