@@ -3,6 +3,7 @@ timestamps, merkle entries and history like any edit).
 
     python seed.py                      # the demo tenant, if the database has no tenant yet
     python seed.py --force --days 60    # another tenant, more days
+    python seed.py --messages 1000000   # plus a large tenant: 1M messages over three years
 """
 
 from __future__ import annotations
@@ -222,6 +223,36 @@ async def seed_if_empty(url: str) -> None:
         await conn.close()
 
 
+async def seed_large(url: str, count: int) -> None:
+    """A tenant with `count` messages stamped over the last three years (the benchmark
+    history: reps creating and editing pre-orders and flows)."""
+    from bench.history import history
+
+    conn = await asyncpg.connect(url)
+    try:
+        await _with_codecs(conn)
+        suffix = secrets.token_hex(3)
+        tenant_id, users = await create_tenant(
+            conn,
+            f"Large {count:,}",
+            [(f"large-{suffix}@recap.example", "Large Admin", DEMO_PASSWORD, "admin")],
+        )
+        end = int(time.time() * 1000) - 60_000
+        batch: list[Message] = []
+        for message in history(count, end - 3 * 365 * 86_400_000, end, seed=7):
+            batch.append(message)
+            if len(batch) == 10_000:
+                await storage.apply_messages(conn, tenant_id, users[0].id, batch)
+                batch = []
+        await storage.apply_messages(conn, tenant_id, users[0].id, batch)
+        print(
+            f"seeded tenant {tenant_id} with {count:,} messages; "
+            f"login: {users[0].email} / {DEMO_PASSWORD}"
+        )
+    finally:
+        await conn.close()
+
+
 async def _with_codecs(conn: asyncpg.Connection) -> None:
     from sync_server.database import _init_connection
 
@@ -234,6 +265,12 @@ async def main() -> None:
         "--force", action="store_true", help="seed another tenant even if one exists"
     )
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=0,
+        help="also seed a large tenant with this many messages (about 150k rows per 1M)",
+    )
     args = parser.parse_args()
     from sync_server.settings import Settings
 
@@ -242,6 +279,8 @@ async def main() -> None:
     database.migrate(url)
     if not args.force:
         await seed_if_empty(url)
+        if args.messages:
+            await seed_large(url, args.messages)
         return
     conn = await asyncpg.connect(url)
     try:
@@ -249,6 +288,8 @@ async def main() -> None:
         await seed_demo(conn, random.Random(), args.days)
     finally:
         await conn.close()
+    if args.messages:
+        await seed_large(url, args.messages)
 
 
 if __name__ == "__main__":
