@@ -60,6 +60,9 @@ describe('local edits', () => {
       { dataset: 'profiles', row: flow, column: 'avatar', value: 'http://x/y.png' },
       { dataset: 'nope', row: flow, column: 'x', value: 1 },
       { dataset: 'pre_orders', row: flow, column: 'tombstone', value: null },
+      { dataset: 'pre_orders', row: flow, column: 'tombstone', value: true },
+      { dataset: 'partners', row: flow, column: 'name', value: 'nul\u0000byte' },
+      { dataset: 'partners', row: flow, column: 'name', value: 'x'.repeat(501) },
     ]) {
       await expect(r.edit([bad])).rejects.toThrow(InvalidMessage);
     }

@@ -56,6 +56,10 @@ export function checkScalar(value: unknown): Scalar {
     if (value.length > MAX_STRING_VALUE) {
       throw new InvalidMessage(`string value longer than ${MAX_STRING_VALUE} characters`);
     }
+    if (value.includes('\u0000')) {
+      // No text column of a database (nor most replicas' stores) can hold NUL.
+      throw new InvalidMessage('string values cannot contain NUL (U+0000)');
+    }
     return value;
   }
   throw new InvalidMessage(`value must be a JSON scalar, got ${typeof value}`);

@@ -4,7 +4,7 @@
  * `tombstone` (0/1; 1 deletes the row, delete wins). Nothing that fails here is written.
  */
 import { InvalidMessage } from './errors';
-import type { Message, Scalar } from './message';
+import { checkScalar, type Message, type Scalar } from './message';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}$/;
@@ -113,6 +113,11 @@ export function validate(m: Pick<Message, 'dataset' | 'row' | 'column' | 'value'
     if (column === TOMBSTONE) throw new InvalidMessage(`${m.dataset}.${m.column} cannot be null`);
     return;
   }
+  if (typeof m.value === 'boolean') {
+    // JSON booleans are scalars, but no Recap column holds one.
+    throw new InvalidMessage(`${m.dataset}.${m.column} does not accept a boolean`);
+  }
+  checkScalar(m.value);
   if (!column.check(m.value)) {
     throw new InvalidMessage(
       `invalid value for ${m.dataset}.${m.column} (${column.name}): ${JSON.stringify(String(m.value).slice(0, 60))}`,
