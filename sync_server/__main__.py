@@ -1,4 +1,4 @@
-"""`python -m sync_server run|migrate|diff`."""
+"""`python -m sync_server [run|migrate|diff]` (no command: run)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .settings import Settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sync_server")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="start the server (embedded PostgreSQL without DATABASE_URL)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--token-a")
     diff.add_argument("--token-b")
     args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
 
     settings = Settings.from_env()
     if args.command == "migrate":

@@ -130,7 +130,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await database.migrate_async(url)
     pool = await database.create_pool(url, settings.pool_min, settings.pool_max)
     app[POOL] = pool
-    app[WRITER] = TenantWriter(pool)
+    app[WRITER] = TenantWriter(pool, app[METRICS])
     hub = LiveHub(url)
     hub.on_change.append(app[SUMMARY_CACHE].invalidate)
     await hub.start()

@@ -19,6 +19,7 @@ from aiohttp import web
 from crdt.message import Message
 
 from . import storage
+from .metrics import Metrics
 
 
 @dataclass
@@ -32,8 +33,9 @@ class _Push:
 
 
 class TenantWriter:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, metrics: Metrics | None = None) -> None:
         self.pool = pool
+        self.metrics = metrics
         self.pending: dict[str, list[_Push]] = {}
         self.draining: dict[str, asyncio.Task[None]] = {}
         self.transactions = 0
@@ -75,6 +77,10 @@ class TenantWriter:
             )
         self.transactions += 1
         self.pushes += len(group)
+        if self.metrics is not None:
+            self.metrics.counters["messages_applied"] += outcome.applied
+            self.metrics.counters["conflicts"] += len(outcome.conflicts)
+            self.metrics.counters["write_transactions"] += 1
         new = {m.timestamp for m in outcome.inserted}
         for push in group:
             mine = storage.ApplyOutcome(

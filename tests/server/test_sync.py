@@ -260,3 +260,26 @@ async def test_concurrent_pushes_of_one_tenant_share_transactions(
     rows = await db_rows(server.db_url, "SELECT count(*) AS n, count(DISTINCT user_id) AS u "
                          "FROM messages")
     assert rows[0]["n"] == 60
+
+
+async def test_metrics_count_syncs_messages_and_conflicts(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 2)
+    await alice.sync()
+    await bob.sync()
+    async with http.get(server.url + "/metrics") as resp:
+        text = await resp.text()
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["recap_messages_applied_total"] >= 1
+    assert values["recap_conflicts_total"] == 1
+    assert values["recap_sync_seconds_count"] >= 2
+    assert 'recap_requests_total{route="/sync",status="200"}' in values
