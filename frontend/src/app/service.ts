@@ -8,8 +8,6 @@
  * sync over the BroadcastChannel `recap`; every tab re-renders from IndexedDB through
  * Dexie's live queries, which Dexie propagates across tabs.
  */
-import { liveQuery } from 'dexie';
-
 import { HttpError, NetworkError, SyncClient, fetchTransport } from '../engine/sync';
 import { SyncScheduler, type SyncReason } from '../engine/scheduler';
 import {
@@ -291,12 +289,6 @@ export class AppService {
     await this.db.delete();
     this.channel?.postMessage({ type: 'signed-out' } satisfies BusMessage);
     window.location.reload();
-  }
-
-  /** Live query helper for non-React callers. */
-  watch<T>(query: () => Promise<T>, next: (v: T) => void): () => void {
-    const sub = liveQuery(query).subscribe({ next });
-    return () => sub.unsubscribe();
   }
 }
 

@@ -127,14 +127,9 @@ export function RecapPage(): ReactNode {
               const flows = day?.flows.get(o.id) ?? [];
               const status = text(o, 'status') || 'pending';
               return (
-                <button
-                  type="button"
-                  key={o.id}
-                  className="order-card"
-                  data-testid="order-card"
-                  data-order-id={o.id}
-                  onClick={() => setSelected(o.id)}
-                >
+                // The whole card is a large touch target; the Edit button is its keyboard and
+                // screen-reader equivalent (a table cannot live inside a <button>).
+                <div key={o.id} className="order-card" data-testid="order-card" data-order-id={o.id} onClick={() => setSelected(o.id)}>
                   <div className="order-head">
                     <span className={`status ${status}`} data-testid="order-status">
                       {status}
@@ -145,6 +140,9 @@ export function RecapPage(): ReactNode {
                         ● not synced
                       </span>
                     ) : null}
+                    <button type="button" className="btn small ghost edit" aria-label={`Edit the pre-order for ${g.name}`}>
+                      Edit
+                    </button>
                   </div>
                   {flows.length ? (
                     <table className="flows">
@@ -179,7 +177,7 @@ export function RecapPage(): ReactNode {
                   ) : (
                     <p className="muted">No products yet.</p>
                   )}
-                </button>
+                </div>
               );
             })}
           </article>
