@@ -1,5 +1,5 @@
 import { useLiveQuery } from 'dexie-react-hooks';
-import { useEffect, useState, type ReactNode } from 'react';
+import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
 
 import { service } from '../app/service';
 import type { Session } from '../engine/store';
@@ -9,6 +9,9 @@ import { ProfilePage, useProfile } from './Profile';
 import { RecapPage } from './Recap';
 import { Bootstrap, SignIn } from './SignIn';
 import { ToastProvider } from './toast';
+
+// The dashboard and its chart library load on first use (a separate chunk, still precached).
+const DashboardPage = lazy(() => import('./Dashboard'));
 
 export function App(): ReactNode {
   const state = useLiveQuery(async () => ({
@@ -52,6 +55,9 @@ function Main(props: { session: Session }): ReactNode {
           <button type="button" className={route.page === 'recap' ? 'nav active' : 'nav'} data-testid="nav-recap" onClick={() => go({ page: 'recap', date: null })}>
             Pre-orders
           </button>
+          <button type="button" className={route.page === 'dashboard' ? 'nav active' : 'nav'} data-testid="nav-dashboard" onClick={() => go({ page: 'dashboard' })}>
+            Dashboard
+          </button>
           <button type="button" className={route.page === 'conflicts' ? 'nav active' : 'nav'} data-testid="nav-conflicts" onClick={() => go({ page: 'conflicts' })}>
             Conflicts
             {attention > 0 ? (
@@ -71,6 +77,11 @@ function Main(props: { session: Session }): ReactNode {
       <StatusBar onReauth={() => setReauth(true)} />
       <main>
         {route.page === 'recap' ? <RecapPage /> : null}
+        {route.page === 'dashboard' ? (
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <DashboardPage />
+          </Suspense>
+        ) : null}
         {route.page === 'conflicts' ? <ConflictsPage /> : null}
         {route.page === 'profile' ? <ProfilePage session={props.session} /> : null}
       </main>

@@ -7,12 +7,14 @@ import { service } from '../app/service';
 export type Route =
   | { page: 'recap'; date: string | null }
   | { page: 'conflicts' }
+  | { page: 'dashboard' }
   | { page: 'profile' };
 
 function parseHash(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
   if (parts[0] === 'conflicts') return { page: 'conflicts' };
   if (parts[0] === 'profile') return { page: 'profile' };
+  if (parts[0] === 'dashboard') return { page: 'dashboard' };
   const date = parts[0] === 'recap' && /^\d{4}-\d{2}-\d{2}$/.test(parts[1] ?? '') ? (parts[1] ?? null) : null;
   return { page: 'recap', date };
 }

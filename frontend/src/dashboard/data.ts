@@ -1,0 +1,96 @@
+/**
+ * Where the dashboard's numbers come from: the REST API when the server answers, else the
+ * local IndexedDB replica (possibly stale). Reads only: status changes go through the
+ * engine's normal edit path (app/actions.setOrderField), which works offline and syncs.
+ */
+import { service } from '../app/service';
+import { HttpError, NetworkError } from '../engine/sync';
+import type { Session } from '../engine/store';
+import { computeSummary, localOrderRows, type LocalData, type OrderRow, type Summary } from './figures';
+
+async function apiGet<T>(path: string): Promise<T> {
+  const session = await service.replica.getMeta<Session>('session');
+  if (typeof navigator !== 'undefined' && !navigator.onLine) throw new NetworkError('the browser is offline');
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      headers: session ? { Authorization: `Bearer ${session.token}` } : {},
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new NetworkError(e instanceof Error ? e.message : String(e));
+  }
+  const body: unknown = await resp.json().catch(() => null);
+  if (!resp.ok) throw new HttpError(resp.status, body);
+  return body as T;
+}
+
+export function fetchSummary(from: string, to: string, top: number): Promise<Summary> {
+  const q = new URLSearchParams({ from, to, top: String(top) });
+  return apiGet<Summary>(`/api/v1/summary?${q.toString()}`);
+}
+
+interface ApiFlow {
+  quantity: number | null;
+}
+
+interface ApiPreOrder {
+  id: string;
+  partner_id: string | null;
+  partner_name: string | null;
+  delivery_date: string | null;
+  status: string | null;
+  created_at: string | null;
+  flows: ApiFlow[];
+}
+
+export interface OrderPage {
+  rows: OrderRow[];
+  next_cursor: string | null;
+}
+
+export async function fetchOrders(limit: number, cursor: string | null, status: string | null): Promise<OrderPage> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (cursor) q.set('cursor', cursor);
+  if (status) q.set('status', status);
+  const page = await apiGet<{ items: ApiPreOrder[]; next_cursor: string | null }>(`/api/v1/preorders?${q.toString()}`);
+  return {
+    rows: page.items.map((o) => ({
+      id: o.id,
+      delivery_date: o.delivery_date,
+      partner_id: o.partner_id,
+      partner_name: o.partner_name,
+      status: o.status,
+      flows: o.flows.length,
+      quantity: Math.round(o.flows.reduce((s, f) => s + (f.quantity ?? 0), 0) * 1e6) / 1e6,
+      created_at: o.created_at,
+    })),
+    next_cursor: page.next_cursor,
+  };
+}
+
+/** The whole local replica's orders, flows, products and partners (thousands of rows at most
+ * on a rep's device; read in one transaction so the figures are consistent). */
+export async function loadLocal(): Promise<LocalData> {
+  const db = service.db;
+  return db.transaction('r', db.registers, async () => ({
+    orders: await db.registers.where('ds').equals('pre_orders').toArray(),
+    flows: await db.registers.where('ds').equals('pre_order_flows').toArray(),
+    products: await db.registers.where('ds').equals('products').toArray(),
+    partners: await db.registers.where('ds').equals('partners').toArray(),
+  }));
+}
+
+export async function localSummary(from: string, to: string, top: number): Promise<Summary> {
+  return computeSummary(await loadLocal(), from, to, top);
+}
+
+export async function localOrders(from: string, to: string, status: string | null): Promise<OrderRow[]> {
+  const rows = localOrderRows(await loadLocal(), from, to);
+  return status ? rows.filter((r) => r.status === status) : rows;
+}
+
+/** Is this failure "the server cannot be reached" (use the local replica)? */
+export function isUnreachable(e: unknown): boolean {
+  return e instanceof NetworkError || (e instanceof HttpError && (e.status === 502 || e.status === 503 || e.status === 504));
+}

@@ -1,0 +1,405 @@
+/**
+ * The manager's dashboard: key figures, charts, busiest partners and an orders table.
+ *
+ * Online, the figures come from `GET /api/v1/summary` and the table from the keyset pages of
+ * `GET /api/v1/preorders` (sorted client-side within the loaded page). When the server cannot
+ * be reached, both are computed from the local replica and marked as possibly stale. A status
+ * change is always a local edit (the same path as the recap page), so it works offline and
+ * reaches the server with the next sync; the page re-reads after each successful sync.
+ */
+import { useLiveQuery } from 'dexie-react-hooks';
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+
+import { setOrderField } from '../app/actions';
+import { addDays, isoDate } from '../app/dates';
+import { service } from '../app/service';
+import { HttpError } from '../engine/sync';
+import type { SyncStatus } from '../engine/store';
+import { fetchOrders, fetchSummary, isUnreachable, localOrders, localSummary } from '../dashboard/data';
+import { sortRows, totals, type OrderRow, type SortKey, type Summary } from '../dashboard/figures';
+import '../dashboard/dashboard.css';
+import { usePendingRows } from './hooks';
+import { useToast } from './toast';
+
+const TOP = 10;
+const PAGE = 20;
+const STATUSES = ['pending', 'confirmed'] as const;
+
+type Source = { kind: 'server' } | { kind: 'local'; reason: string };
+
+function fmt(n: number, digits = 3): string {
+  return n.toLocaleString(undefined, { maximumFractionDigits: digits });
+}
+
+function reasonOf(e: unknown): string {
+  if (isUnreachable(e)) return 'the server cannot be reached';
+  if (e instanceof HttpError && e.status === 401) return 'your session has expired';
+  return e instanceof Error ? e.message : String(e);
+}
+
+function useLastSync(): number | null {
+  return useLiveQuery(async () => (await service.replica.getMeta<SyncStatus>('status'))?.lastSyncAt ?? null, []) ?? null;
+}
+
+export default function DashboardPage(): ReactNode {
+  const today = isoDate(new Date());
+  const [from, setFrom] = useState(() => addDays(today, -30));
+  const [to, setTo] = useState(() => addDays(today, 30));
+  const [summary, setSummary] = useState<Summary | null>(null);
+  const [source, setSource] = useState<Source | null>(null);
+  const [tick, setTick] = useState(0);
+  const lastSync = useLastSync();
+  const rangeOk = from <= to;
+
+  useEffect(() => {
+    if (!rangeOk) return;
+    const stale = new AbortController();
+    void (async () => {
+      try {
+        const s = await fetchSummary(from, to, TOP);
+        if (stale.signal.aborted) return;
+        setSummary(s);
+        setSource({ kind: 'server' });
+      } catch (e) {
+        const s = await localSummary(from, to, TOP);
+        if (stale.signal.aborted) return;
+        setSummary(s);
+        setSource({ kind: 'local', reason: reasonOf(e) });
+      }
+    })();
+    return () => stale.abort();
+  }, [from, to, rangeOk, tick, lastSync]);
+
+  const setPreset = (days: number): void => {
+    setFrom(addDays(today, -days));
+    setTo(addDays(today, days));
+  };
+
+  return (
+    <section className="dashboard" data-testid="dashboard">
+      <div className="dash-bar">
+        <h1>Dashboard</h1>
+        <label className="field inline">
+          <span className="label">From</span>
+          <input type="date" value={from} data-testid="dash-from" onChange={(e) => e.target.value && setFrom(e.target.value)} />
+        </label>
+        <label className="field inline">
+          <span className="label">To</span>
+          <input type="date" value={to} data-testid="dash-to" onChange={(e) => e.target.value && setTo(e.target.value)} />
+        </label>
+        <div className="presets">
+          <button type="button" className="btn small ghost" onClick={() => setPreset(7)}>±7 days</button>
+          <button type="button" className="btn small ghost" onClick={() => setPreset(30)}>±30 days</button>
+          <button type="button" className="btn small ghost" onClick={() => setPreset(90)}>±90 days</button>
+        </div>
+        <button type="button" className="btn small" data-testid="dash-refresh" onClick={() => setTick((t) => t + 1)}>
+          Refresh
+        </button>
+      </div>
+      {!rangeOk ? <p className="error">“From” is after “To”.</p> : null}
+      {source?.kind === 'local' ? (
+        <div className="offline-banner" role="status" data-testid="dash-offline">
+          <strong>Offline — figures from this device, may be stale.</strong> <span>({source.reason})</span>
+        </div>
+      ) : null}
+      {summary === null ? (
+        <p className="muted" data-testid="dash-loading">Loading…</p>
+      ) : (
+        <Figures summary={summary} source={source} />
+      )}
+      <OrdersTable from={from} to={to} tick={tick} lastSync={lastSync} />
+    </section>
+  );
+}
+
+function Figures(props: { summary: Summary; source: Source | null }): ReactNode {
+  const { summary } = props;
+  const all = totals(summary);
+  const perDay = summary.per_day.map((d) => ({ day: d.date.slice(5), date: d.date, orders: d.pre_orders }));
+  const products = summary.top_products.map((p) => ({ name: p.name ?? p.sku ?? p.product_id.slice(0, 8), quantity: p.quantity }));
+  return (
+    <div data-testid="dash-figures" data-source={props.source?.kind ?? ''}>
+      <div className="kpis">
+        <div className="kpi card">
+          <span className="label">Pre-orders</span>
+          <strong data-testid="kpi-orders">{all.pre_orders}</strong>
+        </div>
+        {summary.by_status.map((s) => (
+          <div className="kpi card" key={s.status} data-testid="kpi-status" data-status={s.status}>
+            <span className="label">
+              <span className={`status ${s.status}`}>{s.status}</span>
+            </span>
+            <strong data-testid="kpi-status-count">{s.pre_orders}</strong>
+            <span className="muted">
+              {fmt(s.quantity)} units · {fmt(s.weight)} kg
+            </span>
+          </div>
+        ))}
+        <div className="kpi card">
+          <span className="label">Total quantity</span>
+          <strong data-testid="kpi-quantity" data-value={all.quantity}>
+            {fmt(all.quantity)}
+          </strong>
+        </div>
+        <div className="kpi card">
+          <span className="label">Total weight (kg)</span>
+          <strong data-testid="kpi-weight" data-value={all.weight}>
+            {fmt(all.weight)}
+          </strong>
+        </div>
+      </div>
+      <div className="charts">
+        <div
+          className="card chart"
+          data-testid="chart-per-day"
+          data-days={summary.per_day
+            .filter((d) => d.pre_orders > 0)
+            .map((d) => `${d.date}:${String(d.pre_orders)}`)
+            .join(',')}
+        >
+          <h2>Pre-orders per delivery day (30 days to {summary.date_to})</h2>
+          <ResponsiveContainer width="100%" height={240}>
+            <BarChart data={perDay} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
+              <CartesianGrid strokeDasharray="3 3" vertical={false} />
+              <XAxis dataKey="day" tick={{ fontSize: 11 }} interval="preserveStartEnd" />
+              <YAxis allowDecimals={false} tick={{ fontSize: 11 }} />
+              <Tooltip labelFormatter={(_l, p) => (p[0]?.payload as { date?: string } | undefined)?.date ?? ''} />
+              <Bar dataKey="orders" name="Pre-orders" fill="#1f5f8b" isAnimationActive={false} />
+            </BarChart>
+          </ResponsiveContainer>
+        </div>
+        <div className="card chart" data-testid="chart-top-products" data-products={summary.top_products.map((p) => p.product_id).join(',')}>
+          <h2>Top products by quantity</h2>
+          <ResponsiveContainer width="100%" height={Math.max(160, products.length * 26 + 40)}>
+            <BarChart data={products} layout="vertical" margin={{ top: 8, right: 16, bottom: 0, left: 8 }}>
+              <CartesianGrid strokeDasharray="3 3" horizontal={false} />
+              <XAxis type="number" tick={{ fontSize: 11 }} />
+              <YAxis type="category" dataKey="name" width={130} tick={{ fontSize: 11 }} />
+              <Tooltip />
+              <Bar dataKey="quantity" name="Quantity" fill="#2e8b57" isAnimationActive={false} />
+            </BarChart>
+          </ResponsiveContainer>
+        </div>
+        <div className="card" data-testid="busiest-partners">
+          <h2>Busiest partners</h2>
+          {summary.busiest_partners.length === 0 ? <p className="muted">No pre-orders in this range.</p> : null}
+          <ol className="partner-list">
+            {summary.busiest_partners.map((p) => (
+              <li key={p.partner_id} data-testid="busy-partner" data-partner-id={p.partner_id}>
+                <span className="name">{p.name ?? p.partner_id}</span>
+                <span className="muted num">
+                  {p.pre_orders} orders · {fmt(p.quantity)} units
+                </span>
+              </li>
+            ))}
+          </ol>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
+  { key: 'delivery_date', label: 'Delivery date' },
+  { key: 'partner_name', label: 'Partner' },
+  { key: 'status', label: 'Status' },
+  { key: 'flows', label: 'Lines', num: true },
+  { key: 'quantity', label: 'Quantity', num: true },
+];
+
+/**
+ * Online: one keyset page of the API at a time (newest first; previous pages by a stack of
+ * cursors), sorted client-side within the page. Offline: the local orders in the range,
+ * sorted as a whole and cut into pages.
+ */
+function OrdersTable(props: { from: string; to: string; tick: number; lastSync: number | null }): ReactNode {
+  const toast = useToast();
+  const pending = usePendingRows();
+  const [status, setStatus] = useState<string>('');
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [localPage, setLocalPage] = useState(0);
+  const [data, setData] = useState<{ rows: OrderRow[]; next: string | null; local: boolean } | null>(null);
+  const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: 'delivery_date', dir: -1 });
+  const [overrides, setOverrides] = useState<Map<string, string>>(new Map());
+  const cursor = cursors[cursors.length - 1] ?? null;
+  const { from, to, tick, lastSync } = props;
+
+  useEffect(() => {
+    const stale = new AbortController();
+    // A local edit shows at once; it is dropped once the data read back agrees with it.
+    const show = (rows: OrderRow[], next: string | null, local: boolean): void => {
+      if (stale.signal.aborted) return;
+      setData({ rows, next, local });
+      setOverrides((old) => {
+        const kept = new Map(old);
+        for (const r of rows) if (kept.get(r.id) === r.status) kept.delete(r.id);
+        return kept.size === old.size ? old : kept;
+      });
+    };
+    void (async () => {
+      try {
+        const page = await fetchOrders(PAGE, cursor, status || null);
+        show(page.rows, page.next_cursor, false);
+      } catch {
+        show(await localOrders(from, to, status || null), null, true);
+      }
+    })();
+    return () => stale.abort();
+  }, [cursor, status, from, to, tick, lastSync]);
+
+  const rows = useMemo(() => {
+    if (!data) return [];
+    const withEdits = data.rows.map((r) => (overrides.has(r.id) ? { ...r, status: overrides.get(r.id) ?? r.status } : r));
+    const sorted = sortRows(withEdits, sort.key, sort.dir);
+    return data.local ? sorted.slice(localPage * PAGE, (localPage + 1) * PAGE) : sorted;
+  }, [data, overrides, sort, localPage]);
+
+  const pages = data?.local ? Math.max(1, Math.ceil(data.rows.length / PAGE)) : null;
+  const hasPrev = data?.local ? localPage > 0 : cursors.length > 1;
+  const hasNext = data?.local ? localPage + 1 < (pages ?? 1) : data?.next != null;
+  const pageNo = data?.local ? localPage + 1 : cursors.length;
+
+  const change = useCallback(
+    (row: OrderRow, value: string) => {
+      setOverrides((old) => new Map(old).set(row.id, value));
+      setOrderField(row.id, 'status', value).then(
+        () => toast.info(`Status set to ${value} (saved on this device; it syncs to the server)`),
+        (e: unknown) => {
+          setOverrides((old) => {
+            const next = new Map(old);
+            next.delete(row.id);
+            return next;
+          });
+          toast.error(e);
+        },
+      );
+    },
+    [toast],
+  );
+
+  const header = (c: (typeof COLUMNS)[number]): ReactNode => {
+    const active = sort.key === c.key;
+    return (
+      <th key={c.key} className={c.num ? 'num' : undefined} aria-sort={active ? (sort.dir === 1 ? 'ascending' : 'descending') : 'none'}>
+        <button
+          type="button"
+          className="sort"
+          data-testid={`sort-${c.key}`}
+          onClick={() => setSort({ key: c.key, dir: active ? (sort.dir === 1 ? -1 : 1) : 1 })}
+        >
+          {c.label}
+          {active ? (sort.dir === 1 ? ' ▲' : ' ▼') : ''}
+        </button>
+      </th>
+    );
+  };
+
+  return (
+    <div className="card orders-card" data-testid="orders-table-card">
+      <div className="orders-head">
+        <h2>Orders</h2>
+        <span className="muted">
+          {data?.local
+            ? `from this device, delivery ${from} … ${to}; sorted across all ${data.rows.length}`
+            : 'newest first from the server; sorting applies within this page'}
+        </span>
+        <label className="field inline">
+          <span className="label">Status</span>
+          <select
+            value={status}
+            data-testid="orders-status-filter"
+            onChange={(e) => {
+              setStatus(e.target.value);
+              setCursors([null]);
+              setLocalPage(0);
+            }}
+          >
+            <option value="">All</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <div className="table-wrap">
+        <table className="orders" data-testid="orders-table">
+          <thead>
+            <tr>{COLUMNS.map(header)}</tr>
+          </thead>
+          <tbody>
+            {data === null ? (
+              <tr>
+                <td colSpan={COLUMNS.length} className="muted">
+                  Loading…
+                </td>
+              </tr>
+            ) : null}
+            {data !== null && rows.length === 0 ? (
+              <tr>
+                <td colSpan={COLUMNS.length} className="muted">
+                  No orders.
+                </td>
+              </tr>
+            ) : null}
+            {rows.map((r) => (
+              <tr key={r.id} data-testid="order-row" data-order-id={r.id}>
+                <td>{r.delivery_date ?? '–'}</td>
+                <td>{r.partner_name ?? r.partner_id ?? '–'}</td>
+                <td>
+                  <select
+                    className={`status-select ${r.status ?? ''}`}
+                    aria-label="Status"
+                    data-testid="order-row-status"
+                    value={r.status ?? ''}
+                    onChange={(e) => change(r, e.target.value)}
+                  >
+                    {r.status === null ? <option value="">–</option> : null}
+                    {STATUSES.map((s) => (
+                      <option key={s} value={s}>
+                        {s}
+                      </option>
+                    ))}
+                  </select>
+                  {pending.has(`pre_orders/${r.id}`) ? (
+                    <span className="unsynced" title="Not synced yet" data-testid="order-row-unsynced">
+                      {' '}●
+                    </span>
+                  ) : null}
+                </td>
+                <td className="num">{r.flows}</td>
+                <td className="num">{fmt(r.quantity)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="pager">
+        <button
+          type="button"
+          className="btn small ghost"
+          data-testid="orders-prev"
+          disabled={!hasPrev}
+          onClick={() => (data?.local ? setLocalPage((p) => p - 1) : setCursors((c) => c.slice(0, -1)))}
+        >
+          ‹ Previous
+        </button>
+        <span data-testid="orders-page">
+          Page {pageNo}
+          {pages !== null ? ` of ${pages}` : ''}
+        </span>
+        <button
+          type="button"
+          className="btn small ghost"
+          data-testid="orders-next"
+          disabled={!hasNext}
+          onClick={() => (data?.local ? setLocalPage((p) => p + 1) : setCursors((c) => [...c, data?.next ?? null]))}
+        >
+          Next ›
+        </button>
+      </div>
+    </div>
+  );
+}

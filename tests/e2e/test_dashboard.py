@@ -1,0 +1,168 @@
+"""The manager's dashboard: its figures are the server's /api/v1/summary when online, the same
+figures from the local replica when offline (marked as such), and a status changed inline in
+the orders table reaches the server through the normal sync."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import aiohttp
+from playwright.async_api import Page, expect
+
+from .conftest import PASSWORD, AppServer, NewPage, SeedTenant, db_fetch
+from .helpers import eventually, screenshot, sign_in, wait_synced
+
+
+async def api_token(base_url: str, email: str) -> str:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base_url}/auth/login", json={"email": email, "password": PASSWORD}) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return str(body["token"])
+
+
+async def server_summary(base_url: str, token: str, date_from: str, date_to: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{base_url}/api/v1/summary",
+            params={"from": date_from, "to": date_to, "top": "10"},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+async def shown_figures(page: Page) -> dict[str, Any]:
+    """What the dashboard shows, in the summary's terms."""
+    figures = page.get_by_test_id("dash-figures")
+    statuses: dict[str, int] = {}
+    for card in await figures.get_by_test_id("kpi-status").all():
+        status = await card.get_attribute("data-status")
+        count = await card.get_by_test_id("kpi-status-count").inner_text()
+        statuses[str(status)] = int(count)
+    days = await page.get_by_test_id("chart-per-day").get_attribute("data-days") or ""
+    products = await page.get_by_test_id("chart-top-products").get_attribute("data-products")
+    partners = await page.get_by_test_id("busy-partner").evaluate_all(
+        "els => els.map(e => e.dataset.partnerId)"
+    )
+    return {
+        "source": await figures.get_attribute("data-source"),
+        "orders": int(await page.get_by_test_id("kpi-orders").inner_text()),
+        "statuses": statuses,
+        "quantity": float(
+            await figures.get_by_test_id("kpi-quantity").get_attribute("data-value") or "nan"
+        ),
+        "weight": float(
+            await figures.get_by_test_id("kpi-weight").get_attribute("data-value") or "nan"
+        ),
+        "days": [d for d in days.split(",") if d],
+        "products": [p for p in (products or "").split(",") if p],
+        "partners": [str(p) for p in partners],
+    }
+
+
+def expected_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "orders": sum(s["pre_orders"] for s in summary["by_status"]),
+        "statuses": {s["status"]: s["pre_orders"] for s in summary["by_status"]},
+        "quantity": sum(s["quantity"] for s in summary["by_status"]),
+        "weight": sum(s["weight"] for s in summary["by_status"]),
+        "days": [f"{d['date']}:{d['pre_orders']}" for d in summary["per_day"] if d["pre_orders"]],
+        "products": [p["product_id"] for p in summary["top_products"]],
+        "partners": [p["partner_id"] for p in summary["busiest_partners"]],
+    }
+
+
+def assert_same(shown: dict[str, Any], summary: dict[str, Any], source: str) -> None:
+    want = expected_figures(summary)
+    assert shown["source"] == source
+    for key in ("orders", "statuses", "days", "products", "partners"):
+        assert shown[key] == want[key], (key, shown[key], want[key])
+    assert math.isclose(shown["quantity"], want["quantity"], abs_tol=1e-6)
+    assert math.isclose(shown["weight"], want["weight"], abs_tol=1e-6)
+
+
+async def test_dashboard_figures_offline_mirror_and_inline_status(
+    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage, db_url: str
+) -> None:
+    seeded = await seed_tenant()
+    email = seeded.email("carla")  # the admin
+    token = await api_token(app.url, email)
+    page = await new_page(width=1400, height=1000)
+    await sign_in(page, app.url, email)
+
+    await page.get_by_test_id("nav-dashboard").click()
+    await expect(page.get_by_test_id("dashboard")).to_be_visible()
+    await expect(page.get_by_test_id("dash-figures")).to_have_attribute("data-source", "server")
+    await expect(page.get_by_test_id("dash-offline")).to_be_hidden()
+    date_from = await page.get_by_test_id("dash-from").input_value()
+    date_to = await page.get_by_test_id("dash-to").input_value()
+    summary = await server_summary(app.url, token, date_from, date_to)
+    assert summary["by_status"], "the seeded tenant has pre-orders in the default range"
+    assert_same(await shown_figures(page), summary, "server")
+
+    # The orders table: a page from the API, sortable.
+    rows = page.get_by_test_id("order-row")
+    await expect(rows.first).to_be_visible()
+    assert await rows.count() == 20
+    await page.get_by_test_id("sort-quantity").click()
+    await page.get_by_test_id("sort-quantity").click()  # descending
+    quantities = [
+        float(q.replace(",", "")) for q in await rows.locator("td:nth-child(5)").all_inner_texts()
+    ]
+    assert quantities == sorted(quantities, reverse=True)
+    await expect(page.get_by_test_id("orders-prev")).to_be_disabled()
+    await page.get_by_test_id("orders-next").click()
+    await expect(page.get_by_test_id("orders-page")).to_have_text("Page 2")
+    await page.get_by_test_id("orders-prev").click()
+    await expect(page.get_by_test_id("orders-page")).to_have_text("Page 1")
+
+    # Offline: the same figures, from this device's replica, clearly marked.
+    await page.context.set_offline(True)
+    await page.get_by_test_id("dash-refresh").click()
+    await expect(page.get_by_test_id("dash-offline")).to_be_visible()
+    await expect(page.get_by_test_id("dash-offline")).to_contain_text("may be stale")
+    await expect(page.get_by_test_id("dash-figures")).to_have_attribute("data-source", "local")
+    assert_same(await shown_figures(page), summary, "local")
+    await expect(page.get_by_test_id("orders-page")).to_contain_text(" of ")
+    await page.context.set_offline(False)
+    await page.get_by_test_id("dash-refresh").click()
+    await expect(page.get_by_test_id("dash-offline")).to_be_hidden()
+    await expect(page.get_by_test_id("dash-figures")).to_have_attribute("data-source", "server")
+    await wait_synced(page)
+
+    # Change one order's status inline: a local edit that syncs to the server.
+    row = rows.first
+    order_id = str(await row.get_attribute("data-order-id"))
+    before = await row.get_by_test_id("order-row-status").input_value()
+    after = "pending" if before == "confirmed" else "confirmed"
+    await row.get_by_test_id("order-row-status").select_option(after)
+    await expect(
+        page.locator(f'[data-testid="order-row"][data-order-id="{order_id}"]').get_by_test_id(
+            "order-row-status"
+        )
+    ).to_have_value(after)
+    await wait_synced(page)
+
+    async def on_server() -> None:
+        rec = await db_fetch(db_url, "SELECT status FROM pre_orders WHERE id = $1::uuid", order_id)
+        assert rec[0]["status"] == after, (rec, after)
+
+    await eventually(on_server)
+
+    # The figures follow (the page re-reads after each sync; the server's cache is invalidated).
+    new_summary = await server_summary(app.url, token, date_from, date_to)
+    assert new_summary["by_status"] != summary["by_status"]
+
+    async def figures_follow() -> None:
+        await page.get_by_test_id("dash-refresh").click()
+        assert_same(await shown_figures(page), new_summary, "server")
+
+    await eventually(figures_follow)
+    await screenshot(page, "dashboard")
