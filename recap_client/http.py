@@ -189,6 +189,9 @@ class SyncClient:
             self.replica.conflicts.append(conflict)
             self.replica.conflicts_after = max(self.replica.conflicts_after, conflict["id"])
             report.conflicts.append(conflict)
+        watermark = body.get("conflicts_watermark")
+        if isinstance(watermark, int):
+            self.replica.conflicts_after = max(self.replica.conflicts_after, watermark)
 
     async def bootstrap(self, progress: Any = None) -> SyncReport:
         """A new device: the snapshot instead of the history, then a normal sync."""

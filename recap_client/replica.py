@@ -18,6 +18,7 @@ from crdt.merge import Register
 from crdt.merkle import FlatTrie
 from crdt.message import Message, Scalar
 from crdt.replica import ApplyResult, Replica
+from crdt.timestamp import Timestamp
 
 
 class ClientReplica(Replica):
@@ -104,12 +105,22 @@ class ClientReplica(Replica):
         return self.apply(messages, counted=counted)
 
     def adopt_snapshot_rows(self, dataset: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """Take the rows' registers, and move the clock past every adopted timestamp (a
+        device whose clock is behind must still stamp its next edit after what it saw)."""
+        newest = ""
         for row in rows:
             regs = self.registers.setdefault((dataset, row[0]), {})
             for i, column in enumerate(columns):
                 value, ts = row[1 + 2 * i], row[2 + 2 * i]
                 if ts is not None and (column not in regs or regs[column].timestamp < ts):
                     regs[column] = Register(value, ts)
+                if ts is not None and ts > newest:
+                    newest = ts
+        if newest:
+            seen = Timestamp.parse(newest)
+            if (seen.millis, seen.counter) > (self.clock.last.millis, self.clock.last.counter):
+                self.clock = Clock(Timestamp(seen.millis, seen.counter, self.node),
+                                   self.clock.max_drift_ms)
 
     def adopt_snapshot_trie(self, nodes: list[list[Any]], seq: int) -> None:
         trie = FlatTrie()

@@ -140,6 +140,11 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
+async def _close_live_sockets(app: web.Application) -> None:
+    if HUB in app:
+        await app[HUB].close_sockets()
+
+
 def create_app(settings: Settings) -> web.Application:
     from .api.summary import SUMMARY_CACHE, SummaryCache
     from .relay import relay_ctx
@@ -153,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app[CLOCK] = [Clock.new(secrets.token_hex(8), settings.max_drift_ms)]
     app[SUMMARY_CACHE] = SummaryCache()
+    app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(relay_ctx)
     register_routes(app)

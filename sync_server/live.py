@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from .storage import NOTIFY_CHANNEL
 
@@ -88,6 +88,13 @@ class LiveHub:
     async def _send(ws: web.WebSocketResponse, message: str) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_str(message)
+
+    async def close_sockets(self) -> None:
+        """Close every subscriber's socket (on shutdown, before aiohttp waits for the
+        handlers, which would otherwise hang until each client goes away)."""
+        for sockets in list(self.subscribers.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def add(self, tenant: str, ws: web.WebSocketResponse) -> None:
         self.subscribers[tenant].add(ws)

@@ -263,20 +263,21 @@ async def _store_conflicts(
     # A node no device registered is the server's own (REST writes, shared by every REST
     # caller): its messages are attributed to the user who made them, as the log records.
     unowned = [
-        side.timestamp
-        for c in conflicts
-        for side in (c.winner, c.loser)
-        if side.node not in owners
+        side.timestamp for c in conflicts for side in (c.winner, c.loser) if side.node not in owners
     ]
-    senders = {
-        r["timestamp"]: str(r["user_id"])
-        for r in await conn.fetch(
-            "SELECT timestamp, user_id FROM messages WHERE tenant_id = $1 "
-            "AND timestamp = ANY($2::text[]) AND user_id IS NOT NULL",
-            tenant_id,
-            unowned,
-        )
-    } if unowned else {}
+    senders = (
+        {
+            r["timestamp"]: str(r["user_id"])
+            for r in await conn.fetch(
+                "SELECT timestamp, user_id FROM messages WHERE tenant_id = $1 "
+                "AND timestamp = ANY($2::text[]) AND user_id IS NOT NULL",
+                tenant_id,
+                unowned,
+            )
+        }
+        if unowned
+        else {}
+    )
 
     def owner(side: Register) -> str | None:
         return owners.get(side.node) or senders.get(side.timestamp, pusher)
@@ -310,9 +311,7 @@ async def register_node(conn: Conn, tenant_id: str, node: str, user_id: str) -> 
     return str(owner) == user_id
 
 
-async def merkle_nodes(
-    conn: Conn, tenant_id: str, paths: list[str]
-) -> dict[str, tuple[int, int]]:
+async def merkle_nodes(conn: Conn, tenant_id: str, paths: list[str]) -> dict[str, tuple[int, int]]:
     records = await conn.fetch(
         "SELECT path, hash, count FROM merkle_nodes "
         "WHERE tenant_id = $1 AND path = ANY($2::text[])",
@@ -388,7 +387,7 @@ def message_json(record: asyncpg.Record) -> dict[str, Any]:
 
 
 async def conflicts_for_user(
-    conn: Conn, tenant_id: str, user_id: str, after_id: int, limit: int = 200
+    conn: Conn, tenant_id: str, user_id: str, after_id: int, upto_id: int, limit: int = 200
 ) -> list[dict[str, Any]]:
     records = await conn.fetch(
         """SELECT c.id, c.kind, c.dataset, c.row_id, c.col, c.winner_value, c.winner_ts,
@@ -397,12 +396,14 @@ async def conflicts_for_user(
            FROM conflicts c
            LEFT JOIN users wu ON wu.id = c.winner_user
            LEFT JOIN users lu ON lu.id = c.loser_user
-           WHERE c.tenant_id = $1 AND c.id > $3 AND (c.winner_user = $2 OR c.loser_user = $2)
+           WHERE c.tenant_id = $1 AND c.id > $3 AND c.id <= $5
+             AND (c.winner_user = $2 OR c.loser_user = $2)
            ORDER BY c.id LIMIT $4""",
         tenant_id,
         user_id,
         after_id,
         limit,
+        upto_id,
     )
     return [
         {
@@ -428,6 +429,15 @@ async def conflicts_for_user(
         }
         for r in records
     ]
+
+
+async def latest_conflict_id(conn: Conn, tenant_id: str) -> int:
+    """The tenant's newest visible conflict id. Within a tenant, conflict ids commit in
+    order (writes hold the tenant lock), so every conflict committed later has a larger id:
+    a client that saw everything up to this id may start its next query after it. Without
+    that, a rep who is never party to a conflict would rescan them all on every sync."""
+    latest = await conn.fetchval("SELECT max(id) FROM conflicts WHERE tenant_id = $1", tenant_id)
+    return int(latest or 0)
 
 
 def node_from_timestamp(ts: str) -> str:

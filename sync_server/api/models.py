@@ -302,6 +302,10 @@ class SyncOut(BaseModel):
     cursor: str | None
     root: tuple[int, int]
     conflicts: list[ConflictOut]
+    conflicts_watermark: int = Field(
+        default=0, description="Send it back as conflicts_after: every conflict up to it was "
+        "either returned or does not involve you"
+    )
 
 
 class Health(BaseModel):

@@ -77,8 +77,13 @@ def _content(message: Message) -> tuple[str, str, str, bytes]:
 
 
 @operation(
-    "POST", "/sync", "One round of the sync protocol (see DESIGN.md)", "sync", body=SyncIn,
-    response=SyncOut, errors=[400, 403, 413, 422],
+    "POST",
+    "/sync",
+    "One round of the sync protocol (see DESIGN.md)",
+    "sync",
+    body=SyncIn,
+    response=SyncOut,
+    errors=[400, 403, 413, 422],
 )
 async def sync(request: web.Request) -> web.Response:
     started = time.perf_counter()
@@ -135,9 +140,14 @@ async def sync(request: web.Request) -> web.Response:
         response["cursor"] = next_cursor
         root = await storage.merkle_nodes(conn, who.tenant_id, [""])
         response["root"] = list(root.get("", (0, 0)))
-        response["conflicts"] = await storage.conflicts_for_user(
-            conn, who.tenant_id, who.user_id, body.conflicts_after
+        upto = max(body.conflicts_after, await storage.latest_conflict_id(conn, who.tenant_id))
+        mine = await storage.conflicts_for_user(
+            conn, who.tenant_id, who.user_id, body.conflicts_after, upto
         )
+        response["conflicts"] = mine
+        # Everything up to `upto` was either returned or is not this user's, unless the page
+        # was cut short by its limit.
+        response["conflicts_watermark"] = mine[-1]["id"] if len(mine) >= 200 else upto
     request.app[METRICS].observe_sync(time.perf_counter() - started)
     return json_response(response)
 

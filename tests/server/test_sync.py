@@ -283,3 +283,43 @@ async def test_metrics_count_syncs_messages_and_conflicts(
     assert values["recap_conflicts_total"] == 1
     assert values["recap_sync_seconds_count"] >= 2
     assert 'recap_requests_total{route="/sync",status="200"}' in values
+
+
+async def test_conflicts_watermark_advances_for_bystanders(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """A rep never party to a conflict still moves past the tenant's conflicts, so its
+    conflict query does not rescan them on every sync; a rep who is party gets hers."""
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    carla = client(server, http, t.token("carla"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 2)
+    await alice.sync()
+    await bob.sync()
+    report = await carla.sync()
+    assert report.conflicts == []
+    assert carla.replica.conflicts_after >= 1
+    # Bob's later edit overwrote Alice's, which he had not seen: he won, she lost.
+    assert [c["yours"] for c in bob.replica.conflicts] == ["winner"]
+    alice_report = await alice.sync()
+    assert [(c["kind"], c["yours"]) for c in alice_report.conflicts] == [("overwrote", "loser")]
+
+
+def test_adopting_a_snapshot_moves_a_slow_clock_past_what_it_saw() -> None:
+    """A device two minutes behind (within the drift limit, so nothing refuses it) adopts
+    rows stamped now; its next edit of such a field must still be stamped after the value it
+    replaces, or it would lose silently."""
+    import time
+
+    from crdt.timestamp import Timestamp
+
+    replica = ClientReplica()
+    replica.offset_ms = -120_000
+    flow = new_row()
+    adopted = str(Timestamp(int(time.time() * 1000), 0, "00000000000000ee"))
+    replica.adopt_snapshot_rows("pre_order_flows", ["quantity"], [[flow, 5, adopted]])
+    mine = replica.edit_field("pre_order_flows", flow, "quantity", 6)
+    assert mine.prev == adopted and mine.timestamp > adopted
+    assert replica.rows("pre_order_flows")[flow]["quantity"] == 6
