@@ -82,6 +82,16 @@ def settings_for(db_url: str, tmp: Path, **overrides: object) -> Settings:
     return Settings.model_validate(values)
 
 
+async def db_fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Rows of one query on a test database, on a connection of its own."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        return rows
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Running:
     url: str

@@ -12,6 +12,7 @@ import orjson
 import uuid_utils
 from aiohttp import web
 
+from crdt.merge import Register
 from crdt.message import Scalar
 
 from .. import storage
@@ -187,26 +188,49 @@ async def patch_preorder(request: web.Request) -> web.Response:
     who = principal(request)
     order_id = path_uuid(request)
     body = await parse_body(request, PreOrderPatch)
-    changes = body.model_dump(mode="json", exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        raise invalid("fields cannot be set to null")
+    changes = _changes(body)
     tenant = who.tenant_id
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await storage.lock_tenant(conn, tenant)
         regs = await queries.registers_of(conn, tenant, "pre_orders", order_id)
         if regs is None:
             raise not_found("no such pre-order")
-        _check_if_match(request, etag_of(regs))
-        if "partner_id" in changes:
-            await _require_live(conn, tenant, "partners", [changes["partner_id"]], "partner")
-        edits: list[tuple[str, str, str, Scalar]] = [
-            ("pre_orders", order_id, column, value) for column, value in sorted(changes.items())
-        ]
-        if edits:
-            messages = stamp(request, {("pre_orders", order_id): regs}, edits)
-            await storage.apply_messages(conn, tenant, who.user_id, messages)
+        await _write_fields(request, conn, tenant, who.user_id, "pre_orders", order_id, regs,
+                            changes, {"partner_id": ("partners", "partner")})
         order = await _read_order(conn, tenant, order_id)
     return json_response(order, ETag=order["etag"])
+
+
+def _changes(body: PreOrderPatch | FlowPatch) -> dict[str, Scalar]:
+    changes: dict[str, Scalar] = body.model_dump(mode="json", exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise invalid("fields cannot be set to null")
+    return changes
+
+
+async def _write_fields(
+    request: web.Request,
+    conn: storage.Conn,
+    tenant: str,
+    user_id: str,
+    dataset: str,
+    row: str,
+    regs: dict[str, Register],
+    changes: dict[str, Scalar],
+    references: dict[str, tuple[str, str]],
+) -> None:
+    """A PATCH's write, under the tenant lock the caller holds: check If-Match against the
+    record's current version, check referenced rows exist, then stamp and apply."""
+    _check_if_match(request, etag_of(regs))
+    for column, (ref_dataset, what) in references.items():
+        if column in changes:
+            await _require_live(conn, tenant, ref_dataset, [str(changes[column])], what)
+    edits: list[tuple[str, str, str, Scalar]] = [
+        (dataset, row, column, value) for column, value in sorted(changes.items())
+    ]
+    if edits:
+        messages = stamp(request, {(dataset, row): regs}, edits)
+        await storage.apply_messages(conn, tenant, user_id, messages)
 
 
 @operation("DELETE", "/api/v1/preorders/{id}", "Delete a pre-order (a tombstone)", "pre-orders",
@@ -266,22 +290,13 @@ async def patch_flow(request: web.Request) -> web.Response:
     who = principal(request)
     order_id, flow_id = path_uuid(request), path_uuid(request, "flow_id")
     body = await parse_body(request, FlowPatch)
-    changes = body.model_dump(mode="json", exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        raise invalid("fields cannot be set to null")
+    changes = _changes(body)
     tenant = who.tenant_id
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await storage.lock_tenant(conn, tenant)
         regs = await _flow_registers(conn, tenant, order_id, flow_id)
-        _check_if_match(request, etag_of(regs))
-        if "product_id" in changes:
-            await _require_live(conn, tenant, "products", [changes["product_id"]], "product")
-        edits: list[tuple[str, str, str, Scalar]] = [
-            ("pre_order_flows", flow_id, c, v) for c, v in sorted(changes.items())
-        ]
-        if edits:
-            messages = stamp(request, {("pre_order_flows", flow_id): regs}, edits)
-            await storage.apply_messages(conn, tenant, who.user_id, messages)
+        await _write_fields(request, conn, tenant, who.user_id, "pre_order_flows", flow_id,
+                            regs, changes, {"product_id": ("products", "product")})
         order = await _read_order(conn, tenant, order_id)
     return json_response(order, ETag=order["etag"])
 

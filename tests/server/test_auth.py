@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import asyncpg
 import orjson
 import pytest
 
@@ -19,7 +18,7 @@ from crdt.reconcile import frontier
 from recap_client import ClientReplica, SyncClient
 from sync_server.auth import issue_token, read_token, verify_password
 from sync_server.protocol import Cursor
-from tests.conftest import TEST_SECRET, MakeServer, MakeTenant, Running
+from tests.conftest import TEST_SECRET, MakeServer, MakeTenant, Running, db_fetch
 
 
 def new_row() -> str:
@@ -48,13 +47,7 @@ def client(server: Running, http: aiohttp.ClientSession, token: str) -> SyncClie
     return SyncClient(server.url, ClientReplica(), http, token)
 
 
-async def fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-        return rows
-    finally:
-        await conn.close()
+fetch = db_fetch
 
 
 # -- login and passwords -----------------------------------------------------------------------

@@ -6,11 +6,10 @@ import asyncio
 import uuid
 
 import aiohttp
-import asyncpg
 import pytest
 
 from recap_client import ClientReplica, SyncClient
-from tests.conftest import MakeServer, MakeTenant, Running, Tenant
+from tests.conftest import MakeServer, MakeTenant, Running, Tenant, db_fetch
 
 
 def new_row() -> str:
@@ -21,13 +20,7 @@ def client(server: Running, http: aiohttp.ClientSession, token: str, **kw: objec
     return SyncClient(server.url, ClientReplica(), http, token, **kw)  # type: ignore[arg-type]
 
 
-async def db_rows(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-        return rows
-    finally:
-        await conn.close()
+db_rows = db_fetch
 
 
 async def test_push_then_pull_between_two_reps(
@@ -295,6 +288,7 @@ async def test_conflicts_watermark_advances_for_bystanders(
     carla = client(server, http, t.token("carla"))
     flow = new_row()
     alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    await asyncio.sleep(0.01)  # Bob edits strictly later
     bob.replica.edit_field("pre_order_flows", flow, "quantity", 2)
     await alice.sync()
     await bob.sync()
