@@ -230,7 +230,7 @@ class FlatTrie:
                 node[0] ^= h
                 node[1] += 1
 
-    def insert_many(self, timestamps: Iterable[str]) -> None:
+    def insert_many(self, timestamps: Iterable[str], sign: int = 1) -> None:
         """Add newly stored timestamps. Their hashes are folded per minute first, so a batch
         made within a few minutes touches each trie path once, not once per message."""
         per_minute: dict[str, list[int]] = {}
@@ -245,7 +245,7 @@ class FlatTrie:
                 acc[1] += 1
         nodes = self.nodes
         for key, (h, n) in per_minute.items():
-            h = to_signed32(h)
+            h, n = to_signed32(h), sign * n
             for i in range(len(key) + 1):
                 path = key[:i]
                 node = nodes.get(path)
@@ -254,6 +254,13 @@ class FlatTrie:
                 else:
                     node[0] ^= h
                     node[1] += n
+                    if node[1] == 0:
+                        del nodes[path]
+
+    def remove_many(self, timestamps: Iterable[str]) -> None:
+        """Take out timestamps that are in the trie (XOR is its own inverse): for a replica
+        that withdraws edits no one else has seen."""
+        self.insert_many(timestamps, sign=-1)
 
     def hash(self, path: str = "") -> int:
         node = self.nodes.get(path)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from crdt.hlc import Clock, send
-from crdt.merge import Register
+from crdt.merge import Register, merge_field
 from crdt.merkle import FlatTrie
 from crdt.message import Message, Scalar
 from crdt.replica import ApplyResult, Replica
@@ -56,16 +56,18 @@ class ClientReplica(Replica):
         """Give every unacknowledged edit a fresh timestamp from the corrected clock.
 
         Only for edits no one has seen (the server refused them for clock drift): they are
-        removed from the log and trie and made again, in their original order."""
+        withdrawn and made again, in their original order, after everything this replica
+        has seen."""
         old = sorted(self.outbox.values(), key=lambda m: m.timestamp)
         self.outbox.clear()
-        for m in old:
-            del self.log[m.timestamp]
-        self._rebuild()
+        self._withdraw(old)
+        seen = [
+            *self.log,
+            *(r.timestamp for regs in self.registers.values() for r in regs.values()),
+        ]
         self.clock = Clock.new(self.node, self.clock.max_drift_ms)
-        newest = max(self.log, default=None)
-        if newest is not None:
-            self.clock = Clock(_bump(newest, self.node), self.clock.max_drift_ms)
+        if seen:
+            self.clock = Clock(_bump(max(seen), self.node), self.clock.max_drift_ms)
         for m in old:
             self.clock, ts = send(self.clock, self.now_ms())
             current = self.register(m.dataset, m.row, m.column)
@@ -76,15 +78,30 @@ class ClientReplica(Replica):
             self.outbox[fresh.timestamp] = fresh
         self.save()
 
-    def _rebuild(self) -> None:
-        """Registers and trie from the log (used after removing never-sent edits)."""
-        log = list(self.log.values())
-        adopted = self.trie if self.snapshot_seq else None
-        self.log.clear()
-        self.registers.clear()
-        self.trie = adopted.copy() if adopted else FlatTrie()
+    def _withdraw(self, messages: list[Message]) -> None:
+        """Take never-sent edits back out of the log, the trie, and the registers they won;
+        those fields are re-merged from what remains (other registers, e.g. adopted from a
+        snapshot, stay as they are)."""
+        gone = {m.timestamp for m in messages}
+        for ts in gone:
+            del self.log[ts]
         self._sorted = None
-        self.apply(log, counted=(lambda m: True) if adopted else None)
+        self.trie.remove_many(gone)
+        touched = {m.field for m in messages}
+        remaining: dict[tuple[str, str, str], list[Message]] = {}
+        for m in self.log.values():
+            if m.field in touched:
+                remaining.setdefault(m.field, []).append(m)
+        for dataset, row, column in touched:
+            regs = self.registers.get((dataset, row), {})
+            reg = regs.get(column)
+            if reg is None or reg.timestamp not in gone:
+                continue
+            final, _, _ = merge_field(None, remaining.get((dataset, row, column), []))
+            if final is None:
+                del regs[column]
+            else:
+                regs[column] = final
 
     # -- remote -----------------------------------------------------------------------
     def receive_remote(self, items: list[dict[str, Any]]) -> ApplyResult:
@@ -119,8 +136,9 @@ class ClientReplica(Replica):
         if newest:
             seen = Timestamp.parse(newest)
             if (seen.millis, seen.counter) > (self.clock.last.millis, self.clock.last.counter):
-                self.clock = Clock(Timestamp(seen.millis, seen.counter, self.node),
-                                   self.clock.max_drift_ms)
+                self.clock = Clock(
+                    Timestamp(seen.millis, seen.counter, self.node), self.clock.max_drift_ms
+                )
 
     def adopt_snapshot_trie(self, nodes: list[list[Any]], seq: int) -> None:
         trie = FlatTrie()

@@ -148,3 +148,16 @@ def test_insert_many_equals_one_by_one() -> None:
     many.insert_many(stamps[:700])
     many.insert_many(stamps[700:])
     assert one.nodes == many.nodes
+
+
+def test_remove_many_undoes_insert_many() -> None:
+    rng = random.Random(5)
+    stamps = list(
+        dict.fromkeys(str(ts(rng.randrange(0, 900), rng.randrange(3))) for _ in range(400))
+    )
+    keep, withdraw = stamps[:300], stamps[300:]
+    expected, trie = merkle.FlatTrie(), merkle.FlatTrie()
+    expected.insert_many(keep)
+    trie.insert_many(stamps)
+    trie.remove_many(withdraw)
+    assert trie.nodes == expected.nodes

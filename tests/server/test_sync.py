@@ -317,3 +317,28 @@ def test_adopting_a_snapshot_moves_a_slow_clock_past_what_it_saw() -> None:
     mine = replica.edit_field("pre_order_flows", flow, "quantity", 6)
     assert mine.prev == adopted and mine.timestamp > adopted
     assert replica.rows("pre_order_flows")[flow]["quantity"] == 6
+
+
+async def test_restamping_on_a_bootstrapped_device_keeps_the_snapshot_rows(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    writer = client(server, http, t.token("alice"))
+    rows = [new_row() for _ in range(5)]
+    for row in rows:
+        writer.replica.edit_row("products", row, {"name": "P", "sku": "S"})
+    await writer.sync()
+    device = client(server, http, t.token("bob"))
+    await device.bootstrap()
+    assert set(device.replica.rows("products")) == set(rows)
+    device.replica.offset_ms = 2 * 3600_000  # its clock jumps two hours ahead
+    device.replica.edit_field("products", rows[0], "name", "Renamed")
+    await device.sync()  # refused for drift, re-stamped, pushed
+    assert abs(device.replica.offset_ms) < 1000
+    assert set(device.replica.rows("products")) == set(rows)
+    assert device.replica.rows("products")[rows[0]]["name"] == "Renamed"
+    await writer.sync()
+    assert writer.replica.state() == {
+        k: v for k, v in device.replica.state().items() if k[0] == "products"
+    }
+    assert device.replica.trie.get("") == writer.replica.trie.get("")
