@@ -15,7 +15,7 @@ from crdt.merkle import timestamp_key
 from crdt.message import Message
 from crdt.reconcile import Summary, paths_needed, plan
 from crdt.schema import validate
-from crdt.timestamp import Timestamp
+from crdt.timestamp import Timestamp, millis_of
 
 from .. import storage
 from ..api.models import SyncIn, SyncOut
@@ -121,14 +121,18 @@ async def sync(request: web.Request) -> web.Response:
             "server_time": server_now,
             "inserted": len(outcome.inserted),
         }
-        if cursor is not None:
-            send_paths, after = cursor.paths, cursor.after
-        elif body.summary is not None:
+        summary = None
+        if cursor is None and body.summary is not None:
             summary = Summary(
                 list(body.summary.scopes), [(p, h, c) for p, h, c in body.summary.nodes]
             )
-            nodes = await storage.merkle_nodes(conn, who.tenant_id, paths_needed(summary))
-            keys = [timestamp_key(Timestamp.parse(m.timestamp).millis) for m in messages]
+        # The plan's nodes and the root in one query.
+        wanted = paths_needed(summary) if summary is not None else []
+        nodes = await storage.merkle_nodes(conn, who.tenant_id, [*wanted, ""])
+        if cursor is not None:
+            send_paths, after = cursor.paths, cursor.after
+        elif summary is not None:
+            keys = [timestamp_key(millis_of(m.timestamp)) for m in messages]
             decided = plan(summary, nodes, keys)
             response.update(push=decided.push, descend=decided.descend)
             send_paths, after = decided.send, ""
@@ -138,8 +142,7 @@ async def sync(request: web.Request) -> web.Response:
         page, next_cursor = await _page(request, conn, who.tenant_id, body.node, send_paths, after)
         response["messages"] = page
         response["cursor"] = next_cursor
-        root = await storage.merkle_nodes(conn, who.tenant_id, [""])
-        response["root"] = list(root.get("", (0, 0)))
+        response["root"] = list(nodes.get("", (0, 0)))
         upto = max(body.conflicts_after, await storage.latest_conflict_id(conn, who.tenant_id))
         mine = await storage.conflicts_for_user(
             conn, who.tenant_id, who.user_id, body.conflicts_after, upto
