@@ -72,11 +72,11 @@ class LiveHub:
             tenant = str(data["tenant"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
-        for callback in self.on_change:
-            callback(tenant)
-        if "event" in data:
+        if "event" in data:  # the relay publishing an outbox row: no data changed
             message = orjson.dumps({"type": "event", **data["event"]}).decode()
         else:
+            for callback in self.on_change:
+                callback(tenant)
             message = orjson.dumps({"type": "changed", "seq": data.get("seq")}).decode()
         for ws in list(self.subscribers.get(tenant, ())):
             if not ws.closed:
