@@ -55,12 +55,6 @@ class SyncRequest(BaseModel):
     conflicts_after: int = Field(default=0, ge=0, le=2**63 - 1)  # a bigint id
 
 
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^\x00]*$")
-    password: str = Field(min_length=1, max_length=1024)
-
-
 class Cursor(BaseModel):
     """Where a paged `send` continues: the ranges being sent and the last timestamp sent."""
 

@@ -21,11 +21,11 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from crdt.merge import TOMBSTONE, Conflict, Register, merge_batch
+from crdt.merge import Conflict, Register, merge_batch
 from crdt.merkle import FlatTrie, key_range
 from crdt.message import Message, Scalar
 from crdt.schema import DATASETS
-from crdt.timestamp import min_timestamp_at, node_of
+from crdt.timestamp import min_timestamp_at
 
 from .events import derive_events
 
@@ -439,9 +439,3 @@ async def latest_conflict_id(conn: Conn, tenant_id: str) -> int:
     latest = await conn.fetchval("SELECT max(id) FROM conflicts WHERE tenant_id = $1", tenant_id)
     return int(latest or 0)
 
-
-def node_from_timestamp(ts: str) -> str:
-    return node_of(ts)
-
-
-__all__ = ["TOMBSTONE", "ApplyOutcome", "apply_messages"]

@@ -223,7 +223,7 @@ class Summary(BaseModel):
 
 # -- sync protocol (described here so the whole surface is in one document) -----------------
 class LoginIn(Strict):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^\x00]*$")]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

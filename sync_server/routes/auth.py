@@ -12,7 +12,6 @@ from ..api.registry import operation
 from ..app import POOL, SETTINGS, json_response, principal
 from ..auth import issue_token, verify_password
 from ..errors import ApiError, invalid
-from ..protocol import LoginRequest
 from .sync import read_json
 
 # Checked against when the email is unknown, so both failures cost one scrypt.
@@ -25,7 +24,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAA
 )
 async def login(request: web.Request) -> web.Response:
     try:
-        body = LoginRequest.model_validate(await read_json(request))
+        body = LoginIn.model_validate(await read_json(request))
     except ValidationError as exc:
         raise invalid(f"email and password are required: {exc.errors()[0]['msg']}") from None
     async with request.app[POOL].acquire() as conn:

@@ -22,6 +22,7 @@ from seed import SeededUser, create_tenant, demo_messages
 from sync_server import storage
 from sync_server.app import HUB, create_app
 from sync_server.database import _init_connection
+from tests.conftest import db_fetch as shared_db_fetch
 from tests.conftest import settings_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,10 +171,4 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
         await context.close()
 
 
-async def db_fetch(db_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(db_url)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
-        return rows
-    finally:
-        await conn.close()
+db_fetch = shared_db_fetch
