@@ -146,6 +146,8 @@ async def _close_live_sockets(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
+    from .airtable.runtime import BOX, bridge_ctx
+    from .airtable.secrets_box import SecretsBox
     from .api.summary import SUMMARY_CACHE, SummaryCache
     from .relay import relay_ctx
     from .routes import register_routes
@@ -161,5 +163,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(relay_ctx)
+    app[BOX] = SecretsBox(settings.connector_key, settings.token_secret)
+    app.cleanup_ctx.append(bridge_ctx)
     register_routes(app)
     return app

@@ -32,6 +32,13 @@ class Settings(BaseModel):
     log_requests: bool = True
     relay_enabled: bool = True
     relay_interval_s: float = 0.5
+    connector_key: str = ""
+    airtable_api_url: str = "https://api.airtable.com"
+    airtable_rate_per_s: int = 5
+    airtable_penalty_s: float = 30.0
+    airtable_max_retries: int = 5
+    airtable_backoff_s: float = 0.5
+    airtable_poll_s: float = 30.0
     extra: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -58,6 +65,13 @@ class Settings(BaseModel):
             "log_requests",
             "relay_enabled",
             "snapshot_page_rows",
+            "connector_key",
+            "airtable_api_url",
+            "airtable_rate_per_s",
+            "airtable_penalty_s",
+            "airtable_max_retries",
+            "airtable_backoff_s",
+            "airtable_poll_s",
         ):
             key = f"RECAP_{name.upper()}"
             if key in env:

@@ -77,6 +77,10 @@ def settings_for(db_url: str, tmp: Path, **overrides: object) -> Settings:
         "static_dir": None,
         "rate_per_s": 10_000.0,
         "rate_burst": 10_000,
+        "airtable_poll_s": 0,
+        # nothing listens on the discard port: a run fails fast instead of leaving the machine
+        "airtable_api_url": "http://127.0.0.1:9",
+        "airtable_backoff_s": 0.01,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -310,3 +310,65 @@ class SyncOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+# -- the Airtable connector ----------------------------------------------------------------
+AirtableName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+class AirtableFieldMap(Strict):
+    """Which Airtable column holds each Recap field (one record per order line)."""
+
+    order: AirtableName = "Order"
+    partner: AirtableName = "Partner"
+    delivery_date: AirtableName = "Delivery date"
+    status: AirtableName = "Status"
+    product: AirtableName = "Product"
+    quantity: AirtableName = "Quantity"
+    modified: AirtableName = Field(
+        default="Last modified", description="a 'Last modified time' field of the table"
+    )
+
+
+class AirtableConnectorIn(Strict):
+    base_id: Annotated[str, StringConstraints(pattern=r"^app[A-Za-z0-9]{1,40}$")]
+    table: AirtableName = Field(description="the table's id (tbl...) or name")
+    api_key: Annotated[
+        str, StringConstraints(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")
+    ] | None = Field(default=None, description="required when connecting; stored encrypted")
+    field_map: AirtableFieldMap = Field(default_factory=AirtableFieldMap)
+    schedule_s: int = Field(default=300, ge=0, le=86_400, description="0: only on demand")
+
+
+class AirtableRun(BaseModel):
+    run_id: int
+    trigger: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    seconds: float
+    records_read: int
+    records_imported: int
+    messages_written: int
+    conflicts: int
+    records_created: int
+    records_updated: int
+    records_deleted: int
+    requests: int
+    rate_limited: int
+    retried: int
+    problems: list[str]
+    error: dict[str, str] | None
+
+
+class AirtableConnectorOut(BaseModel):
+    configured: bool
+    base_id: str | None = None
+    table: str | None = None
+    field_map: AirtableFieldMap | None = None
+    schedule_s: int | None = None
+    has_api_key: bool = False
+    state: Literal["idle", "ok", "error"] | None = None
+    last_error: str | None = None
+    last_run_at: datetime.datetime | None = None
+    last_run: AirtableRun | None = None

@@ -25,6 +25,7 @@ ERROR_TEXT = {
     422: "Invalid input",
     428: "A precondition header is required",
     429: "Rate limited",
+    502: "The upstream service (Airtable) failed; the body says why",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..api import catalog, docs, events, preorders, summary  # noqa: F401  (declare operations)
+from ..api import catalog, connectors, docs, events, preorders, summary  # noqa: F401  (declare operations)
 from ..api.registry import add_routes
 from ..app import SETTINGS
 from . import auth, debug, health, live, snapshot, sync  # noqa: F401  (declare operations)
