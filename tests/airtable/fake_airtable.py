@@ -754,32 +754,39 @@ DEMO_TABLE = "tblORDERS0000001"
 
 
 def seed_demo(fake: FakeAirtable) -> None:
-    """A small demo base: ``appDEMO0000000001`` with an "Orders" table of a few records."""
+    """A small demo base: ``appDEMO0000000001`` with an "Orders" table of order lines, in the
+    shape the bridge's default field map expects."""
     fake.add_table(
         DEMO_BASE,
         DEMO_TABLE,
         "Orders",
         [
-            Field("Customer", "singleLineText"),
+            Field("Order", "singleLineText"),
+            Field("Partner", "singleLineText"),
+            Field("Delivery date", "date"),
+            Field("Status", "singleSelect", ["pending", "confirmed"]),
             Field("Product", "singleLineText"),
             Field("Quantity", "number"),
-            Field("Delivery date", "date"),
-            Field("Status", "singleSelect", ["Draft", "Confirmed", "Delivered"]),
             Field("Last modified", "lastModifiedTime"),
         ],
     )
-    for i, (customer, product) in enumerate(
-        [("Bakery Lenz", "Flour 25 kg"), ("Café Nord", "Espresso beans"), ("Hotel Ost", "Jam")]
-    ):
+    lines = [
+        ("AT-1", "Bakery Lenz", "Flour 25 kg", 2),
+        ("AT-1", "Bakery Lenz", "Yeast 500 g", 6),
+        ("AT-2", "Café Nord", "Espresso beans", 3),
+        ("AT-3", "Hotel Ost", "Jam", 4),
+    ]
+    for i, (order, partner, product, quantity) in enumerate(lines):
         fake.user_create(
             DEMO_BASE,
             "Orders",
             {
-                "Customer": customer,
+                "Order": order,
+                "Partner": partner,
                 "Product": product,
-                "Quantity": 2 + i,
+                "Quantity": quantity,
                 "Delivery date": f"2026-12-0{i + 1}",
-                "Status": "Draft",
+                "Status": "pending",
             },
         )
 

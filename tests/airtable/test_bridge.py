@@ -480,3 +480,30 @@ async def test_the_schedule_runs_due_connectors(env: Env, make_server: MakeServe
     else:
         raise AssertionError("no scheduled run")
     await assert_equal_sides(env)
+
+
+async def test_the_readme_demo_base_imports_with_the_default_field_map(
+    make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession
+) -> None:
+    from .fake_airtable import DEMO_BASE, seed_demo
+
+    fake = FakeAirtable()
+    seed_demo(fake)
+    url = await fake.start()
+    try:
+        tenant = await make_tenant()
+        server = await make_server(airtable_api_url=url)
+        demo = Env(fake, FakeClock(0), server, tenant, http)
+        status, body = await demo.call(
+            "PUT", API, {"base_id": DEMO_BASE, "table": "Orders", "api_key": "patTEST"}
+        )
+        assert status == 200 and body["field_map"]["modified"] == "Last modified"
+        run = await demo.sync()
+        assert (run["records_read"], run["records_imported"], run["problems"]) == (4, 4, [])
+        rows = await db_fetch(
+            server.db_url,
+            "SELECT count(*) AS n FROM pre_orders WHERE tenant_id = $1", tenant.id,
+        )
+        assert rows[0]["n"] == 3
+    finally:
+        await fake.close()

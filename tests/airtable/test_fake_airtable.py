@@ -601,6 +601,6 @@ async def test_demo_seed(make_fake: MakeFake, http: aiohttp.ClientSession) -> No
     await fake.start()
     try:
         status, body = await call(http, fake, "GET", "appDEMO0000000001/Orders")
-        assert status == 200 and len(body["records"]) == 3
+        assert status == 200 and len(body["records"]) == 4
     finally:
         await fake.close()
