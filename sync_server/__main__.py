@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--seed", action="store_true", help="seed a demo tenant if none exists")
+    run.add_argument(
+        "--workers", type=int, help="processes sharing the port (default 1, or RECAP_WORKERS)"
+    )
     sub.add_parser("migrate", help="apply pending migrations and exit")
     diff = sub.add_parser("diff", help="diff two replicas' merkle tries")
     diff.add_argument("a", help="a trie JSON file, or a server URL (with --token-a)")
@@ -52,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         url = settings.database_url or database.embedded_url(settings.data_dir)
         database.migrate(url)
         asyncio.run(seed.seed_if_empty(url))
+    if args.workers:
+        settings.workers = args.workers
+    if settings.workers > 1:
+        database.migrate(settings.database_url or database.embedded_url(settings.data_dir))
+        from .workers import run_workers
+
+        return run_workers(settings)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
     return 0
 

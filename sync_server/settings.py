@@ -28,6 +28,7 @@ class Settings(BaseModel):
     rate_burst: int = 200
     pool_min: int = 2
     pool_max: int = 10
+    workers: int = Field(default=1, ge=1, le=64)
     static_dir: Path | None = PROJECT_ROOT / "frontend" / "dist"
     log_requests: bool = True
     relay_enabled: bool = True
@@ -65,6 +66,7 @@ class Settings(BaseModel):
             "log_requests",
             "relay_enabled",
             "snapshot_page_rows",
+            "workers",
             "connector_key",
             "airtable_api_url",
             "airtable_rate_per_s",

@@ -64,7 +64,7 @@ class Proc:
         self.popen.wait(timeout=10)
 
 
-Spawn = Callable[[], Awaitable[Proc]]
+Spawn = Callable[..., Awaitable[Proc]]
 
 
 @pytest.fixture
@@ -79,12 +79,12 @@ async def spawn(db_url: str, tmp_path: Path) -> AsyncIterator[Spawn]:
         "RECAP_HOST": "127.0.0.1",
     }
 
-    async def start() -> Proc:
+    async def start(*extra: str) -> Proc:
         port = free_port()
         log = tmp_path / f"server-{len(started)}-{port}.log"
         with open(log, "wb") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "sync_server", "run", "--port", str(port)],
+                [sys.executable, "-m", "sync_server", "run", "--port", str(port), *extra],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=out,
@@ -400,3 +400,34 @@ async def test_sigkill_mid_batch_never_leaves_half_a_batch(
             assert answer["inserted"] == size - batch.present
         total, root = await check_consistent(db_url, t.id)
         assert total == size * sum(1 for b in batches if b.present or b in retried)
+
+
+def _children(pid: int) -> dict[int, float]:
+    """Child processes of `pid` running the server, with their CPU seconds so far."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"multiprocessing.spawn" in cmdline:
+            out[int(entry.name)] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+async def test_workers_share_the_port_and_stop_together(spawn: Spawn) -> None:
+    proc = await spawn("--workers", "2")
+    before = _children(proc.popen.pid)
+    assert len(before) == 2
+    for _ in range(300):  # a new connection each time: the kernel spreads them
+        async with aiohttp.ClientSession() as http, http.get(proc.url + "/healthz") as resp:
+            assert resp.status == 200
+    after = _children(proc.popen.pid)
+    assert set(after) == set(before)
+    assert all(after[pid] > before[pid] for pid in before), (before, after)
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.popen.wait(timeout=15) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in before)
