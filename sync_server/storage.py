@@ -387,24 +387,33 @@ def message_json(record: asyncpg.Record) -> dict[str, Any]:
 
 
 async def conflicts_for_user(
-    conn: Conn, tenant_id: str, user_id: str, after_id: int, upto_id: int, limit: int = 200
-) -> list[dict[str, Any]]:
+    conn: Conn, tenant_id: str, user_id: str, after_id: int, limit: int = 200
+) -> tuple[list[dict[str, Any]], int]:
+    """This user's conflicts after `after_id`, and the tenant's newest conflict id, in one
+    statement (one snapshot). Within a tenant, conflict ids commit in order (writes hold the
+    tenant lock), so every conflict committed later has a larger id: a client that saw
+    everything up to that id may start its next query after it. Without that, a rep who is
+    never party to a conflict would rescan them all on every sync."""
     records = await conn.fetch(
-        """SELECT c.id, c.kind, c.dataset, c.row_id, c.col, c.winner_value, c.winner_ts,
-                  c.winner_user, wu.display_name AS winner_name, c.loser_value, c.loser_ts,
-                  c.loser_user, lu.display_name AS loser_name, c.detected_at
-           FROM conflicts c
-           LEFT JOIN users wu ON wu.id = c.winner_user
-           LEFT JOIN users lu ON lu.id = c.loser_user
-           WHERE c.tenant_id = $1 AND c.id > $3 AND c.id <= $5
-             AND (c.winner_user = $2 OR c.loser_user = $2)
-           ORDER BY c.id LIMIT $4""",
+        """WITH latest AS (
+               SELECT coalesce(max(id), 0) AS id FROM conflicts WHERE tenant_id = $1)
+           SELECT l.id AS latest, c.* FROM latest l LEFT JOIN LATERAL (
+               SELECT c.id, c.kind, c.dataset, c.row_id, c.col, c.winner_value, c.winner_ts,
+                      c.winner_user, wu.display_name AS winner_name, c.loser_value,
+                      c.loser_ts, c.loser_user, lu.display_name AS loser_name, c.detected_at
+               FROM conflicts c
+               LEFT JOIN users wu ON wu.id = c.winner_user
+               LEFT JOIN users lu ON lu.id = c.loser_user
+               WHERE c.tenant_id = $1 AND c.id > $3 AND c.id <= l.id
+                 AND (c.winner_user = $2 OR c.loser_user = $2)
+               ORDER BY c.id LIMIT $4) c ON true
+           ORDER BY c.id""",
         tenant_id,
         user_id,
         after_id,
         limit,
-        upto_id,
     )
+    latest = int(records[0]["latest"]) if records else 0
     return [
         {
             "id": r["id"],
@@ -428,14 +437,6 @@ async def conflicts_for_user(
             "yours": "loser" if str(r["loser_user"]) == user_id else "winner",
         }
         for r in records
-    ]
-
-
-async def latest_conflict_id(conn: Conn, tenant_id: str) -> int:
-    """The tenant's newest visible conflict id. Within a tenant, conflict ids commit in
-    order (writes hold the tenant lock), so every conflict committed later has a larger id:
-    a client that saw everything up to this id may start its next query after it. Without
-    that, a rep who is never party to a conflict would rescan them all on every sync."""
-    latest = await conn.fetchval("SELECT max(id) FROM conflicts WHERE tenant_id = $1", tenant_id)
-    return int(latest or 0)
+        if r["id"] is not None
+    ], latest
 

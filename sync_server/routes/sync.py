@@ -143,10 +143,10 @@ async def sync(request: web.Request) -> web.Response:
         response["messages"] = page
         response["cursor"] = next_cursor
         response["root"] = list(nodes.get("", (0, 0)))
-        upto = max(body.conflicts_after, await storage.latest_conflict_id(conn, who.tenant_id))
-        mine = await storage.conflicts_for_user(
-            conn, who.tenant_id, who.user_id, body.conflicts_after, upto
+        mine, latest = await storage.conflicts_for_user(
+            conn, who.tenant_id, who.user_id, body.conflicts_after
         )
+        upto = max(body.conflicts_after, latest)
         response["conflicts"] = mine
         # Everything up to `upto` was either returned or is not this user's, unless the page
         # was cut short by its limit.
