@@ -19,6 +19,7 @@ from .auth import Principal, read_token
 from .errors import ApiError, forbidden, unauthorized
 from .live import LiveHub
 from .metrics import Metrics
+from .nodes import NodeOwners
 from .ratelimit import RateLimiter
 from .settings import Settings
 from .writer import WRITER, TenantWriter
@@ -31,6 +32,7 @@ METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", RateLimiter)
 HUB = web.AppKey("hub", LiveHub)
 CLOCK = web.AppKey("clock", list)  # [Clock]: the server's own clock, for its own writes
+NODE_OWNERS = web.AppKey("node_owners", NodeOwners)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -160,6 +162,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app[CLOCK] = [Clock.new(secrets.token_hex(8), settings.max_drift_ms)]
     app[SUMMARY_CACHE] = SummaryCache()
+    app[NODE_OWNERS] = NodeOwners()
     app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(relay_ctx)

@@ -20,7 +20,7 @@ from crdt.timestamp import Timestamp, millis_of
 from .. import storage
 from ..api.models import SyncIn, SyncOut
 from ..api.registry import operation
-from ..app import CLOCK, METRICS, POOL, SETTINGS, json_response, principal
+from ..app import CLOCK, METRICS, NODE_OWNERS, POOL, SETTINGS, json_response, principal
 from ..errors import ApiError, bad_request, forbidden, invalid
 from ..protocol import Cursor, SyncRequest
 from ..writer import WRITER
@@ -106,9 +106,11 @@ async def sync(request: web.Request) -> web.Response:
     cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
 
     pool = request.app[POOL]
-    async with pool.acquire() as conn:
-        if not await storage.register_node(conn, who.tenant_id, body.node, who.user_id):
-            raise forbidden("this node id belongs to another user's device")
+    owners = request.app[NODE_OWNERS]
+    if owners.needs_database(who.tenant_id, body.node, who.user_id):
+        async with pool.acquire() as conn:
+            if not await owners.check(conn, who.tenant_id, body.node, who.user_id):
+                raise forbidden("this node id belongs to another user's device")
     # No connection is held while waiting for the tenant's writer: it needs one of its own.
     outcome = await request.app[WRITER].apply(who.tenant_id, who.user_id, body.node, messages)
     _advance_server_clock(request, outcome.inserted, server_now)

@@ -342,3 +342,33 @@ async def test_restamping_on_a_bootstrapped_device_keeps_the_snapshot_rows(
         k: v for k, v in device.replica.state().items() if k[0] == "products"
     }
     assert device.replica.trie.get("") == writer.replica.trie.get("")
+
+
+async def test_a_node_id_belongs_to_the_first_user_who_syncs_with_it(
+    server: Running, make_server: MakeServer, http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+) -> None:
+    """Ownership is remembered in the process after the first sync; a second process, with
+    nothing remembered, gets the same answer from the database."""
+    t = await make_tenant()
+    node = "00000000000000ab"
+
+    async def sync_as(user: str, on: Running) -> int:
+        async with http.post(
+            on.url + "/sync",
+            json={"node": node, "messages": []},
+            headers={"Authorization": f"Bearer {t.token(user)}"},
+        ) as resp:
+            if resp.status == 403:
+                assert (await resp.json())["code"] == "forbidden"
+            return resp.status
+
+    other = await make_server()
+    assert await sync_as("alice", server) == 200
+    assert await sync_as("bob", server) == 403
+    assert await sync_as("alice", server) == 200  # remembered
+    assert await sync_as("bob", server) == 403  # remembered
+    assert await sync_as("bob", other) == 403  # from the database
+    assert await sync_as("alice", other) == 200
+    rows = await db_rows(server.db_url, "SELECT user_id::text FROM nodes WHERE node = $1", node)
+    assert [r["user_id"] for r in rows] == [t.user_id("alice")]
