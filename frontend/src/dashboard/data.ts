@@ -1,19 +1,22 @@
 /**
  * Where the dashboard's numbers come from: the REST API when the server answers, else the
- * local IndexedDB replica (possibly stale). Reads only: status changes go through the
- * engine's normal edit path (app/actions.setOrderField), which works offline and syncs.
+ * local IndexedDB replica (possibly stale). Reads only, but for running the Airtable
+ * connector (admins): status changes go through the engine's normal edit path
+ * (app/actions.setOrderField), which works offline and syncs.
  */
 import { service } from '../app/service';
 import { HttpError, NetworkError } from '../engine/sync';
 import type { Session } from '../engine/store';
+import type { AirtableConnector, AirtableRun } from './airtable';
 import { computeSummary, localOrderRows, type LocalData, type OrderRow, type Summary } from './figures';
 
-async function apiGet<T>(path: string): Promise<T> {
+async function apiCall<T>(method: 'GET' | 'POST', path: string): Promise<T> {
   const session = await service.replica.getMeta<Session>('session');
   if (typeof navigator !== 'undefined' && !navigator.onLine) throw new NetworkError('the browser is offline');
   let resp: Response;
   try {
     resp = await fetch(path, {
+      method,
       headers: session ? { Authorization: `Bearer ${session.token}` } : {},
       cache: 'no-store',
     });
@@ -23,6 +26,10 @@ async function apiGet<T>(path: string): Promise<T> {
   const body: unknown = await resp.json().catch(() => null);
   if (!resp.ok) throw new HttpError(resp.status, body);
   return body as T;
+}
+
+function apiGet<T>(path: string): Promise<T> {
+  return apiCall<T>('GET', path);
 }
 
 export function fetchSummary(from: string, to: string, top: number): Promise<Summary> {
@@ -88,6 +95,17 @@ export async function localSummary(from: string, to: string, top: number): Promi
 export async function localOrders(from: string, to: string, status: string | null): Promise<OrderRow[]> {
   const rows = localOrderRows(await loadLocal(), from, to);
   return status ? rows.filter((r) => r.status === status) : rows;
+}
+
+/** The Airtable connector's settings and last run (admins only: reps get a 403). */
+export function fetchAirtable(): Promise<AirtableConnector> {
+  return apiGet<AirtableConnector>('/api/v1/connectors/airtable');
+}
+
+/** Run the connector now; a failed run is a 502 whose body carries the run (see
+ * airtable.syncFailure), concurrent calls share one run on the server. */
+export function syncAirtable(): Promise<AirtableRun> {
+  return apiCall<AirtableRun>('POST', '/api/v1/connectors/airtable/sync');
 }
 
 /** Is this failure "the server cannot be reached" (use the local replica)? */

@@ -6,6 +6,7 @@
  * be reached, both are computed from the local replica and marked as possibly stale. A status
  * change is always a local edit (the same path as the recap page), so it works offline and
  * reaches the server with the next sync; the page re-reads after each successful sync.
+ * Admins also see the Airtable connector's card (./AirtableCard); reps never request it.
  */
 import { useLiveQuery } from 'dexie-react-hooks';
 import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
@@ -15,10 +16,12 @@ import { setOrderField } from '../app/actions';
 import { addDays, isoDate } from '../app/dates';
 import { service } from '../app/service';
 import { HttpError } from '../engine/sync';
-import type { SyncStatus } from '../engine/store';
+import type { Session, SyncStatus } from '../engine/store';
+import { canSeeAirtable } from '../dashboard/airtable';
 import { fetchOrders, fetchSummary, isUnreachable, localOrders, localSummary } from '../dashboard/data';
 import { sortRows, totals, type OrderRow, type SortKey, type Summary } from '../dashboard/figures';
 import '../dashboard/dashboard.css';
+import { AirtableCard } from './AirtableCard';
 import { usePendingRows } from './hooks';
 import { useToast } from './toast';
 
@@ -42,6 +45,10 @@ function useLastSync(): number | null {
   return useLiveQuery(async () => (await service.replica.getMeta<SyncStatus>('status'))?.lastSyncAt ?? null, []) ?? null;
 }
 
+function useRole(): string | null {
+  return useLiveQuery(async () => (await service.replica.getMeta<Session>('session'))?.user.role ?? null, []) ?? null;
+}
+
 export default function DashboardPage(): ReactNode {
   const today = isoDate(new Date());
   const [from, setFrom] = useState(() => addDays(today, -30));
@@ -50,6 +57,7 @@ export default function DashboardPage(): ReactNode {
   const [source, setSource] = useState<Source | null>(null);
   const [tick, setTick] = useState(0);
   const lastSync = useLastSync();
+  const role = useRole();
   const rangeOk = from <= to;
 
   useEffect(() => {
@@ -108,6 +116,7 @@ export default function DashboardPage(): ReactNode {
       ) : (
         <Figures summary={summary} source={source} />
       )}
+      {canSeeAirtable(role) ? <AirtableCard offline={source?.kind === 'local' ? source.reason : null} tick={tick} lastSync={lastSync} /> : null}
       <OrdersTable from={from} to={to} tick={tick} lastSync={lastSync} />
     </section>
   );
