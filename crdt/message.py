@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from .errors import InvalidMessage, InvalidTimestamp
-from .timestamp import NODE_LENGTH, Timestamp
+from .timestamp import NODE_LENGTH, checked_millis
 
 Scalar = str | int | float | bool | None
 
@@ -79,9 +79,9 @@ class Message:
         timestamp = data.get("timestamp")
         prev = data.get("prev")
         try:
-            millis = Timestamp.parse(timestamp).millis  # type: ignore[arg-type]
+            millis = checked_millis(timestamp)
             if prev is not None:
-                Timestamp.parse(prev)
+                checked_millis(prev)
         except InvalidTimestamp as exc:
             raise InvalidMessage(str(exc)) from None
         if not MIN_MILLIS <= millis <= MAX_MILLIS:

@@ -58,7 +58,7 @@ def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[M
                 "of this batch with different content",
                 index=i,
             )
-        millis = Timestamp.parse(message.timestamp).millis
+        millis = millis_of(message.timestamp)  # validated by from_json
         if millis - server_now > max_drift_ms:
             raise ApiError(
                 422,
