@@ -893,7 +893,11 @@ async def test_tenant_isolation_on_every_endpoint(
     oid, fid = order["id"], order["flows"][0]["id"]
     hook_a = {"url": "http://127.0.0.1:9/tenant-a"}
     assert (await alpha.call("PUT", f"{API}/settings/webhook", hook_a)).status == 200
-    secrets_of_a = {oid, fid, partner_a, product_a, "Partner 0", "Product 0", "tenant-a"}
+    airtable_a = {"base_id": "appTenantAbase", "table": "tenant-a-table",
+                  "api_key": "pat-key-of-tenant-a", "schedule_s": 0}
+    assert (await alpha.call("PUT", f"{API}/connectors/airtable", airtable_a)).status == 200
+    secrets_of_a = {oid, fid, partner_a, product_a, "Partner 0", "Product 0", "tenant-a",
+                    "appTenantAbase", "pat-key-of-tenant-a"}
     covered: set[tuple[str, str]] = set()
 
     async def as_b(
@@ -955,6 +959,15 @@ async def test_tenant_isolation_on_every_endpoint(
     hook = f"{API}/settings/webhook"
     assert (await as_b("GET", hook, hook)).body == {"url": None}
     assert (await as_b("PUT", hook, hook, {"url": "http://127.0.0.1:9/b"})).status == 200
+    airtable = f"{API}/connectors/airtable"
+    assert (await as_b("GET", airtable, airtable)).body["configured"] is False
+    assert (await as_b("POST", airtable + "/sync", airtable + "/sync")).status == 404
+    assert (await as_b("PUT", airtable, airtable, {"base_id": "appTenantB", "table": "B",
+                                                   "api_key": "pat-b", "schedule_s": 0})
+            ).status == 200
+    assert (await as_b("DELETE", airtable, airtable)).status == 204
+    still_a = await alpha.call("GET", airtable)
+    assert (still_a.body["base_id"], still_a.body["table"]) == ("appTenantAbase", "tenant-a-table")
     summary = await as_b("GET", f"{API}/summary", f"{API}/summary")
     assert [s["pre_orders"] for s in summary.body["by_status"]] == [1]
     assert [p["product_id"] for p in summary.body["top_products"]] == [product_b]
