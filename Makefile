@@ -53,10 +53,11 @@ pytest: setup frontend chromium
 
 test: lint frontend-check pytest
 
-bench: setup
+# The browser workload needs the built app and Chromium.
+bench: setup frontend chromium
 	$(PY) -m bench $(BENCH_ARGS)
 
-bench-quick: setup
+bench-quick: setup frontend chromium
 	$(PY) -m bench --quick
 
 clean:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .table import Row, render
 
-SUITES = ["crdt", "sync"]
+SUITES = ["crdt", "sync", "browser"]
 
 
 def machine() -> dict[str, object]:
@@ -48,9 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         rows += crdt_micro.run(args.quick)
         print(render(rows), flush=True)
     if "sync" in only:
+        from .browser_bootstrap import measure
         from .sync_workloads import run as run_sync
 
-        rows += run_sync(args.quick)
+        # The browser bootstrap runs on the sync suite's big tenant (seeded once).
+        rows += run_sync(args.quick, measure if "browser" in only else None)
+    elif "browser" in only:
+        from .browser_bootstrap import run as run_browser
+
+        rows += run_browser(args.quick)
     print()
     print(render(rows))
     out_dir = Path(__file__).resolve().parent / "results"

@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -548,11 +549,16 @@ async def dashboard(h: Harness, tokens: dict[str, str], quick: bool) -> list[Row
     ]
 
 
-def run(quick: bool) -> list[Row]:
-    return asyncio.run(_run(quick))
+#: Another suite's workload on the big tenant, run right after the bootstrap workload (so it
+#: sees the same data) instead of seeding a second big tenant: (harness, tenant, quick).
+BigTenantHook = Callable[[Harness, str, bool], Awaitable[list[Row]]]
 
 
-async def _run(quick: bool) -> list[Row]:
+def run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
+    return asyncio.run(_run(quick, after_bootstrap))
+
+
+async def _run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
     size = 50_000 if quick else 1_000_000
     rows: list[Row] = []
     async with Harness() as h:
@@ -564,6 +570,8 @@ async def _run(quick: bool) -> list[Row]:
         tenant, tokens, messages = await big_tenant(h, size)
         print("workload 3: bootstrap", flush=True)
         rows += await bootstrap(h, tokens, messages)
+        if after_bootstrap is not None:
+            rows += await after_bootstrap(h, tenant, quick)
         print("workload 5: repair", flush=True)
         rows += await repair(h, tenant, tokens)
         print("workload 4: catch-up", flush=True)
