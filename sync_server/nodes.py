@@ -19,24 +19,17 @@ class NodeOwners:
     def __init__(self) -> None:
         self._confirmed: dict[tuple[str, str], tuple[str, float]] = {}
 
-    async def check(self, conn: storage.Conn, tenant_id: str, node: str, user_id: str) -> bool:
-        """True if `node` is (now) this user's device; False if another user owns it."""
+    async def owns(self, conn: storage.Conn, tenant_id: str, node: str, user_id: str) -> bool:
+        """True if `node` is (now) this user's device; False if another user owns it. Asks
+        the database only when the answer is not remembered or is due a refresh."""
         key = (tenant_id, node)
         known = self._confirmed.get(key)
         now = time.monotonic()
-        if known is not None:
-            owner, seen = known
-            if owner != user_id:
-                return False
-            if now - seen < REFRESH_S:
-                return True
+        if known is not None and (known[0] != user_id or now - known[1] < REFRESH_S):
+            return known[0] == user_id
         if not await storage.register_node(conn, tenant_id, node, user_id):
             return False
         if len(self._confirmed) >= MAX_ENTRIES:
             self._confirmed.clear()
         self._confirmed[key] = (user_id, now)
         return True
-
-    def needs_database(self, tenant_id: str, node: str, user_id: str) -> bool:
-        known = self._confirmed.get((tenant_id, node))
-        return known is None or known[0] != user_id or time.monotonic() - known[1] >= REFRESH_S

@@ -154,7 +154,6 @@ class AirtableBridge:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.inflight: dict[str, asyncio.Task[RunSummary]] = {}
-        self.runs_started = 0
         self._session: aiohttp.ClientSession | None = None
 
     def _client_session(self) -> aiohttp.ClientSession:
@@ -229,7 +228,6 @@ class AirtableBridge:
         return Connector(**values)
 
     async def _run(self, tenant_id: str, trigger: str) -> RunSummary:
-        self.runs_started += 1
         started = time.monotonic()
         summary = RunSummary(trigger=trigger, started_at=_iso_now())
         connector = await self._load(tenant_id)
@@ -542,7 +540,7 @@ class _ImportPlan:
         row = derived_id(self.ns, kind, name.lower())
         table[name.lower()] = row
         if not self.exists(kind, row):
-            self.emit(kind, row, "name", name[:500] if kind == "partners" else name, None, millis)
+            self.emit(kind, row, "name", name, None, millis)
             self.emit(kind, row, "tombstone", 0, None, millis)
         return row
 

@@ -21,7 +21,6 @@ class SharedRateLimiter:
         self.pool = pool
         self.rate = rate
         self.span = datetime.timedelta(seconds=window_s + margin_s)
-        self.waited_s = 0.0
 
     async def acquire(self, base_id: str) -> None:
         """Return once this process may send one request to the base."""
@@ -52,7 +51,6 @@ class SharedRateLimiter:
                 else:
                     wait = (min(recent) + self.span - now).total_seconds()
             wait = max(wait, 0.005)
-            self.waited_s += wait
             await asyncio.sleep(wait)
 
     async def penalize(self, base_id: str, seconds: float) -> None:

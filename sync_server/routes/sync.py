@@ -106,11 +106,9 @@ async def sync(request: web.Request) -> web.Response:
     cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
 
     pool = request.app[POOL]
-    owners = request.app[NODE_OWNERS]
-    if owners.needs_database(who.tenant_id, body.node, who.user_id):
-        async with pool.acquire() as conn:
-            if not await owners.check(conn, who.tenant_id, body.node, who.user_id):
-                raise forbidden("this node id belongs to another user's device")
+    async with pool.acquire() as conn:  # a pool checkout costs no round trip
+        if not await request.app[NODE_OWNERS].owns(conn, who.tenant_id, body.node, who.user_id):
+            raise forbidden("this node id belongs to another user's device")
     # No connection is held while waiting for the tenant's writer: it needs one of its own.
     outcome = await request.app[WRITER].apply(who.tenant_id, who.user_id, body.node, messages)
     _advance_server_clock(request, outcome.inserted, server_now)

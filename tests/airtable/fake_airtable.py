@@ -753,23 +753,24 @@ DEMO_BASE = "appDEMO0000000001"
 DEMO_TABLE = "tblORDERS0000001"
 
 
+def order_line_fields() -> list[Field]:
+    """A table in the shape the bridge's default field map expects (one record per order
+    line); fresh objects each call, since typecast may add select options to a table."""
+    return [
+        Field("Order", "singleLineText"),
+        Field("Partner", "singleLineText"),
+        Field("Delivery date", "date"),
+        Field("Status", "singleSelect", ["pending", "confirmed"]),
+        Field("Product", "singleLineText"),
+        Field("Quantity", "number"),
+        Field("Last modified", "lastModifiedTime"),
+    ]
+
+
 def seed_demo(fake: FakeAirtable) -> None:
     """A small demo base: ``appDEMO0000000001`` with an "Orders" table of order lines, in the
     shape the bridge's default field map expects."""
-    fake.add_table(
-        DEMO_BASE,
-        DEMO_TABLE,
-        "Orders",
-        [
-            Field("Order", "singleLineText"),
-            Field("Partner", "singleLineText"),
-            Field("Delivery date", "date"),
-            Field("Status", "singleSelect", ["pending", "confirmed"]),
-            Field("Product", "singleLineText"),
-            Field("Quantity", "number"),
-            Field("Last modified", "lastModifiedTime"),
-        ],
-    )
+    fake.add_table(DEMO_BASE, DEMO_TABLE, "Orders", order_line_fields())
     lines = [
         ("AT-1", "Bakery Lenz", "Flour 25 kg", 2),
         ("AT-1", "Bakery Lenz", "Yeast 500 g", 6),

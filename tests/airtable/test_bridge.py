@@ -19,20 +19,11 @@ import pytest
 
 from tests.conftest import MakeServer, MakeTenant, Running, Tenant, db_fetch
 
-from .fake_airtable import FakeAirtable, Field
+from .fake_airtable import FakeAirtable, order_line_fields
 
 KEY = "patRecapTest.0123456789abcdef"
 BASE = "appRecapTest0001"
 TABLE = "Orders"
-FIELDS = [
-    Field("Order", "singleLineText"),
-    Field("Partner", "singleLineText"),
-    Field("Delivery date", "date"),
-    Field("Status", "singleSelect", ["pending", "confirmed"]),
-    Field("Product", "singleLineText"),
-    Field("Quantity", "number"),
-    Field("Last modified", "lastModifiedTime"),
-]
 API = "/api/v1/connectors/airtable"
 PENALTY_S = 1.0
 
@@ -100,7 +91,7 @@ async def env(
 ) -> AsyncIterator[Env]:
     clock = FakeClock(wall_ms() - 2 * 3600_000)
     fake = FakeAirtable(api_key=KEY, rate_per_s=5, penalty_s=PENALTY_S, now_ms=clock)
-    fake.add_table(BASE, "tblOrders", TABLE, [Field(f.name, f.type, f.options) for f in FIELDS])
+    fake.add_table(BASE, "tblOrders", TABLE, order_line_fields())
     url = await fake.start()
     tenant = await make_tenant()
     server = await make_server(
@@ -359,8 +350,7 @@ async def test_rate_limit_is_shared_by_processes_and_tenants(
     """Two server instances (own pools, own bridges) and two tenants on one base, run at
     once: together they never send Airtable more than 5 requests in any second."""
     other_table = "Orders B"
-    env.fake.add_table(BASE, "tblOrdersB", other_table,
-                       [Field(f.name, f.type, f.options) for f in FIELDS])
+    env.fake.add_table(BASE, "tblOrdersB", other_table, order_line_fields())
     seed(env, orders=200, lines=4)
     seed(env, orders=200, lines=4, table=other_table)
     second = await make_server(

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, Request, expect
 
-from tests.airtable.fake_airtable import FakeAirtable, Field
+from tests.airtable.fake_airtable import FakeAirtable, order_line_fields
 
 from .conftest import PASSWORD, AppServer, MakeApp, NewPage, SeedTenant
 from .helpers import next_working_day, screenshot, sign_in
@@ -23,15 +23,6 @@ from .helpers import next_working_day, screenshot, sign_in
 KEY = "patRecapE2E.0123456789abcdef"
 BASE = "appRecapE2E0001"
 TABLE = "Orders"
-FIELDS = [
-    Field("Order", "singleLineText"),
-    Field("Partner", "singleLineText"),
-    Field("Delivery date", "date"),
-    Field("Status", "singleSelect", ["pending", "confirmed"]),
-    Field("Product", "singleLineText"),
-    Field("Quantity", "number"),
-    Field("Last modified", "lastModifiedTime"),
-]
 API = "/api/v1/connectors/airtable"
 PENALTY_S = 1.0
 
@@ -64,7 +55,7 @@ class Gate:
 @pytest.fixture
 async def airtable() -> AsyncIterator[tuple[FakeAirtable, Gate]]:
     fake = FakeAirtable(api_key=KEY, rate_per_s=5, penalty_s=PENALTY_S)
-    fake.add_table(BASE, "tblOrders", TABLE, FIELDS)
+    fake.add_table(BASE, "tblOrders", TABLE, order_line_fields())
     gate = Gate()
     fake.app.middlewares.append(gate.middleware)  # before start(): the app is not frozen yet
     yield fake, gate
