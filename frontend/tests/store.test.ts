@@ -68,7 +68,7 @@ describe('local edits', () => {
     }
     expect(await r.db.messages.count()).toBe(0);
     expect(await r.outboxCount()).toBe(0);
-    expect(await r.db.trie.count()).toBe(0);
+    expect(await r.db.trieBlocks.count()).toBe(0);
   });
 
   it('delete wins: a tombstoned row is not live', async () => {

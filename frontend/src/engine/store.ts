@@ -9,7 +9,7 @@
  *                timestamp, prev), plus `date` (pre_orders.delivery_date) and `parent`
  *                (pre_order_flows.pre_order_id) copied out for the indexes the UI reads by;
  * - `messages`   the message log by timestamp (range scans by trie path);
- * - `trie`       the merkle trie as flat nodes `path -> (hash, count)`;
+ * - `trieBlocks` the merkle trie, one record per subtree (see trieblocks.ts);
  * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row;
  * - `conflicts`  the server's conflict notices for this user, by id.
  *
@@ -31,11 +31,12 @@ import {
   type Register,
   type Registers,
 } from './merge';
-import { CHILD_KEYS, FlatTrie, KEY_LENGTH, timestampKey, type TrieView } from './merkle';
+import { CHILD_KEYS, FlatTrie, KEY_LENGTH, timestampKey } from './merkle';
 import { fieldKey, type Message, type Scalar } from './message';
 import { frontier, refine, type Summary } from './reconcile';
 import { validate } from './schema';
 import { Timestamp, hashTimestamp, minTimestampAt, nodeOf } from './timestamp';
+import { BlockTrie, toBlocks, unpackBlock, type TrieBlock } from './trieblocks';
 
 export interface RowRecord {
   ds: string;
@@ -45,7 +46,8 @@ export interface RowRecord {
   parent?: string;
 }
 
-export interface TrieRecord {
+/** A trie node as version 1 of the database stored it (one record per node). */
+interface TrieRecordV1 {
   path: string;
   h: number;
   c: number;
@@ -121,7 +123,7 @@ export class RecapDB extends Dexie {
   declare meta: Table<MetaRecord, string>;
   declare registers: Table<RowRecord, [string, string]>;
   declare messages: Table<Message, string>;
-  declare trie: Table<TrieRecord, string>;
+  declare trieBlocks: Table<TrieBlock, string>;
   declare outbox: Table<Message, string>;
   declare conflicts: Table<ConflictRecord, number>;
 
@@ -137,6 +139,14 @@ export class RecapDB extends Dexie {
       outbox: 'timestamp, [dataset+row]',
       conflicts: 'id, notified',
     });
+    // Version 2: the trie as blocks (one record per subtree) instead of one per node.
+    this.version(2)
+      .stores({ trieBlocks: 'b' })
+      .upgrade(async (tx) => {
+        const old = (await tx.table('trie').toArray()) as TrieRecordV1[];
+        await tx.table('trieBlocks').bulkPut(toBlocks(old.map((r) => [r.path, r.h, r.c] as const)));
+      });
+    this.version(3).stores({ trie: null });
   }
 }
 
@@ -146,18 +156,6 @@ function randomNode(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A map view of trie nodes, for the pure reconciliation functions. */
-class TrieMap implements TrieView {
-  readonly nodes = new Map<string, readonly [number, number]>();
-  get(path: string): readonly [number, number] | undefined {
-    return this.nodes.get(path);
-  }
-  add(rec: TrieRecord | undefined): boolean {
-    if (rec === undefined || rec.c <= 0) return false;
-    this.nodes.set(rec.path, [rec.h, rec.c]);
-    return true;
-  }
-}
 
 function withDerived(rec: RowRecord): RowRecord {
   const out: RowRecord = { ds: rec.ds, id: rec.id, cols: rec.cols };
@@ -239,7 +237,7 @@ export class LocalReplica {
     for (const c of changes) validate(c);
     if (!changes.length) return [];
     const db = this.db;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie, db.outbox], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks, db.outbox], async () => {
       let clock = await this.readClock();
       const now = this.physicalNow() + (await this.offset());
       const keys = [...new Map(changes.map((c) => [rowKey(c.dataset, c.row), [c.dataset, c.row] as [string, string]])).values()];
@@ -287,22 +285,12 @@ export class LocalReplica {
     await this.db.registers.bulkPut(out);
   }
 
-  /** Add a delta (hashes XORed, counts added) to the stored trie nodes. */
+  /** Add a delta (hashes XORed, counts added) to the stored trie. */
   private async applyTrieDelta(delta: FlatTrie): Promise<void> {
-    const paths = [...delta.nodes.keys()];
-    if (!paths.length) return;
-    const stored = await this.db.trie.bulkGet(paths);
-    const put: TrieRecord[] = [];
-    const del: string[] = [];
-    paths.forEach((path, i) => {
-      const [h, c] = delta.nodes.get(path) ?? [0, 0];
-      const old = stored[i];
-      const rec = { path, h: ((old?.h ?? 0) ^ h) | 0, c: (old?.c ?? 0) + c };
-      if (rec.c <= 0) del.push(path);
-      else put.push(rec);
-    });
-    if (put.length) await this.db.trie.bulkPut(put);
-    if (del.length) await this.db.trie.bulkDelete(del);
+    if (!delta.nodes.size) return;
+    const trie = new BlockTrie(this.db.trieBlocks);
+    await trie.apply(delta);
+    await trie.flush();
   }
 
   // -- remote messages -------------------------------------------------------------
@@ -312,7 +300,7 @@ export class LocalReplica {
     const db = this.db;
     const result: ApplyResult = { inserted: [], applied: [], conflicts: [] };
     if (!items.length) return result;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks], async () => {
       const horizon = (await this.getMeta<number>('snapshotSeq')) ?? 0;
       const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
       const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
@@ -367,50 +355,55 @@ export class LocalReplica {
   }
 
   async root(): Promise<[number, number]> {
-    const r = await this.db.trie.get('');
-    return r ? [r.h, r.c] : [0, 0];
+    const trie = new BlockTrie(this.db.trieBlocks);
+    await trie.load(['']);
+    const r = trie.get('');
+    return r ? [r[0], r[1]] : [0, 0];
   }
 
-  /** The first-round summary, reading only the trie nodes along the newest path. */
+  /** The first-round summary, reading only the blocks along the newest path. */
   async frontierSummary(): Promise<Summary> {
     const db = this.db;
-    return db.transaction('r', db.trie, async () => {
-      const view = new TrieMap();
-      if (!view.add(await db.trie.get(''))) return frontier(view);
+    return db.transaction('r', db.trieBlocks, async () => {
+      const trie = new BlockTrie(db.trieBlocks);
+      await trie.load(['']);
       let path = '';
-      while (path.length < KEY_LENGTH) {
-        const kids = await db.trie.bulkGet(CHILD_KEYS.map((k) => path + k));
-        let newest: string | null = null;
-        for (const rec of kids) if (view.add(rec) && rec) newest = rec.path;
-        if (newest === null) break;
+      while (trie.get(path) !== undefined && path.length < KEY_LENGTH) {
+        const kids = CHILD_KEYS.map((k) => path + k);
+        await trie.load(kids);
+        const newest = kids.filter((p) => trie.get(p) !== undefined).pop();
+        if (newest === undefined) break;
         path = newest;
       }
-      return frontier(view);
+      return frontier(trie);
     });
   }
 
-  /** Summary of `paths`, STRIDE levels deeper, reading only those nodes. */
+  /** Summary of `paths`, STRIDE levels deeper, reading only the blocks they fall in. */
   async refineSummary(paths: readonly string[]): Promise<Summary> {
     const db = this.db;
-    return db.transaction('r', db.trie, async () => {
-      const view = new TrieMap();
+    return db.transaction('r', db.trieBlocks, async () => {
+      const trie = new BlockTrie(db.trieBlocks);
+      await trie.load(paths);
       for (const scope of paths) {
-        let level = view.add(await db.trie.get(scope)) ? [scope] : [];
+        let level = trie.get(scope) !== undefined ? [scope] : [];
         const depth = Math.min(KEY_LENGTH, scope.length + 3);
         while (level.length && (level[0]?.length ?? depth) < depth) {
           const next = level.flatMap((p) => CHILD_KEYS.map((k) => p + k));
-          const recs = await db.trie.bulkGet(next);
-          level = recs.filter((r): r is TrieRecord => view.add(r)).map((r) => r.path);
+          await trie.load(next);
+          level = next.filter((p) => trie.get(p) !== undefined);
         }
       }
-      return refine(view, paths);
+      return refine(trie, paths);
     });
   }
 
   /** The whole trie (debugging, tests). */
   async flatTrie(): Promise<FlatTrie> {
     const out = new FlatTrie();
-    for (const r of await this.db.trie.toArray()) out.nodes.set(r.path, [r.h, r.c]);
+    for (const block of await this.db.trieBlocks.toArray()) {
+      for (const [path, node] of unpackBlock(block)) out.nodes.set(path, node);
+    }
     return out;
   }
 
@@ -421,7 +414,7 @@ export class LocalReplica {
    * newest timestamp held that is not one of theirs. */
   async restampOutbox(offsetMs: number): Promise<Message[]> {
     const db = this.db;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trie, db.outbox], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks, db.outbox], async () => {
       await db.meta.put({ key: 'offset', value: offsetMs });
       const old = await db.outbox.orderBy('timestamp').toArray();
       if (!old.length) return [];
@@ -519,9 +512,10 @@ export class LocalReplica {
   /** Adopt the snapshot's trie as ours: it counts every message up to `seq`. */
   async adoptSnapshotTrie(nodes: readonly (readonly [string, number, number])[], seq: number): Promise<void> {
     const db = this.db;
-    await db.transaction('rw', [db.meta, db.trie], async () => {
-      await db.trie.clear();
-      await db.trie.bulkPut(nodes.filter(([, , c]) => c > 0).map(([path, h, c]) => ({ path, h, c })));
+    const blocks = toBlocks(nodes);
+    await db.transaction('rw', [db.meta, db.trieBlocks], async () => {
+      await db.trieBlocks.clear();
+      await db.trieBlocks.bulkPut(blocks);
       await db.meta.put({ key: 'snapshotSeq', value: seq });
     });
   }
