@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Message } from '../src/engine/message';
-import { NetworkError, SyncClient, chunk } from '../src/engine/sync';
+import { NetworkError, SyncClient, chunk, type BootstrapProgress } from '../src/engine/sync';
 import type { LocalReplica } from '../src/engine/store';
 import { Timestamp } from '../src/engine/timestamp';
 import { FakeServer, rowOf } from './fakeServer';
@@ -146,10 +146,13 @@ describe('sync loop', () => {
     }
     await new SyncClient(a, server).sync();
     const fresh = await newReplica();
-    const progress: [number, number][] = [];
-    await new SyncClient(fresh, server).bootstrap((d, t) => progress.push([d, t]));
-    expect(progress.at(-1)).toEqual([20, 20]);
-    expect(progress.length).toBeGreaterThan(3);
+    const progress: BootstrapProgress[] = [];
+    await new SyncClient(fresh, server).bootstrap((p) => progress.push(p));
+    expect(progress.at(-1)).toEqual({ phase: 'done', done: 20, total: 20 });
+    expect(progress.filter((p) => p.phase === 'rows').length).toBeGreaterThan(2);
+    // Once every row is in, the phase says so: the bar is not left at 100% with work to do.
+    const phases = progress.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1]);
+    expect(phases).toEqual(['rows', 'index', 'catch-up', 'done']);
     expect(await fresh.db.messages.count()).toBe(0); // rows, not history
     expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
     expect(await state(fresh)).toEqual(serverState(server));

@@ -8,7 +8,7 @@
  * sync over the BroadcastChannel `recap`; every tab re-renders from IndexedDB through
  * Dexie's live queries, which Dexie propagates across tabs.
  */
-import { HttpError, NetworkError, SyncClient, fetchTransport } from '../engine/sync';
+import { HttpError, NetworkError, SyncClient, fetchTransport, type BootstrapProgress } from '../engine/sync';
 import { SyncScheduler, type SyncReason } from '../engine/scheduler';
 import {
   LocalReplica,
@@ -143,7 +143,7 @@ export class AppService {
   }
 
   /** A new device: adopt the server's snapshot (with progress), then sync. */
-  async bootstrap(progress: (done: number, total: number) => void): Promise<void> {
+  async bootstrap(progress: (p: BootstrapProgress) => void): Promise<void> {
     await this.client().bootstrap(progress);
     // Old notices the server had for this user are history, not news, on a new device.
     await this.db.conflicts.toCollection().modify({ notified: 1 });

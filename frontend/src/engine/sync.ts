@@ -114,6 +114,15 @@ interface SnapshotEnd {
   trie: [string, number, number][];
 }
 
+/** Where a bootstrap is: `rows` counts the snapshot's rows as they are stored; `index` is
+ * the closing page (the trie and the messages since the first page); `catch-up` the first
+ * ordinary sync. */
+export interface BootstrapProgress {
+  phase: 'rows' | 'index' | 'catch-up' | 'done';
+  done: number;
+  total: number;
+}
+
 export interface SyncReport {
   requests: number;
   rounds: number;
@@ -291,22 +300,29 @@ export class SyncClient {
     }
   }
 
-  /** A new device: the snapshot instead of the history, then a normal sync. */
-  async bootstrap(progress?: (done: number, total: number) => void): Promise<SyncReport> {
+  /** A new device: the snapshot instead of the history, then a normal sync. Progress is
+   * reported per phase: the rows are counted; the closing page (the trie, which is most of
+   * the bytes for a long history) and the first sync are not, so they get phases of their
+   * own instead of a bar stuck at 100%. */
+  async bootstrap(progress?: (p: BootstrapProgress) => void): Promise<SyncReport> {
     let body = (await this.transport.get('/snapshot')) as SnapshotRows | SnapshotEnd;
     const total = body.done ? 0 : (body.total_rows ?? 0);
     let done = 0;
-    progress?.(0, total);
+    progress?.({ phase: 'rows', done, total });
     while (!body.done) {
       await this.replica.adoptSnapshotRows(body.dataset, body.columns, body.rows);
       done += body.rows.length;
-      progress?.(done, total);
+      progress?.({ phase: done >= total ? 'index' : 'rows', done, total });
       body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(body.cursor)}`)) as
         | SnapshotRows
         | SnapshotEnd;
     }
+    progress?.({ phase: 'index', done, total });
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
     await this.replica.receiveRemote(body.messages);
-    return this.sync();
+    progress?.({ phase: 'catch-up', done, total });
+    const report = await this.sync();
+    progress?.({ phase: 'done', done, total });
+    return report;
   }
 }

@@ -2,6 +2,7 @@ import { useEffect, useState, type ReactNode, type SyntheticEvent } from 'react'
 
 import { LoginError, service } from '../app/service';
 import type { Session } from '../engine/store';
+import type { BootstrapProgress } from '../engine/sync';
 
 /** First sign-in on this device, or signing in again when the session expired (same user). */
 export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?: () => void }): ReactNode {
@@ -82,16 +83,23 @@ export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?
   );
 }
 
+const PHASE_TEXT: Record<BootstrapProgress['phase'], string> = {
+  rows: 'Downloading pre-orders, partners and products…',
+  index: 'Saving the sync index…',
+  'catch-up': 'Catching up with the latest changes…',
+  done: 'Ready.',
+};
+
 /** A new device downloads the current state (not the history), with a progress bar. */
 export function Bootstrap(): ReactNode {
-  const [progress, setProgress] = useState<[number, number]>([0, 0]);
+  const [progress, setProgress] = useState<BootstrapProgress>({ phase: 'rows', done: 0, total: 0 });
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     let cancelled = false;
     service
-      .bootstrap((done, total) => {
-        if (!cancelled) setProgress([done, total]);
+      .bootstrap((p) => {
+        if (!cancelled) setProgress(p);
       })
       .catch((e: unknown) => {
         if (!cancelled) setError(e instanceof Error ? e.message : String(e));
@@ -100,15 +108,23 @@ export function Bootstrap(): ReactNode {
       cancelled = true;
     };
   }, [attempt]);
-  const [done, total] = progress;
+  const { phase, done, total } = progress;
+  const max = Math.max(total, 1);
   return (
     <div className="signin-page">
       <div className="card bootstrap" data-testid="bootstrap">
         <h1>Setting up this device</h1>
-        <p className="muted">Downloading pre-orders, partners and products…</p>
-        <progress data-testid="bootstrap-progress" max={Math.max(total, 1)} value={Math.min(done, Math.max(total, 1))} />
+        <p className="muted" data-testid="bootstrap-phase" data-phase={phase}>
+          {PHASE_TEXT[phase]}
+        </p>
+        {phase === 'rows' ? (
+          <progress data-testid="bootstrap-progress" max={max} value={Math.min(done, max)} />
+        ) : (
+          // The closing steps have no count to show: an indeterminate bar, not a full one.
+          <progress data-testid="bootstrap-progress" />
+        )}
         <p className="muted" data-testid="bootstrap-count">
-          {total ? `${done} of ${total} records` : 'Starting…'}
+          {total ? `${done.toLocaleString()} of ${total.toLocaleString()} records` : 'Starting…'}
         </p>
         {error ? (
           <>
