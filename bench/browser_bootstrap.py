@@ -24,19 +24,12 @@ from urllib.parse import urlsplit
 from playwright.async_api import BrowserContext, Page, Request, async_playwright
 
 from crdt.schema import DATASETS
+from recap_client.browser import CHROMIUM, CHROMIUM_ARGS, IDB_READ
 
 from .harness import ROOT, Harness
 from .table import Row
 
 DIST = ROOT / "frontend" / "dist"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PASSWORD = "recap-bench-browser"
 #: Seconds to wait for a usable page before recording a failure (15x the target in full
 #: mode, so that the whole `make bench` stays near 20 minutes even when it is missed).
@@ -50,7 +43,8 @@ PROGRESS_SCRIPT = """(() => {
     const bar = document.querySelector('[data-testid="bootstrap-progress"]');
     if (!bar) return;
     const count = document.querySelector('[data-testid="bootstrap-count"]');
-    const text = count ? count.textContent : '';
+    const phase = document.querySelector('[data-testid="bootstrap-phase"]');
+    const text = (phase ? phase.dataset.phase + ': ' : '') + (count ? count.textContent : '');
     const key = bar.value + '/' + bar.max + '/' + text;
     if (key === last) return;
     last = key;
@@ -79,25 +73,7 @@ READY = """() => {
   return false;
 }"""
 
-#: What the device stored (as tests/e2e/test_bootstrap.py reads it), plus its trie nodes.
-IDB_READ = """async () => {
-  const db = await new Promise((resolve, reject) => {
-    const r = indexedDB.open('recap');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const get = (store, query) => new Promise((resolve, reject) => {
-    const r = db.transaction(store).objectStore(store)[query.op](query.arg);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const root = await get('trie', { op: 'get', arg: '' });
-  const messages = await get('messages', { op: 'count' });
-  const registers = await get('registers', { op: 'count' });
-  const trie = await get('trie', { op: 'count' });
-  db.close();
-  return { hash: root ? root.h : 0, count: root ? root.c : 0, messages, registers, trie };
-}"""
+
 
 
 @dataclass

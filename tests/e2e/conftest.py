@@ -4,7 +4,6 @@ driven by Playwright (browsers cannot be downloaded here, so the system one is u
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ from aiohttp import WSCloseCode
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from recap_client.browser import CHROMIUM, CHROMIUM_ARGS
 from seed import SeededUser, create_tenant, demo_messages
 from sync_server import storage
 from sync_server.app import HUB, create_app
@@ -28,14 +28,6 @@ from tests.conftest import settings_for
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "frontend" / "dist"
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PASSWORD = "recap-e2e"
 #: Playwright's default timeout for expectations (ms): generous for a 2-core CI machine.
 TIMEOUT = 15_000

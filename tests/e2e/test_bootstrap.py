@@ -7,27 +7,12 @@ import datetime
 
 from playwright.async_api import Request, expect
 
+from recap_client.browser import IDB_READ
+
 from .conftest import PASSWORD, MakeApp, NewPage, SeedTenant, db_fetch
 from .helpers import next_working_day, open_order, screenshot, wait_ready
 
 PAGE_ROWS = 40
-IDB_READ = """async () => {
-  const db = await new Promise((resolve, reject) => {
-    const r = indexedDB.open('recap');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const get = (store, query) => new Promise((resolve, reject) => {
-    const r = db.transaction(store).objectStore(store)[query.op](query.arg);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const root = await get('trie', { op: 'get', arg: '' });
-  const messages = await get('messages', { op: 'count' });
-  const registers = await get('registers', { op: 'count' });
-  db.close();
-  return { hash: root ? root.h : 0, count: root ? root.c : 0, messages, registers };
-}"""
 
 
 async def test_fresh_device_bootstraps_the_seeded_tenant(
