@@ -168,3 +168,28 @@ describe('conflict notices', () => {
     expect(await r.conflictsAfter()).toBe(8);
   });
 });
+
+describe('snapshot rows', () => {
+  const other = 'eeeeeeeeeeeeeeee';
+  const at = (ms: number): string => new Timestamp(Date.parse('2026-02-01T00:00:00Z') + ms, 0, other).toString();
+
+  it('store a fresh page whole, and merge a page seen again (a retried bootstrap) by timestamp', async () => {
+    const r = await newReplica();
+    const [a, b, c] = [newId(), newId(), newId()]; // v7: increasing, as the server pages them
+    await r.adoptSnapshotRows('partners', ['name', 'short_name'], [
+      [a, 'A', at(1), 'a', at(1)],
+      [c, 'C', at(1), 'c', at(1)],
+    ]);
+    expect(await r.value('partners', a, 'name')).toBe('A');
+    // A later page inside the same id range, with one field newer and one older than stored.
+    await r.adoptSnapshotRows('partners', ['name', 'short_name'], [
+      [a, 'A2', at(5), 'old', at(0)],
+      [b, 'B', at(1), 'b', at(1)],
+    ]);
+    expect(await r.value('partners', a, 'name')).toBe('A2');
+    expect(await r.value('partners', a, 'short_name')).toBe('a');
+    expect(await r.value('partners', b, 'name')).toBe('B');
+    expect(await r.value('partners', c, 'short_name')).toBe('c');
+    expect(await r.db.registers.count()).toBe(3);
+  });
+});

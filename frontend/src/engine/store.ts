@@ -484,7 +484,9 @@ export class LocalReplica {
     const db = this.db;
     await db.transaction('rw', [db.meta, db.registers], async () => {
       const keys = rows.map((r) => [dataset, String(r[0])] as [string, string]);
-      const existing = await db.registers.bulkGet(keys);
+      const existing = (await this.anyRowIn(dataset, keys.map(([, id]) => id)))
+        ? await db.registers.bulkGet(keys)
+        : [];
       const acc: { newest: string | null } = { newest: null };
       const put = rows.map((row, i) => {
         const cols: Record<string, Register> = { ...(existing[i]?.cols ?? {}) };
@@ -507,6 +509,21 @@ export class LocalReplica {
         await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       }
     });
+  }
+
+  /** Whether any of the dataset's rows between the least and greatest of `ids` is stored:
+   * one range read that, on a first bootstrap, spares a read per row (IndexedDB's cost is
+   * per request; a page's rows are new unless an earlier attempt stored them). */
+  private async anyRowIn(dataset: string, ids: readonly string[]): Promise<boolean> {
+    if (!ids.length) return false;
+    let lo = ids[0] ?? '';
+    let hi = lo;
+    for (const id of ids) {
+      if (id < lo) lo = id;
+      if (id > hi) hi = id;
+    }
+    const found = await this.db.registers.where('[ds+id]').between([dataset, lo], [dataset, hi], true, true).first();
+    return found !== undefined;
   }
 
   /** Adopt the snapshot's trie as ours: it counts every message up to `seq`. */
