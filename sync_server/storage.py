@@ -330,6 +330,20 @@ async def whole_trie(conn: Conn, tenant_id: str) -> FlatTrie:
     return trie
 
 
+async def whole_trie_json(conn: Conn, tenant_id: str) -> bytes:
+    """The tenant's trie as the JSON array `[[path, hash, count], ...]`, built by PostgreSQL:
+    at 1M messages that is 1.7M nodes, and building a Python object per node (then encoding
+    it) cost the snapshot's last page seconds of server CPU. Paths are base-3 digits, so
+    they need no escaping."""
+    text: str = await conn.fetchval(
+        """SELECT '[' || coalesce(string_agg('["' || path || '",' || hash || ',' || count || ']',
+                                          ','), '') || ']'
+           FROM merkle_nodes WHERE tenant_id = $1 AND count > 0""",
+        tenant_id,
+    )
+    return text.encode()
+
+
 def path_bounds(paths: list[str]) -> tuple[list[str], list[str]]:
     lows, highs = [], []
     for path in paths:

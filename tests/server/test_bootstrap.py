@@ -130,6 +130,8 @@ async def test_bootstrap_equals_a_full_replay_and_keeps_syncing(
     root = await server_root(server.db_url, t.id)
     assert boot.replica.trie.get("") == replay.replica.trie.get("") == root
     assert root[1] == history
+    # Every node of the adopted trie, not just the root, is the history's.
+    assert boot.replica.trie.nodes == (await stored_trie(server.db_url, t.id)).nodes
     # Rows, not history: the bootstrapped device holds no log, and it took pages of 20.
     assert len(boot.replica.log) == 0
     total = progress[-1][1]
