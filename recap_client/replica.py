@@ -142,8 +142,7 @@ class ClientReplica(Replica):
 
     def adopt_snapshot_trie(self, nodes: list[list[Any]], seq: int) -> None:
         trie = FlatTrie()
-        for path, h, c in nodes:
-            trie.nodes[path] = [h, c]
+        trie.nodes = {path: [h, c] for path, h, c in nodes}
         self.trie = trie
         self.snapshot_seq = seq
 
