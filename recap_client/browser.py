@@ -18,8 +18,9 @@ CHROMIUM_ARGS = [
 ]
 
 #: `page.evaluate(IDB_READ)`: the device's trie root (hash, count), how many trie nodes,
-#: messages and registers it holds. The trie is stored as blocks (frontend/src/engine/
-#: trieblocks.ts): the root is the node with path '' in the top block, keyed ''.
+#: messages and rows (`registers`) it holds. The trie is stored as blocks (frontend/src/
+#: engine/trieblocks.ts): the root is the node with path '' in the top block, keyed ''; rows
+#: are stored in groups (rowgroups.ts).
 IDB_READ = """async () => {
   const db = await new Promise((resolve, reject) => {
     const r = indexedDB.open('recap');
@@ -36,7 +37,8 @@ IDB_READ = """async () => {
   const blocks = await get('trieBlocks', { op: 'getAll' });
   const trie = blocks.reduce((n, b) => n + b.p.length, 0);
   const messages = await get('messages', { op: 'count' });
-  const registers = await get('registers', { op: 'count' });
+  const groups = await get('rowGroups', { op: 'getAll' });
+  const registers = groups.reduce((n, g) => n + Object.keys(g.rows).length, 0);
   db.close();
   return {
     hash: at >= 0 ? top.h[at] : 0,

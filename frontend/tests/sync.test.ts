@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Message } from '../src/engine/message';
 import { NetworkError, SyncClient, chunk, type BootstrapProgress } from '../src/engine/sync';
+import { allRows } from '../src/engine/rowgroups';
 import type { LocalReplica } from '../src/engine/store';
 import { Timestamp } from '../src/engine/timestamp';
 import { FakeServer, rowOf } from './fakeServer';
@@ -9,7 +10,7 @@ import { newId, newReplica } from './helpers';
 
 async function state(r: LocalReplica): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  for (const rec of await r.db.registers.toArray()) {
+  for (const rec of await allRows(r.db.rowGroups)) {
     for (const [c, reg] of Object.entries(rec.cols)) out[`${rec.ds}/${rec.id}/${c}`] = [reg.value, reg.timestamp];
   }
   return out;

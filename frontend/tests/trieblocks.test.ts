@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { describe, expect, it } from 'vitest';
 
 import { FlatTrie, timestampKey } from '../src/engine/merkle';
+import { rowOf } from '../src/engine/rowgroups';
 import { RecapDB } from '../src/engine/store';
 import { Timestamp, hashTimestamp } from '../src/engine/timestamp';
 import { BLOCK_DEPTH, BlockTrie, blockKey, toBlocks, unpackBlock } from '../src/engine/trieblocks';
@@ -100,7 +101,7 @@ describe('trie blocks', () => {
     expect(() => trie.get('1'.repeat(BLOCK_DEPTH))).toThrow(/before load/);
   });
 
-  it('carry a version-1 database (one record per node) over on upgrade', async () => {
+  it('carry a version-1 database (a record per trie node and per row) over on upgrade', async () => {
     const name = `upgrade-${uuidv7()}`;
     const v1 = new Dexie(name);
     v1.version(1).stores({
@@ -115,6 +116,9 @@ describe('trie blocks', () => {
     for (const ts of new Set(randomTimestamps(300, 3))) trie.insert(ts);
     await v1.table('trie').bulkPut(entries(trie).map(([path, h, c]) => ({ path, h, c })));
     await v1.table('meta').put({ key: 'node', value: '0123456789abcdef' });
+    const row = uuidv7();
+    const reg = { value: 'Acme', timestamp: new Timestamp(BASE, 0, 'abcdefabcdefabcd').toString() };
+    await v1.table('registers').put({ ds: 'partners', id: row, cols: { name: reg } });
     v1.close();
 
     const db = new RecapDB(name);
@@ -124,5 +128,8 @@ describe('trie blocks', () => {
     for (const block of await db.trieBlocks.toArray()) for (const [p, n] of unpackBlock(block)) stored.nodes.set(p, n);
     expect(stored.nodes).toEqual(trie.nodes);
     expect((await db.meta.get('node'))?.value).toBe('0123456789abcdef');
+    // Version 4 moved the rows into groups (and version 5 dropped the old table).
+    expect(db.tables.map((t) => t.name)).not.toContain('registers');
+    expect((await rowOf(db.rowGroups, 'partners', row))?.cols.name).toEqual(reg);
   });
 });

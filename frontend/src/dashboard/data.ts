@@ -5,6 +5,7 @@
  * (app/actions.setOrderField), which works offline and syncs.
  */
 import { service } from '../app/service';
+import { datasetRows } from '../engine/rowgroups';
 import { HttpError, NetworkError } from '../engine/sync';
 import type { Session } from '../engine/store';
 import type { AirtableConnector, AirtableRun } from './airtable';
@@ -80,11 +81,11 @@ export async function fetchOrders(limit: number, cursor: string | null, status: 
  * on a rep's device; read in one transaction so the figures are consistent). */
 export async function loadLocal(): Promise<LocalData> {
   const db = service.db;
-  return db.transaction('r', db.registers, async () => ({
-    orders: await db.registers.where('ds').equals('pre_orders').toArray(),
-    flows: await db.registers.where('ds').equals('pre_order_flows').toArray(),
-    products: await db.registers.where('ds').equals('products').toArray(),
-    partners: await db.registers.where('ds').equals('partners').toArray(),
+  return db.transaction('r', db.rowGroups, async () => ({
+    orders: await datasetRows(db.rowGroups, 'pre_orders'),
+    flows: await datasetRows(db.rowGroups, 'pre_order_flows'),
+    products: await datasetRows(db.rowGroups, 'products'),
+    partners: await datasetRows(db.rowGroups, 'partners'),
   }));
 }
 

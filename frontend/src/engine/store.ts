@@ -5,9 +5,9 @@
  * Tables (one database per signed-in device, deleted on sign-out):
  * - `meta`       key -> value: node id, clock, session (token + user), clock offset,
  *                snapshot seq, conflicts_after, sync status, bootstrap state;
- * - `registers`  one record per row `[ds+id]`: every column's LWW register (value,
- *                timestamp, prev), plus `date` (pre_orders.delivery_date) and `parent`
- *                (pre_order_flows.pre_order_id) copied out for the indexes the UI reads by;
+ * - `rowGroups`  every row's LWW registers (value, timestamp, prev), grouped by dataset and
+ *                id hash, with multiEntry indexes on pre-order dates and flow parents that
+ *                the UI reads by (see rowgroups.ts);
  * - `messages`   the message log by timestamp (range scans by trie path);
  * - `trieBlocks` the merkle trie, one record per subtree (see trieblocks.ts);
  * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row;
@@ -36,15 +36,10 @@ import { fieldKey, type Message, type Scalar } from './message';
 import { frontier, refine, type Summary } from './reconcile';
 import { validate } from './schema';
 import { Timestamp, hashTimestamp, minTimestampAt, nodeOf } from './timestamp';
+import { RowGroups, derive, rowOf, type GroupKey, type RowGroup, type RowRecord } from './rowgroups';
 import { BlockTrie, toBlocks, unpackBlock, type TrieBlock } from './trieblocks';
 
-export interface RowRecord {
-  ds: string;
-  id: string;
-  cols: Record<string, Register>;
-  date?: string;
-  parent?: string;
-}
+export type { RowRecord };
 
 /** A trie node as version 1 of the database stored it (one record per node). */
 interface TrieRecordV1 {
@@ -121,7 +116,7 @@ export interface Change {
 
 export class RecapDB extends Dexie {
   declare meta: Table<MetaRecord, string>;
-  declare registers: Table<RowRecord, [string, string]>;
+  declare rowGroups: Table<RowGroup, GroupKey>;
   declare messages: Table<Message, string>;
   declare trieBlocks: Table<TrieBlock, string>;
   declare outbox: Table<Message, string>;
@@ -147,6 +142,14 @@ export class RecapDB extends Dexie {
         await tx.table('trieBlocks').bulkPut(toBlocks(old.map((r) => [r.path, r.h, r.c] as const)));
       });
     this.version(3).stores({ trie: null });
+    // Version 4: rows in groups (one record per dataset and id hash) instead of one per row.
+    this.version(4)
+      .stores({ rowGroups: '[ds+g], *dates, *parents' })
+      .upgrade(async (tx) => {
+        const old = (await tx.table('registers').toArray()) as RowRecord[];
+        await new RowGroups(tx.table<RowGroup, GroupKey>('rowGroups')).put(old.map((r) => derive(r.ds, r.id, r.cols)));
+      });
+    this.version(5).stores({ registers: null });
   }
 }
 
@@ -156,18 +159,6 @@ function randomNode(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-
-function withDerived(rec: RowRecord): RowRecord {
-  const out: RowRecord = { ds: rec.ds, id: rec.id, cols: rec.cols };
-  if (rec.ds === 'pre_orders') {
-    const v = rec.cols.delivery_date?.value;
-    if (typeof v === 'string') out.date = v;
-  } else if (rec.ds === 'pre_order_flows') {
-    const v = rec.cols.pre_order_id?.value;
-    if (typeof v === 'string') out.parent = v;
-  }
-  return out;
-}
 
 export interface ApplyResult {
   inserted: Message[];
@@ -237,11 +228,12 @@ export class LocalReplica {
     for (const c of changes) validate(c);
     if (!changes.length) return [];
     const db = this.db;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks, db.outbox], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks, db.outbox], async () => {
       let clock = await this.readClock();
       const now = this.physicalNow() + (await this.offset());
       const keys = [...new Map(changes.map((c) => [rowKey(c.dataset, c.row), [c.dataset, c.row] as [string, string]])).values()];
-      const rows = await db.registers.bulkGet(keys);
+      const store = new RowGroups(db.rowGroups);
+      const rows = await store.get(keys);
       const current = new Map<string, Registers>();
       rows.forEach((r) => {
         if (r) current.set(rowKey(r.ds, r.id), r.cols);
@@ -259,7 +251,7 @@ export class LocalReplica {
         latest.set(fk, timestamp);
       }
       const merged = mergeBatch(current, messages);
-      await this.writeRows(rows, merged.changed);
+      await writeRows(store, rows, merged.changed);
       const delta = new FlatTrie();
       for (const m of messages) delta.insert(m.timestamp);
       await this.applyTrieDelta(delta);
@@ -268,21 +260,6 @@ export class LocalReplica {
       await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       return messages;
     });
-  }
-
-  private async writeRows(
-    existing: (RowRecord | undefined)[],
-    changed: ReturnType<typeof mergeBatch>['changed'],
-  ): Promise<void> {
-    if (!changed.size) return;
-    const byKey = new Map<string, RowRecord>();
-    for (const r of existing) if (r) byKey.set(rowKey(r.ds, r.id), r);
-    const out: RowRecord[] = [];
-    for (const [k, ch] of changed) {
-      const base = byKey.get(k) ?? { ds: ch.dataset, id: ch.row, cols: {} };
-      out.push(withDerived({ ds: base.ds, id: base.id, cols: { ...base.cols, ...ch.columns } }));
-    }
-    await this.db.registers.bulkPut(out);
   }
 
   /** Add a delta (hashes XORed, counts added) to the stored trie. */
@@ -300,7 +277,7 @@ export class LocalReplica {
     const db = this.db;
     const result: ApplyResult = { inserted: [], applied: [], conflicts: [] };
     if (!items.length) return result;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks], async () => {
       const horizon = (await this.getMeta<number>('snapshotSeq')) ?? 0;
       const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
       const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
@@ -323,13 +300,14 @@ export class LocalReplica {
       await this.applyTrieDelta(delta);
       await db.messages.bulkAdd(messages);
       const keys = [...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
-      const rows = await db.registers.bulkGet(keys);
+      const store = new RowGroups(db.rowGroups);
+      const rows = await store.get(keys);
       const current = new Map<string, Registers>();
       rows.forEach((r) => {
         if (r) current.set(rowKey(r.ds, r.id), r.cols);
       });
       const merged = mergeBatch(current, messages);
-      await this.writeRows(rows, merged.changed);
+      await writeRows(store, rows, merged.changed);
       return { inserted: messages, applied: merged.applied, conflicts: merged.conflicts };
     });
   }
@@ -414,7 +392,7 @@ export class LocalReplica {
    * newest timestamp held that is not one of theirs. */
   async restampOutbox(offsetMs: number): Promise<Message[]> {
     const db = this.db;
-    return db.transaction('rw', [db.meta, db.messages, db.registers, db.trieBlocks, db.outbox], async () => {
+    return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks, db.outbox], async () => {
       await db.meta.put({ key: 'offset', value: offsetMs });
       const old = await db.outbox.orderBy('timestamp').toArray();
       if (!old.length) return [];
@@ -425,9 +403,11 @@ export class LocalReplica {
       await db.messages.bulkDelete([...oldTs]);
       await db.outbox.clear();
       let newest = (await db.messages.orderBy('timestamp').last())?.timestamp ?? null;
-      await db.registers.each((r) => {
-        for (const reg of Object.values(r.cols)) {
-          if (!oldTs.has(reg.timestamp) && (newest === null || reg.timestamp > newest)) newest = reg.timestamp;
+      await db.rowGroups.each((group) => {
+        for (const cols of Object.values(group.rows)) {
+          for (const reg of Object.values(cols)) {
+            if (!oldTs.has(reg.timestamp) && (newest === null || reg.timestamp > newest)) newest = reg.timestamp;
+          }
         }
       });
       const base = newClock(this.node);
@@ -449,7 +429,8 @@ export class LocalReplica {
         fresh.push(prev === undefined ? b : { ...b, prev });
       }
       const keys = [...new Map(fresh.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
-      const rows = await db.registers.bulkGet(keys);
+      const store = new RowGroups(db.rowGroups);
+      const rows = await store.get(keys);
       const put: RowRecord[] = [];
       rows.forEach((r, i) => {
         const [ds, id] = keys[i] ?? ['', ''];
@@ -465,9 +446,9 @@ export class LocalReplica {
             if (register) cols[m.column] = register;
           }
         }
-        put.push(withDerived({ ds, id, cols }));
+        put.push(derive(ds, id, cols));
       });
-      await db.registers.bulkPut(put);
+      await store.put(put);
       const delta = new FlatTrie();
       for (const m of fresh) delta.insert(m.timestamp);
       await this.applyTrieDelta(delta);
@@ -479,14 +460,14 @@ export class LocalReplica {
   }
 
   // -- bootstrap -------------------------------------------------------------------
-  /** Adopt one snapshot page of rows (`[id, v1, ts1, v2, ts2, ...]`) as registers. */
+  /** Adopt snapshot rows (`[id, v1, ts1, v2, ts2, ...]`) of one dataset as registers. The
+   * caller passes rows in large batches: a batch rewrites up to 2^GROUP_BITS groups. */
   async adoptSnapshotRows(dataset: string, columns: readonly string[], rows: readonly unknown[][]): Promise<void> {
     const db = this.db;
-    await db.transaction('rw', [db.meta, db.registers], async () => {
+    await db.transaction('rw', [db.meta, db.rowGroups], async () => {
       const keys = rows.map((r) => [dataset, String(r[0])] as [string, string]);
-      const existing = (await this.anyRowIn(dataset, keys.map(([, id]) => id)))
-        ? await db.registers.bulkGet(keys)
-        : [];
+      const store = new RowGroups(db.rowGroups);
+      const existing = await store.get(keys);
       const acc: { newest: string | null } = { newest: null };
       const put = rows.map((row, i) => {
         const cols: Record<string, Register> = { ...(existing[i]?.cols ?? {}) };
@@ -498,9 +479,9 @@ export class LocalReplica {
           if (cur === undefined || cur.timestamp < ts) cols[column] = { value, timestamp: ts };
           if (nodeOf(ts) !== this.node && (acc.newest === null || ts > acc.newest)) acc.newest = ts;
         });
-        return withDerived({ ds: dataset, id: String(row[0]), cols });
+        return derive(dataset, String(row[0]), cols);
       });
-      await db.registers.bulkPut(put);
+      await store.put(put);
       if (acc.newest !== null) {
         // Keep the clock ahead of every adopted value, so an edit wins over what it replaces.
         const ts = Timestamp.parse(acc.newest);
@@ -509,21 +490,6 @@ export class LocalReplica {
         await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       }
     });
-  }
-
-  /** Whether any of the dataset's rows between the least and greatest of `ids` is stored:
-   * one range read that, on a first bootstrap, spares a read per row (IndexedDB's cost is
-   * per request; a page's rows are new unless an earlier attempt stored them). */
-  private async anyRowIn(dataset: string, ids: readonly string[]): Promise<boolean> {
-    if (!ids.length) return false;
-    let lo = ids[0] ?? '';
-    let hi = lo;
-    for (const id of ids) {
-      if (id < lo) lo = id;
-      if (id > hi) hi = id;
-    }
-    const found = await this.db.registers.where('[ds+id]').between([dataset, lo], [dataset, hi], true, true).first();
-    return found !== undefined;
   }
 
   /** Adopt the snapshot's trie as ours: it counts every message up to `seq`. */
@@ -567,12 +533,28 @@ export class LocalReplica {
 
   // -- reads for the UI ------------------------------------------------------------
   async row(dataset: string, id: string): Promise<RowRecord | undefined> {
-    return this.db.registers.get([dataset, id]);
+    return rowOf(this.db.rowGroups, dataset, id);
   }
 
   async value(dataset: string, id: string, column: string): Promise<Scalar | undefined> {
     return (await this.row(dataset, id))?.cols[column]?.value;
   }
+}
+
+async function writeRows(
+  store: RowGroups,
+  existing: (RowRecord | undefined)[],
+  changed: ReturnType<typeof mergeBatch>['changed'],
+): Promise<void> {
+  if (!changed.size) return;
+  const byKey = new Map<string, RowRecord>();
+  for (const r of existing) if (r) byKey.set(rowKey(r.ds, r.id), r);
+  const out: RowRecord[] = [];
+  for (const [k, ch] of changed) {
+    const base = byKey.get(k) ?? { ds: ch.dataset, id: ch.row, cols: {} };
+    out.push(derive(base.ds, base.id, { ...base.cols, ...ch.columns }));
+  }
+  await store.put(out);
 }
 
 function stripSeq(m: RemoteMessage): Message {

@@ -98,6 +98,9 @@ export interface SyncResponse {
   conflicts?: ServerConflict[];
 }
 
+/** Snapshot rows stored per transaction (a few tens of MB of registers in memory). */
+export const SNAPSHOT_BATCH_ROWS = 40_000;
+
 interface SnapshotRows {
   done: false;
   dataset: string;
@@ -309,14 +312,26 @@ export class SyncClient {
     const total = body.done ? 0 : (body.total_rows ?? 0);
     let done = 0;
     progress?.({ phase: 'rows', done, total });
+    // Pages of one dataset are stored together, up to SNAPSHOT_BATCH_ROWS: a batch rewrites
+    // at most one record per row group however many rows it holds (rowgroups.ts).
+    let batch: SnapshotRows | null = null;
+    const store = async (): Promise<void> => {
+      if (batch === null) return;
+      await this.replica.adoptSnapshotRows(batch.dataset, batch.columns, batch.rows);
+      batch = null;
+    };
     while (!body.done) {
-      await this.replica.adoptSnapshotRows(body.dataset, body.columns, body.rows);
-      done += body.rows.length;
+      const page: SnapshotRows = body;
+      if (batch !== null && (batch.dataset !== page.dataset || batch.rows.length >= SNAPSHOT_BATCH_ROWS)) await store();
+      if (batch === null) batch = { ...page, rows: [...page.rows] };
+      else for (const row of page.rows) batch.rows.push(row);
+      done += page.rows.length;
       progress?.({ phase: done >= total ? 'index' : 'rows', done, total });
-      body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(body.cursor)}`)) as
+      body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(page.cursor)}`)) as
         | SnapshotRows
         | SnapshotEnd;
     }
+    await store();
     progress?.({ phase: 'index', done, total });
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
     await this.replica.receiveRemote(body.messages);

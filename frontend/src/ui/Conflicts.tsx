@@ -5,6 +5,7 @@ import { dismissConflict, markAllSeen, reapply } from '../app/actions';
 import { formatDateTime, formatTime } from '../app/dates';
 import { service } from '../app/service';
 import type { Scalar } from '../engine/message';
+import { rowsByKey } from '../engine/rowgroups';
 import type { ConflictRecord, ConflictSide, RowRecord, Session } from '../engine/store';
 import { text, useDataset, useOnline, useRoute, useSyncStatus } from './hooks';
 import { useToast } from './toast';
@@ -53,9 +54,9 @@ function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
   const session = useLiveQuery(() => service.replica.getMeta<Session>('session'), []);
   const rows = useLiveQuery(async () => {
     const keys = [...new Set((conflicts ?? []).map((c) => `${c.dataset}\u0000${c.row}`))].map((k) => k.split('\u0000') as [string, string]);
-    const recs = await service.db.registers.bulkGet(keys);
+    const recs = await rowsByKey(service.db.rowGroups, keys);
     const orderIds = recs.filter((r) => r?.ds === 'pre_order_flows').map((r) => ['pre_orders', r?.parent ?? ''] as [string, string]);
-    const parents = await service.db.registers.bulkGet(orderIds);
+    const parents = await rowsByKey(service.db.rowGroups, orderIds);
     const map = new Map<string, RowRecord>();
     for (const r of [...recs, ...parents]) if (r) map.set(`${r.ds}/${r.id}`, r);
     return map;

@@ -13,6 +13,7 @@ import {
 } from '../app/actions';
 import { addDays, formatDay, nextWorkingDay } from '../app/dates';
 import { service } from '../app/service';
+import { flowsOf, ordersOn } from '../engine/rowgroups';
 import { isLive, type RowRecord } from '../engine/store';
 import { num, text, useDataset, usePendingRows, useRoute } from './hooks';
 import { useToast } from './toast';
@@ -26,13 +27,13 @@ interface DayData {
 function useDay(date: string): DayData | undefined {
   return useLiveQuery(async () => {
     const db = service.db;
-    const orders = (await db.registers.where('[ds+date]').equals(['pre_orders', date]).toArray()).filter((r) => isLive(r));
+    const orders = (await ordersOn(db.rowGroups, date)).filter((r) => isLive(r));
     const flows = new Map<string, RowRecord[]>();
     if (orders.length) {
-      const all = await db.registers
-        .where('[ds+parent]')
-        .anyOf(orders.map((o) => ['pre_order_flows', o.id]))
-        .toArray();
+      const all = await flowsOf(
+        db.rowGroups,
+        orders.map((o) => o.id),
+      );
       for (const f of all.filter((r) => isLive(r))) {
         const parent = f.parent ?? '';
         const list = flows.get(parent) ?? [];

@@ -85,7 +85,7 @@ export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?
 
 const PHASE_TEXT: Record<BootstrapProgress['phase'], string> = {
   rows: 'Downloading pre-orders, partners and products…',
-  index: 'Saving the sync index…',
+  index: 'Saving the data and the sync index…',
   'catch-up': 'Catching up with the latest changes…',
   done: 'Ready.',
 };

@@ -3,6 +3,7 @@ import { useCallback, useSyncExternalStore } from 'react';
 
 import { isLive, type RowRecord, type SyncStatus } from '../engine/store';
 import { service } from '../app/service';
+import { datasetRows } from '../engine/rowgroups';
 
 export type Route =
   | { page: 'recap'; date: string | null }
@@ -57,7 +58,7 @@ export function useSyncStatus(): SyncStatus | undefined {
 /** Live rows of a dataset by id (partners, products: hundreds at most). */
 export function useDataset(ds: string): Map<string, RowRecord> | undefined {
   return useLiveQuery(async () => {
-    const rows = await service.db.registers.where('ds').equals(ds).toArray();
+    const rows = await datasetRows(service.db.rowGroups, ds);
     return new Map(rows.filter((r) => isLive(r)).map((r) => [r.id, r]));
   }, [ds]);
 }
