@@ -14,6 +14,8 @@ from .errors import bad_request
 Path = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 MAX_SUMMARY_NODES = 5_000
+Hash = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # signed 32-bit, as JS XOR leaves it
+Count = Annotated[int, Field(ge=0, le=2**53)]
 
 
 class SummaryIn(BaseModel):
@@ -24,7 +26,7 @@ class SummaryIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scopes: list[Path] = Field(max_length=MAX_SUMMARY_NODES)
-    nodes: list[tuple[Path, int, int]] = Field(max_length=MAX_SUMMARY_NODES)
+    nodes: list[tuple[Path, Hash, Count]] = Field(max_length=MAX_SUMMARY_NODES)
 
     @model_validator(mode="after")
     def _disjoint(self) -> SummaryIn:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..protocol import SyncRequest
+
 Status = Literal["pending", "confirmed"]
 # strict: a JSON number, never a boolean or a numeric string
 Quantity = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False, strict=True)]
@@ -251,26 +253,16 @@ class WireMessage(BaseModel):
     seq: int | None = None
 
 
-TriePath = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
-TrieHash = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # signed 32-bit, as JS XOR leaves it
-TrieCount = Annotated[int, Field(ge=0, le=2**53)]
-
-
-class SummaryNodes(Strict):
-    scopes: list[TriePath] = Field(max_length=5000)
-    nodes: list[tuple[TriePath, TrieHash, TrieCount]] = Field(max_length=5000)
-
-
 class MerkleCompareIn(BaseModel):
     trie: dict[str, Any] = Field(description="A replica's trie in the reference JSON form")
 
 
-class SyncIn(Strict):
-    node: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+class SyncIn(SyncRequest):
+    """The documented body of POST /sync: the validator itself (`protocol.SyncRequest`, so
+    the two cannot drift), with the message list's shape spelled out; the handler checks
+    messages one by one for per-index errors."""
+
     messages: list[WireMessage] = Field(default_factory=list)
-    summary: SummaryNodes | None = None
-    cursor: Annotated[str, StringConstraints(max_length=200_000)] | None = None
-    conflicts_after: int = Field(default=0, ge=0)
 
 
 class ConflictSide(BaseModel):
