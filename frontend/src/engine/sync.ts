@@ -98,8 +98,10 @@ export interface SyncResponse {
   conflicts?: ServerConflict[];
 }
 
-/** Snapshot rows stored per transaction (a few tens of MB of registers in memory). */
-export const SNAPSHOT_BATCH_ROWS = 40_000;
+/** Snapshot rows stored per transaction. A batch reads and rewrites every group its rows
+ * fall in, so storing a dataset in k batches rewrites its early rows up to k times: one
+ * batch per dataset, up to this many rows (about 1 KB of memory each while it is held). */
+export const SNAPSHOT_BATCH_ROWS = 200_000;
 
 interface SnapshotRows {
   done: false;
@@ -312,7 +314,7 @@ export class SyncClient {
     const total = body.done ? 0 : (body.total_rows ?? 0);
     let done = 0;
     progress?.({ phase: 'rows', done, total });
-    // Pages of one dataset are stored together, up to SNAPSHOT_BATCH_ROWS: a batch rewrites
+    // Pages of one dataset are stored together, up to SNAPSHOT_BATCH_ROWS: a batch writes
     // at most one record per row group however many rows it holds (rowgroups.ts).
     let batch: SnapshotRows | null = null;
     const store = async (): Promise<void> => {
