@@ -125,12 +125,24 @@ class ClientReplica(Replica):
         """Take the rows' registers, and move the clock past every adopted timestamp (a
         device whose clock is behind must still stamp its next edit after what it saw)."""
         newest = ""
+        fields = [(column, 1 + 2 * i) for i, column in enumerate(columns)]
+        registers = self.registers
         for row in rows:
-            regs = self.registers.setdefault((dataset, row[0]), {})
-            for i, column in enumerate(columns):
-                value, ts = row[1 + 2 * i], row[2 + 2 * i]
-                if ts is not None and (column not in regs or regs[column].timestamp < ts):
-                    regs[column] = Register(value, ts)
+            key = (dataset, row[0])
+            regs = registers.get(key)
+            if regs is None:  # a new row (every row, on a first bootstrap): no merge
+                registers[key] = {
+                    column: Register(row[i], row[i + 1])
+                    for column, i in fields
+                    if row[i + 1] is not None
+                }
+            else:
+                for column, i in fields:
+                    value, ts = row[i], row[i + 1]
+                    if ts is not None and (column not in regs or regs[column].timestamp < ts):
+                        regs[column] = Register(value, ts)
+            for _, i in fields:
+                ts = row[i + 1]
                 if ts is not None and ts > newest:
                     newest = ts
         if newest:

@@ -319,6 +319,19 @@ def test_adopting_a_snapshot_moves_a_slow_clock_past_what_it_saw() -> None:
     assert replica.rows("pre_order_flows")[flow]["quantity"] == 6
 
 
+def test_a_snapshot_page_seen_twice_merges_by_timestamp() -> None:
+    """A retried bootstrap adopts pages again: what is newer stays, whichever came first."""
+    replica = ClientReplica()
+    flow = new_row()
+    old = "2026-01-01T00:00:00.000Z-0000-00000000000000ee"
+    new = "2026-01-02T00:00:00.000Z-0000-00000000000000ee"
+    cols = ["quantity", "weight"]
+    replica.adopt_snapshot_rows("pre_order_flows", cols, [[flow, 1, old, 10, new]])
+    replica.adopt_snapshot_rows("pre_order_flows", cols, [[flow, 2, new, 20, old]])
+    assert replica.rows("pre_order_flows")[flow] == {"quantity": 2, "weight": 10}
+    assert replica.registers[("pre_order_flows", flow)]["quantity"].timestamp == new
+
+
 async def test_restamping_on_a_bootstrapped_device_keeps_the_snapshot_rows(
     server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
 ) -> None:
