@@ -5,6 +5,7 @@ The steps mirror `crdt.loopback.sync`; here the server's half is the real servic
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from dataclasses import dataclass, field
@@ -216,11 +217,23 @@ class SyncClient:
         total = body.get("total_rows") or 0
         done_rows = 0
         while not body["done"]:
-            self.replica.adopt_snapshot_rows(body["dataset"], body["columns"], body["rows"])
+            # The next page is asked for first and the current one adopted in a thread, so
+            # the server's work on the next page (PostgreSQL builds it) overlaps ours.
+            following = asyncio.create_task(
+                self._get(f"/snapshot?cursor={body['cursor']}", report)
+            )
+            await asyncio.sleep(0)  # the request starts before the adopting thread does
+            try:
+                await asyncio.to_thread(
+                    self.replica.adopt_snapshot_rows, body["dataset"], body["columns"], body["rows"]
+                )
+            except BaseException:
+                following.cancel()
+                raise
             done_rows += len(body["rows"])
             if progress is not None:
                 progress(done_rows, total)
-            body = await self._get(f"/snapshot?cursor={body['cursor']}", report)
+            body = await following
         self.replica.adopt_snapshot_trie(body["trie"], body["seq"])
         self.replica.receive_remote(body["messages"])
         tail = await self.sync()

@@ -178,7 +178,14 @@ export class FakeServer implements Transport {
       state.after + this.snapshotPageRows < all.length
         ? { ds: state.ds, after: state.after + this.snapshotPageRows }
         : { ds: state.ds + 1, after: 0 };
-    const out: Record<string, unknown> = { dataset, columns: cols, rows, cursor: JSON.stringify(next), done: false };
+    const out: Record<string, unknown> = {
+      dataset,
+      columns: cols,
+      rows,
+      cursor: JSON.stringify(next),
+      dataset_done: next.ds !== state.ds,
+      done: false,
+    };
     if (!cursor) out.total_rows = [...this.registers.values()].length;
     return out;
   }

@@ -166,6 +166,61 @@ describe('sync loop', () => {
     expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
   });
 
+  it('asks for the next snapshot page before storing the current one, one store per dataset', async () => {
+    const server = new FakeServer();
+    server.snapshotPageRows = 3;
+    const a = await newReplica();
+    for (let i = 0; i < 7; i++) {
+      await a.edit([
+        { dataset: 'partners', row: newId(), column: 'name', value: `p${i}` },
+        { dataset: 'products', row: newId(), column: 'name', value: `q${i}` },
+      ]);
+    }
+    await new SyncClient(a, server).sync();
+    const fresh = await newReplica();
+    let asked = 0; // pages asked for, counted when asked (the fake logs them a tick later)
+    const get = server.get.bind(server);
+    server.get = (path) => {
+      asked += 1;
+      return get(path);
+    };
+    const stores: { dataset: string; rows: number; requestsSoFar: number }[] = [];
+    const adopt = fresh.adoptSnapshotRows.bind(fresh);
+    fresh.adoptSnapshotRows = async (dataset, columns, rows) => {
+      stores.push({ dataset, rows: rows.length, requestsSoFar: asked });
+      await adopt(dataset, columns, rows);
+    };
+    server.requests.length = 0;
+    await new SyncClient(fresh, server).bootstrap();
+    // partners: 3 pages (3+3+1 rows), products: 3 pages, an empty page for each of the
+    // other three datasets, then the closing page.
+    const snapshotRequests = server.requests.filter((r) => r.path.startsWith('/snapshot'));
+    expect(snapshotRequests.length).toBe(10);
+    expect(stores.map((s) => [s.dataset, s.rows])).toEqual([
+      ['partners', 7],
+      ['products', 7],
+    ]);
+    // Each dataset is stored once its last page is in, with the following page already
+    // asked for: the products' first page (4th request) and the closing page (7th).
+    expect(stores.map((s) => s.requestsSoFar)).toEqual([4, 7]);
+    expect(await state(fresh)).toEqual(serverState(server));
+    expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
+  });
+
+  it('reports a failed store, not the page fetched meanwhile', async () => {
+    const server = new FakeServer();
+    const a = await newReplica();
+    await a.edit([{ dataset: 'partners', row: newId(), column: 'name', value: 'p' }]);
+    await new SyncClient(a, server).sync();
+    const fresh = await newReplica();
+    fresh.adoptSnapshotRows = async () => {
+      server.offline = true; // the prefetched page fails too, later
+      await Promise.resolve();
+      throw new Error('quota exceeded');
+    };
+    await expect(new SyncClient(fresh, server).bootstrap()).rejects.toThrow('quota exceeded');
+  });
+
   it('stores conflict notices once and advances conflicts_after', async () => {
     const server = new FakeServer();
     const a = await newReplica();

@@ -121,6 +121,7 @@ async def snapshot(request: web.Request) -> web.Response:
                 "dataset": dataset,
                 "columns": columns,
                 "cursor": _cursor(nxt),
+                "dataset_done": page["n"] < limit,
                 "done": False,
             }
             if total is not None:

@@ -124,8 +124,24 @@ async def test_bootstrap_equals_a_full_replay_and_keeps_syncing(
     assert replay_report.received == history  # every message of the history
 
     boot = client(server, http, t.token("alice"))
+    # The client asks for the next page before adopting the current one (their work overlaps).
+    asked: list[str] = []
+    adopted_after: list[int] = []
+    fetch, adopt = boot._get, boot.replica.adopt_snapshot_rows
+
+    async def counting_get(path: str, report: Any) -> Any:
+        asked.append(path)
+        return await fetch(path, report)
+
+    def recording_adopt(dataset: str, columns: list[str], rows: list[list[Any]]) -> None:
+        adopted_after.append(len(asked))
+        adopt(dataset, columns, rows)
+
+    boot._get = counting_get  # type: ignore[method-assign]
+    boot.replica.adopt_snapshot_rows = recording_adopt  # type: ignore[method-assign]
     progress: list[tuple[int, int]] = []
     report = await boot.bootstrap(lambda done, total: progress.append((done, total)))
+    assert adopted_after == [k + 2 for k in range(len(adopted_after))]
     assert boot.replica.state() == replay.replica.state() == editor.replica.state()
     root = await server_root(server.db_url, t.id)
     assert boot.replica.trie.get("") == replay.replica.trie.get("") == root
@@ -176,6 +192,7 @@ async def test_writes_during_a_paged_bootstrap_are_not_lost(
     pushed_during = 0
     pages = 0
     datasets: list[str] = []
+    last_of_dataset: list[bool] = []
     while True:
         page = await get(http, url, t.token("alice"))
         if page["done"]:
@@ -183,12 +200,17 @@ async def test_writes_during_a_paged_bootstrap_are_not_lost(
         pages += 1
         replica.adopt_snapshot_rows(page["dataset"], page["columns"], page["rows"])
         datasets.append(page["dataset"])
+        last_of_dataset.append(page["dataset_done"])
         before = len(editor.replica.outbox)
         history_edits(editor.replica, rng, 2, start=2 * pages)
         pushed_during += len(editor.replica.outbox) - before
         await editor.sync()
         url = server.url + "/snapshot?cursor=" + page["cursor"]
     assert pages > 8 and datasets[0] == "partners" and datasets[-1] == "profiles"
+    # `dataset_done` marks exactly each dataset's last page.
+    assert last_of_dataset == [
+        i == len(datasets) - 1 or datasets[i + 1] != datasets[i] for i in range(len(datasets))
+    ]
     # Every message written after the first page comes with the last one.
     assert len(page["messages"]) == pushed_during
     replica.adopt_snapshot_trie(page["trie"], page["seq"])

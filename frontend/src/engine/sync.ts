@@ -110,6 +110,8 @@ interface SnapshotRows {
   rows: unknown[][];
   cursor: string;
   total_rows?: number;
+  /** This page is its dataset's last (servers before it was added omit it). */
+  dataset_done?: boolean;
 }
 
 interface SnapshotEnd {
@@ -319,19 +321,27 @@ export class SyncClient {
     let batch: SnapshotRows | null = null;
     const store = async (): Promise<void> => {
       if (batch === null) return;
-      await this.replica.adoptSnapshotRows(batch.dataset, batch.columns, batch.rows);
+      const { dataset, columns, rows } = batch;
       batch = null;
+      if (rows.length === 0) return;
+      await this.replica.adoptSnapshotRows(dataset, columns, rows);
     };
     while (!body.done) {
       const page: SnapshotRows = body;
+      // The next page is asked for before this one is stored, so the server's work and the
+      // download overlap the IndexedDB writes: at 1M messages the closing page (60 MB, the
+      // trie) is on its way while the last dataset is stored.
+      const following = this.transport.get(`/snapshot?cursor=${encodeURIComponent(page.cursor)}`);
       if (batch !== null && (batch.dataset !== page.dataset || batch.rows.length >= SNAPSHOT_BATCH_ROWS)) await store();
       if (batch === null) batch = { ...page, rows: [...page.rows] };
       else for (const row of page.rows) batch.rows.push(row);
       done += page.rows.length;
       progress?.({ phase: done >= total ? 'index' : 'rows', done, total });
-      body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(page.cursor)}`)) as
-        | SnapshotRows
-        | SnapshotEnd;
+      const storing = page.dataset_done === true ? store() : Promise.resolve();
+      const [fetched, stored] = await Promise.allSettled([following, storing]);
+      if (stored.status === 'rejected') throw stored.reason; // the cause, not the fetch it stranded
+      if (fetched.status === 'rejected') throw fetched.reason;
+      body = fetched.value as SnapshotRows | SnapshotEnd;
     }
     await store();
     progress?.({ phase: 'index', done, total });
