@@ -38,6 +38,15 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process on this machine, from /proc (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Process:
     def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
@@ -70,8 +79,7 @@ class Process:
         raise RuntimeError("server did not start")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -152,6 +160,16 @@ class Harness:
             self._pg.cleanup()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+    async def database_cpu_seconds(self) -> float:
+        """CPU of the PostgreSQL backends now connected to the bench database (the server's
+        pool stays connected, so a difference over a window is the database's share of it).
+        PostgreSQL runs on this machine, embedded or at DATABASE_URL on localhost."""
+        assert self.conn is not None
+        pids = await self.conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return sum(process_cpu_seconds(r["pid"]) for r in pids)
 
     async def tenant(self, name: str, users: list[str]) -> tuple[str, dict[str, str]]:
         """A tenant and its users' tokens (user name -> token)."""

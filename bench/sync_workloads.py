@@ -224,31 +224,45 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
                 notices["n"] += 1
 
         listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
+        lags: list[float] = []
+
+        async def watch_loop() -> None:
+            while True:
+                t = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lags.append((time.perf_counter() - t - 0.01) * 1000)
+
+        listeners.append(asyncio.create_task(watch_loop()))
         best: tuple[int, float, float] | None = None
         passed_at: int | None = None
         busy: set[int] = set()
+        loads: dict[int, str] = {}
         rng = random.Random(5)
         for rate in rates:
             latencies: list[float] = []
             errors = 0
+            pulled = 0
             skipped = 0
             tasks: list[asyncio.Task[None]] = []
 
             async def one(i: int, latencies: list[float] = latencies) -> None:
-                nonlocal errors
+                nonlocal errors, pulled
                 c = clients[i]
                 c.replica.edit_field(
                     "pre_order_flows", rng.choice(flows), "quantity", rng.randrange(100)
                 )
                 t = time.perf_counter()
                 try:
-                    await c.sync()
+                    pulled += (await c.sync()).received
                     latencies.append((time.perf_counter() - t) * 1000)
                 except Exception:
                     errors += 1
                 finally:
                     busy.discard(i)
 
+            server_cpu, own_cpu = h.server.cpu_seconds(), time.process_time()
+            db_cpu = await h.database_cpu_seconds()
+            lags.clear()
             started = time.perf_counter()
             k = 0
             while (elapsed := time.perf_counter() - started) < duration:
@@ -266,9 +280,20 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
             wall = time.perf_counter() - started
             achieved = len(latencies) / wall
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            # Where the two cores went: every edit reaches the other 199 replicas, so each
+            # sync pulls about one message per rep, and the load generator applies them.
+            # The load generator's event loop lag is inside every latency it measures.
+            load = (
+                f"server CPU {100 * (h.server.cpu_seconds() - server_cpu) / wall:.0f}%, "
+                f"PostgreSQL {100 * (await h.database_cpu_seconds() - db_cpu) / wall:.0f}%, "
+                f"load generator {100 * (time.process_time() - own_cpu) / wall:.0f}% "
+                f"(its loop lag p99 {percentile(lags, 99):.0f} ms), "
+                f"{pulled / max(1, len(latencies)):.0f} msgs pulled per sync"
+            )
+            loads[rate] = load
             print(
                 f"  many reps: target {rate}/s achieved {achieved:.0f}/s p50 {p50:.1f} ms "
-                f"p99 {p99:.1f} ms errors {errors} skipped {skipped}",
+                f"p99 {p99:.1f} ms errors {errors} skipped {skipped}; {load}",
                 flush=True,
             )
             if p99 <= 100 and errors == 0 and achieved >= 0.8 * rate:
@@ -290,7 +315,7 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
                 "syncs/s",
                 "higher",
                 f"p50 {best[1]:.1f} ms, p99 {best[2]:.1f} ms; each sync = 1 edit pushed "
-                "+ others' edits pulled",
+                f"+ others' edits pulled; {loads[best[0]]}",
             )
         )
     rows.append(
@@ -303,7 +328,7 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
             "higher",
             "not reached in the tested range"
             if passed_at is None
-            else f"{notices['n']} live notices received by 50 subscribers",
+            else f"{notices['n']} live notices received by 50 subscribers; {loads[passed_at]}",
         )
     )
     return rows

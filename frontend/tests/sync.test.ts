@@ -184,11 +184,13 @@ describe('sync loop', () => {
       asked += 1;
       return get(path);
     };
-    const stores: { dataset: string; rows: number; requestsSoFar: number }[] = [];
+    const stores: { dataset: string; rows: number; requestsSoFar: number; requestsAtEnd: number }[] = [];
     const adopt = fresh.adoptSnapshotRows.bind(fresh);
     fresh.adoptSnapshotRows = async (dataset, columns, rows) => {
-      stores.push({ dataset, rows: rows.length, requestsSoFar: asked });
+      const entry = { dataset, rows: rows.length, requestsSoFar: asked, requestsAtEnd: -1 };
+      stores.push(entry);
       await adopt(dataset, columns, rows);
+      entry.requestsAtEnd = asked;
     };
     server.requests.length = 0;
     await new SyncClient(fresh, server).bootstrap();
@@ -203,6 +205,9 @@ describe('sync loop', () => {
     // Each dataset is stored once its last page is in, with the following page already
     // asked for: the products' first page (4th request) and the closing page (7th).
     expect(stores.map((s) => s.requestsSoFar)).toEqual([4, 7]);
+    // ... and the bootstrap does not wait for a store to ask for more pages: every page,
+    // the closing one included, was asked for while the products were being stored.
+    expect(stores.at(-1)?.requestsAtEnd).toBe(10);
     expect(await state(fresh)).toEqual(serverState(server));
     expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
   });

@@ -317,33 +317,41 @@ export class SyncClient {
     let done = 0;
     progress?.({ phase: 'rows', done, total });
     // Pages of one dataset are stored together, up to SNAPSHOT_BATCH_ROWS: a batch writes
-    // at most one record per row group however many rows it holds (rowgroups.ts).
+    // at most one record per row group however many rows it holds (rowgroups.ts). A batch
+    // is stored while the next pages download: one batch in IndexedDB at a time, one being
+    // filled, and the next page always asked for before the current one is handled. At 1M
+    // messages the closing page (60 MB, the trie) downloads while the flows are stored.
     let batch: SnapshotRows | null = null;
+    let storing: Promise<void> = Promise.resolve();
     const store = async (): Promise<void> => {
       if (batch === null) return;
       const { dataset, columns, rows } = batch;
       batch = null;
       if (rows.length === 0) return;
-      await this.replica.adoptSnapshotRows(dataset, columns, rows);
+      await storing; // and a failed store stops the bootstrap here
+      const started = this.replica.adoptSnapshotRows(dataset, columns, rows);
+      started.catch(() => undefined); // awaited later: not an unhandled rejection meanwhile
+      storing = started;
     };
     while (!body.done) {
       const page: SnapshotRows = body;
-      // The next page is asked for before this one is stored, so the server's work and the
-      // download overlap the IndexedDB writes: at 1M messages the closing page (60 MB, the
-      // trie) is on its way while the last dataset is stored.
       const following = this.transport.get(`/snapshot?cursor=${encodeURIComponent(page.cursor)}`);
+      following.catch(() => undefined); // awaited below, after any store that failed first
       if (batch !== null && (batch.dataset !== page.dataset || batch.rows.length >= SNAPSHOT_BATCH_ROWS)) await store();
       if (batch === null) batch = { ...page, rows: [...page.rows] };
       else for (const row of page.rows) batch.rows.push(row);
       done += page.rows.length;
       progress?.({ phase: done >= total ? 'index' : 'rows', done, total });
-      const storing = page.dataset_done === true ? store() : Promise.resolve();
-      const [fetched, stored] = await Promise.allSettled([following, storing]);
-      if (stored.status === 'rejected') throw stored.reason; // the cause, not the fetch it stranded
-      if (fetched.status === 'rejected') throw fetched.reason;
-      body = fetched.value as SnapshotRows | SnapshotEnd;
+      if (page.dataset_done === true) await store();
+      try {
+        body = (await following) as SnapshotRows | SnapshotEnd;
+      } catch (error) {
+        await storing; // a failed store is the cause to report
+        throw error;
+      }
     }
     await store();
+    await storing;
     progress?.({ phase: 'index', done, total });
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
     await this.replica.receiveRemote(body.messages);
