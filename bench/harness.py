@@ -38,6 +38,13 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process on this machine, from /proc (0 if it is gone)."""
     try:

@@ -20,8 +20,9 @@ from crdt.reconcile import frontier
 from crdt.timestamp import Timestamp, millis_of
 from recap_client import ClientReplica, SyncClient
 
-from .harness import Harness
+from .harness import Harness, percentile
 from .history import history
+from .many_reps import many_reps
 from .table import Row
 
 DAY = 86_400_000
@@ -34,13 +35,6 @@ def now_ms() -> int:
 def message_bytes(messages: list[Message]) -> int:
     """The minimum: the messages themselves as JSON, nothing else."""
     return len(orjson.dumps([m.to_json() for m in messages]))
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def replica_from(messages: list[Message], node: str | None = None) -> ClientReplica:
@@ -192,145 +186,6 @@ async def ingest(h: Harness, quick: bool) -> list[Row]:
                 "tenant, so the 100 batches serialize on its lock",
             )
         )
-    return rows
-
-
-async def many_reps(h: Harness, quick: bool) -> list[Row]:
-    assert h.server is not None
-    reps = 200
-    _, tokens = await h.tenant("reps", [f"r{i}" for i in range(reps)])
-    duration = 3.0 if quick else 6.0
-    rates = [25, 50, 100, 200, 400] if quick else [25, 50, 100, 200, 300, 400, 600, 800, 1200]
-    rows: list[Row] = []
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        clients = [
-            SyncClient(h.server.url, ClientReplica(), session, tokens[f"r{i}"]) for i in range(reps)
-        ]
-        flows = [str(uuid.uuid4()) for _ in range(50)]
-        for c in clients[:5]:
-            for f in flows[:10]:
-                c.replica.edit_field("pre_order_flows", f, "quantity", 1)
-        for c in clients:
-            await c.sync()
-        notices = {"n": 0}
-        sockets = []
-        for i in range(0, reps, 4):  # 50 live subscribers
-            ws = await session.ws_connect(f"{h.server.url}/live?token={tokens[f'r{i}']}")
-            sockets.append(ws)
-
-        async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for _ in ws:
-                notices["n"] += 1
-
-        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
-        lags: list[float] = []
-
-        async def watch_loop() -> None:
-            while True:
-                t = time.perf_counter()
-                await asyncio.sleep(0.01)
-                lags.append((time.perf_counter() - t - 0.01) * 1000)
-
-        listeners.append(asyncio.create_task(watch_loop()))
-        best: tuple[int, float, float] | None = None
-        passed_at: int | None = None
-        busy: set[int] = set()
-        loads: dict[int, str] = {}
-        rng = random.Random(5)
-        for rate in rates:
-            latencies: list[float] = []
-            errors = 0
-            pulled = 0
-            skipped = 0
-            tasks: list[asyncio.Task[None]] = []
-
-            async def one(i: int, latencies: list[float] = latencies) -> None:
-                nonlocal errors, pulled
-                c = clients[i]
-                c.replica.edit_field(
-                    "pre_order_flows", rng.choice(flows), "quantity", rng.randrange(100)
-                )
-                t = time.perf_counter()
-                try:
-                    pulled += (await c.sync()).received
-                    latencies.append((time.perf_counter() - t) * 1000)
-                except Exception:
-                    errors += 1
-                finally:
-                    busy.discard(i)
-
-            server_cpu, own_cpu = h.server.cpu_seconds(), time.process_time()
-            db_cpu = await h.database_cpu_seconds()
-            lags.clear()
-            started = time.perf_counter()
-            k = 0
-            while (elapsed := time.perf_counter() - started) < duration:
-                due = int(elapsed * rate)
-                while k < due:
-                    i = k % reps
-                    k += 1
-                    if i in busy:
-                        skipped += 1
-                        continue
-                    busy.add(i)
-                    tasks.append(asyncio.create_task(one(i)))
-                await asyncio.sleep(0.002)
-            await asyncio.gather(*tasks)
-            wall = time.perf_counter() - started
-            achieved = len(latencies) / wall
-            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-            # Where the two cores went: every edit reaches the other 199 replicas, so each
-            # sync pulls about one message per rep, and the load generator applies them.
-            # The load generator's event loop lag is inside every latency it measures.
-            load = (
-                f"server CPU {100 * (h.server.cpu_seconds() - server_cpu) / wall:.0f}%, "
-                f"PostgreSQL {100 * (await h.database_cpu_seconds() - db_cpu) / wall:.0f}%, "
-                f"load generator {100 * (time.process_time() - own_cpu) / wall:.0f}% "
-                f"(its loop lag p99 {percentile(lags, 99):.0f} ms), "
-                f"{pulled / max(1, len(latencies)):.0f} msgs pulled per sync"
-            )
-            loads[rate] = load
-            print(
-                f"  many reps: target {rate}/s achieved {achieved:.0f}/s p50 {p50:.1f} ms "
-                f"p99 {p99:.1f} ms errors {errors} skipped {skipped}; {load}",
-                flush=True,
-            )
-            if p99 <= 100 and errors == 0 and achieved >= 0.8 * rate:
-                best = (rate, p50, p99)
-            elif passed_at is None:
-                passed_at = rate
-                break
-        for t in listeners:
-            t.cancel()
-        for ws in sockets:
-            await ws.close()
-    if best:
-        rows.append(
-            Row(
-                "2 many reps",
-                "sustained syncs/s with p99 <= 100 ms (200 reps)",
-                best[0],
-                None,
-                "syncs/s",
-                "higher",
-                f"p50 {best[1]:.1f} ms, p99 {best[2]:.1f} ms; each sync = 1 edit pushed "
-                f"+ others' edits pulled; {loads[best[0]]}",
-            )
-        )
-    rows.append(
-        Row(
-            "2 many reps",
-            "rate where p99 passes 100 ms",
-            passed_at,
-            None,
-            "syncs/s",
-            "higher",
-            "not reached in the tested range"
-            if passed_at is None
-            else f"{notices['n']} live notices received by 50 subscribers; {loads[passed_at]}",
-        )
-    )
     return rows
 
 
