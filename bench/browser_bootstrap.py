@@ -329,7 +329,7 @@ async def measure(h: Harness, tenant: str, quick: bool) -> list[Row]:
         f"; bar at 100% for the last {(run.ready - bar_full) / 1000:.1f} s" if bar_full else ""
     )
     other_s = sum(parts.get(k, 0.0) for k in ("sign-in", "to first page", "sync", "render"))
-    rows = [
+    return [
         Row(
             WORKLOAD,
             figure,
@@ -379,7 +379,6 @@ async def measure(h: Harness, tenant: str, quick: bool) -> list[Row]:
             f"{sync_bytes:,} B, sign-in and the rest {all_bytes - snap_bytes - sync_bytes:,} B",
         ),
     ]
-    return rows
 
 
 def run(quick: bool) -> list[Row]:

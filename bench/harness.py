@@ -168,11 +168,18 @@ class Harness:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    async def database_cpu_seconds(self) -> float:
+    async def database_cpu_seconds(self) -> float | None:
         """CPU of the PostgreSQL backends now connected to the bench database (the server's
-        pool stays connected, so a difference over a window is the database's share of it).
-        PostgreSQL runs on this machine, embedded or at DATABASE_URL on localhost."""
+        pool stays connected, so a difference over a window is the database's share of it),
+        or None when PostgreSQL is not on this machine (its pids would name other processes
+        here): the bench's own backend must show up in /proc as a postgres process."""
         assert self.conn is not None
+        own = await self.conn.fetchval("SELECT pg_backend_pid()")
+        try:
+            if b"postgres" not in Path(f"/proc/{own}/cmdline").read_bytes():
+                return None
+        except OSError:
+            return None
         pids = await self.conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
         )

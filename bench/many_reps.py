@@ -181,9 +181,15 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
             p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
             # Where the two cores went. Every edit reaches the other 199 replicas, so each
             # sync pulls about one message per rep written since its own last sync.
+            db_now = await h.database_cpu_seconds()
+            db_share = (
+                "n/a (not on this machine)"
+                if db_now is None or db_cpu is None
+                else f"{100 * (db_now - db_cpu) / wall:.0f}%"
+            )
             load = (
                 f"server CPU {100 * (h.server.cpu_seconds() - server_cpu) / wall:.0f}%, "
-                f"PostgreSQL {100 * (await h.database_cpu_seconds() - db_cpu) / wall:.0f}%, "
+                f"PostgreSQL {db_share}, "
                 f"{GENERATORS} load generators "
                 f"{100 * sum(p['cpu'] for p in parts) / wall:.0f}% (loop lag p99 "
                 f"{max(p['lag_p99'] for p in parts):.0f} ms), "
