@@ -218,7 +218,8 @@ class SyncClient:
         done_rows = 0
         while not body["done"]:
             # The next page is asked for first and the current one adopted in a thread, so
-            # the server's work on the next page (PostgreSQL builds it) overlaps ours.
+            # the server's work on the next page (PostgreSQL builds it) overlaps ours. Safe
+            # because nothing else touches this replica until the bootstrap returns.
             following = asyncio.create_task(
                 self._get(f"/snapshot?cursor={body['cursor']}", report)
             )
