@@ -9,7 +9,7 @@ REF := tests/reference/node_modules/.installed
 FRONT := frontend/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench bench-quick setup frontend frontend-check chromium clean
+.PHONY: run test lint format pytest bench bench-quick setup frontend frontend-test chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,9 @@ $(FRONT): frontend/package.json frontend/package-lock.json
 frontend: $(FRONT)
 	npm run --prefix frontend build
 
-# tsc --strict, ESLint and vitest.
-frontend-check: $(FRONT)
-	npm run --prefix frontend check
+# vitest.
+frontend-test: $(FRONT)
+	npm run --prefix frontend test
 
 # Headless Chromium for the end-to-end tests (Debian's package; browsers cannot be downloaded).
 chromium:
@@ -44,14 +44,23 @@ setup: $(STAMP) $(REF)
 run: $(STAMP) frontend
 	$(PY) -m sync_server run --seed
 
-lint: $(STAMP)
+# Every static check: ruff (lint and format), mypy --strict, tsc --strict, ESLint, Prettier.
+lint: $(STAMP) $(FRONT)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	npm run --prefix frontend typecheck
+	npm run --prefix frontend lint
+
+# Rewrite the sources in the house format (ruff format, Prettier).
+format: $(STAMP) $(FRONT)
+	$(VENV)/bin/ruff format .
+	npm run --prefix frontend format
 
 pytest: setup frontend chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test: lint frontend-check pytest
+test: lint frontend-test pytest
 
 # The browser workload needs the built app and Chromium.
 bench: setup frontend chromium

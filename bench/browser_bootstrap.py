@@ -75,8 +75,6 @@ READY = """() => {
 }"""
 
 
-
-
 @dataclass
 class Req:
     path: str

@@ -33,16 +33,26 @@ SUBSCRIBER_EVERY = 4  # every 4th rep also holds a /live WebSocket: 50 subscribe
 
 
 def _generator(
-    pipe: Connection, url: str, tokens: list[str], subscribers: list[str], flows: list[str],
-    duration: float, seed: int,
+    pipe: Connection,
+    url: str,
+    tokens: list[str],
+    subscribers: list[str],
+    flows: list[str],
+    duration: float,
+    seed: int,
 ) -> None:
     """A load-generator process: its reps, at the rates the parent sends, until `None`."""
     asyncio.run(_generate(pipe, url, tokens, subscribers, flows, duration, seed))
 
 
 async def _generate(
-    pipe: Connection, url: str, tokens: list[str], subscribers: list[str], flows: list[str],
-    duration: float, seed: int,
+    pipe: Connection,
+    url: str,
+    tokens: list[str],
+    subscribers: list[str],
+    flows: list[str],
+    duration: float,
+    seed: int,
 ) -> None:
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=0)

@@ -220,9 +220,7 @@ class SyncClient:
             # The next page is asked for first and the current one adopted in a thread, so
             # the server's work on the next page (PostgreSQL builds it) overlaps ours. Safe
             # because nothing else touches this replica until the bootstrap returns.
-            following = asyncio.create_task(
-                self._get(f"/snapshot?cursor={body['cursor']}", report)
-            )
+            following = asyncio.create_task(self._get(f"/snapshot?cursor={body['cursor']}", report))
             await asyncio.sleep(0)  # the request starts before the adopting thread does
             try:
                 await asyncio.to_thread(

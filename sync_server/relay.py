@@ -77,7 +77,8 @@ class Relay:
                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
                    RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
                        AS aggregate_id, payload, attempts, created_at""",
-                self.batch, LEASE_S,
+                self.batch,
+                LEASE_S,
             )
             if not rows:
                 return 0
@@ -108,7 +109,9 @@ class Relay:
                 await conn.execute(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
                     "next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                    row["id"], error, backoff,
+                    row["id"],
+                    error,
+                    backoff,
                 )
             if published:
                 self.published += len(published)
@@ -124,7 +127,9 @@ class Relay:
         if not hook:
             return None
         body = {
-            **_event(row), "payload": row["payload"], "created_at": row["created_at"].isoformat()
+            **_event(row),
+            "payload": row["payload"],
+            "created_at": row["created_at"].isoformat(),
         }
         try:
             async with self._client().post(hook, json=body) as resp:

@@ -453,4 +453,3 @@ async def conflicts_for_user(
         for r in records
         if r["id"] is not None
     ], latest
-

@@ -41,8 +41,9 @@ class TenantWriter:
         self.transactions = 0
         self.pushes = 0
 
-    async def apply(self, tenant_id: str, user_id: str | None, origin: str | None,
-                    messages: list[Message]) -> storage.ApplyOutcome:
+    async def apply(
+        self, tenant_id: str, user_id: str | None, origin: str | None, messages: list[Message]
+    ) -> storage.ApplyOutcome:
         if not messages:
             return storage.ApplyOutcome()
         push = _Push(user_id, origin, messages)
@@ -84,8 +85,9 @@ class TenantWriter:
         new = {m.timestamp for m in outcome.inserted}
         for push in group:
             mine = storage.ApplyOutcome(
-                inserted=list({m.timestamp: m for m in push.messages
-                               if m.timestamp in new}.values()),
+                inserted=list(
+                    {m.timestamp: m for m in push.messages if m.timestamp in new}.values()
+                ),
                 applied=outcome.applied if len(group) == 1 else 0,
                 conflicts=outcome.conflicts if len(group) == 1 else [],
                 max_seq=outcome.max_seq,

@@ -91,7 +91,9 @@ describe('the Airtable card: who and what', () => {
   it('takes the last run time from the run, else from the connector', () => {
     expect(lastRunAt(connector())).toBeNull();
     expect(lastRunAt(connector({ last_run_at: '2026-11-05T09:00:00Z' }))).toBe('2026-11-05T09:00:00Z');
-    expect(lastRunAt(connector({ last_run_at: '2026-11-05T09:00:00Z', last_run: run() }))).toBe('2026-11-05T10:00:02.500000+00:00');
+    expect(lastRunAt(connector({ last_run_at: '2026-11-05T09:00:00Z', last_run: run() }))).toBe(
+      '2026-11-05T10:00:02.500000+00:00',
+    );
     expect(lastRunAt(connector({ last_run: run({ finished_at: null }) }))).toBe('2026-11-05T10:00:00+00:00');
   });
 });
@@ -131,22 +133,38 @@ describe('problems', () => {
 
 describe('a failed "Sync now"', () => {
   it('is the run itself when the server answers 502 with the run', () => {
-    const failed = run({ status: 'error', error: { code: 'airtable_auth_failed', message: 'Airtable refused the API key' } });
-    const f = syncFailure(new HttpError(502, { code: 'airtable_auth_failed', message: 'Airtable refused the API key', run: failed }));
+    const failed = run({
+      status: 'error',
+      error: { code: 'airtable_auth_failed', message: 'Airtable refused the API key' },
+    });
+    const f = syncFailure(
+      new HttpError(502, { code: 'airtable_auth_failed', message: 'Airtable refused the API key', run: failed }),
+    );
     expect(f).toEqual({ message: 'Airtable refused the API key', run: failed, unreachable: false });
   });
 
   it('is "cannot be reached" for a 502 without a run (a proxy) and for the network', () => {
-    expect(syncFailure(new HttpError(502, null))).toEqual({ message: 'the server cannot be reached', run: null, unreachable: true });
+    expect(syncFailure(new HttpError(502, null))).toEqual({
+      message: 'the server cannot be reached',
+      run: null,
+      unreachable: true,
+    });
     expect(syncFailure(new HttpError(504, { message: 'gateway' })).unreachable).toBe(true);
-    expect(syncFailure(new NetworkError('offline'))).toEqual({ message: 'the server cannot be reached', run: null, unreachable: true });
+    expect(syncFailure(new NetworkError('offline'))).toEqual({
+      message: 'the server cannot be reached',
+      run: null,
+      unreachable: true,
+    });
   });
 
   it('explains the other refusals', () => {
-    expect(syncFailure(new HttpError(404, { code: 'not_found', message: 'no Airtable connector; PUT its settings first' })).message).toBe(
-      'no Airtable connector; PUT its settings first',
+    expect(
+      syncFailure(new HttpError(404, { code: 'not_found', message: 'no Airtable connector; PUT its settings first' }))
+        .message,
+    ).toBe('no Airtable connector; PUT its settings first');
+    expect(syncFailure(new HttpError(401, { code: 'unauthorized', message: 'x' })).message).toMatch(
+      /session has expired/,
     );
-    expect(syncFailure(new HttpError(401, { code: 'unauthorized', message: 'x' })).message).toMatch(/session has expired/);
     expect(syncFailure(new HttpError(403, { code: 'forbidden', message: 'x' })).message).toMatch(/only admins/);
     expect(syncFailure(new Error('boom'))).toEqual({ message: 'boom', run: null, unreachable: false });
   });

@@ -10,7 +10,13 @@ function row(ds: string, id: string, cols: Record<string, Scalar>): RowRecord {
   return { ds, id, cols: Object.fromEntries(Object.entries(cols).map(([k, value]) => [k, { value, timestamp: TS }])) };
 }
 
-const order = (id: string, date: string, status: string | null, partner: string, extra: Record<string, Scalar> = {}): RowRecord =>
+const order = (
+  id: string,
+  date: string,
+  status: string | null,
+  partner: string,
+  extra: Record<string, Scalar> = {},
+): RowRecord =>
   row('pre_orders', id, {
     delivery_date: date,
     partner_id: partner,
@@ -18,8 +24,14 @@ const order = (id: string, date: string, status: string | null, partner: string,
     ...(status === null ? {} : { status }),
     ...extra,
   });
-const flow = (id: string, orderId: string, product: string, quantity: number, weight: number, extra: Record<string, Scalar> = {}): RowRecord =>
-  row('pre_order_flows', id, { pre_order_id: orderId, product_id: product, quantity, weight, ...extra });
+const flow = (
+  id: string,
+  orderId: string,
+  product: string,
+  quantity: number,
+  weight: number,
+  extra: Record<string, Scalar> = {},
+): RowRecord => row('pre_order_flows', id, { pre_order_id: orderId, product_id: product, quantity, weight, ...extra });
 
 function fixture(): LocalData {
   return {
@@ -41,8 +53,16 @@ function fixture(): LocalData {
       flow('f6', 'o4', 'p3', 50, 10), // its order is deleted
       flow('f7', 'o5', 'p3', 50, 10), // its order is out of range
     ],
-    products: [row('products', 'p1', { name: 'Apples', sku: 'APL' }), row('products', 'p2', { name: 'Pears', sku: 'PER' }), row('products', 'p3', { name: 'Plums', sku: 'PLM' })],
-    partners: [row('partners', 'pa', { name: 'Alpha' }), row('partners', 'pb', { name: 'Beta' }), row('partners', 'pc', { name: 'Gamma' })],
+    products: [
+      row('products', 'p1', { name: 'Apples', sku: 'APL' }),
+      row('products', 'p2', { name: 'Pears', sku: 'PER' }),
+      row('products', 'p3', { name: 'Plums', sku: 'PLM' }),
+    ],
+    partners: [
+      row('partners', 'pa', { name: 'Alpha' }),
+      row('partners', 'pb', { name: 'Beta' }),
+      row('partners', 'pc', { name: 'Gamma' }),
+    ],
   };
 }
 

@@ -171,9 +171,14 @@ export class FakeServer implements Transport {
       };
     }
     const cols = columns[dataset] ?? [];
-    const all = [...this.registers.values()].filter((r) => r.dataset === dataset).sort((a, b) => (a.row < b.row ? -1 : 1));
+    const all = [...this.registers.values()]
+      .filter((r) => r.dataset === dataset)
+      .sort((a, b) => (a.row < b.row ? -1 : 1));
     const slice = all.slice(state.after, state.after + this.snapshotPageRows);
-    const rows = slice.map((r) => [r.row, ...cols.flatMap((c) => [r.cols[c]?.value ?? null, r.cols[c]?.timestamp ?? null])]);
+    const rows = slice.map((r) => [
+      r.row,
+      ...cols.flatMap((c) => [r.cols[c]?.value ?? null, r.cols[c]?.timestamp ?? null]),
+    ]);
     const next =
       state.after + this.snapshotPageRows < all.length
         ? { ds: state.ds, after: state.after + this.snapshotPageRows }

@@ -69,7 +69,10 @@ describe('hlc', () => {
 
   it('round-trips through JSON', () => {
     const [c] = send(newClock(A), T);
-    expect(clockToJson(c)).toEqual({ timestamp: '2026-11-23T06:00:00.005Z-0000-abcdef0123456789', max_drift_ms: 300000 });
+    expect(clockToJson(c)).toEqual({
+      timestamp: '2026-11-23T06:00:00.005Z-0000-abcdef0123456789',
+      max_drift_ms: 300000,
+    });
     expect(clockFromJson(clockToJson(c)).last.toString()).toBe(c.last.toString());
   });
 });

@@ -41,7 +41,10 @@ describe('LWW', () => {
 
   it('an older message is not applied; an equal one changes nothing', () => {
     const newer = msg('quantity', 5, ts(10, A));
-    const { register, applied } = mergeField({ value: 5, timestamp: newer.timestamp }, [msg('quantity', 1, ts(1, B)), newer]);
+    const { register, applied } = mergeField({ value: 5, timestamp: newer.timestamp }, [
+      msg('quantity', 1, ts(1, B)),
+      newer,
+    ]);
     expect(register?.value).toBe(5);
     expect(applied).toEqual([]);
   });
@@ -52,7 +55,10 @@ describe('LWW', () => {
     for (const [k, v] of first.changed) current.set(k, v.columns);
     const second = mergeBatch(current, edits.slice(2));
     const all = mergeBatch(new Map(), edits);
-    const merged = { ...current.get(rowKey('pre_order_flows', ROW)), ...second.changed.get(rowKey('pre_order_flows', ROW))?.columns };
+    const merged = {
+      ...current.get(rowKey('pre_order_flows', ROW)),
+      ...second.changed.get(rowKey('pre_order_flows', ROW))?.columns,
+    };
     expect(merged).toEqual(all.changed.get(rowKey('pre_order_flows', ROW))?.columns);
   });
 });
@@ -88,7 +94,9 @@ describe('conflicts', () => {
     expect(both.conflicts.map((c) => c.kind)).toEqual(['deleted']);
     expect(state([del, edit]).tombstone).toBe(1);
     const lateEdit = msg('quantity', 8, ts(9, B));
-    const current = new Map<string, Registers>([[rowKey('pre_order_flows', ROW), { tombstone: { value: 1, timestamp: del.timestamp } }]]);
+    const current = new Map<string, Registers>([
+      [rowKey('pre_order_flows', ROW), { tombstone: { value: 1, timestamp: del.timestamp } }],
+    ]);
     const r = mergeBatch(current, [lateEdit]);
     expect(r.conflicts).toHaveLength(1);
     expect(r.conflicts[0]?.winner.value).toBe(1);

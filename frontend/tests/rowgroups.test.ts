@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
-import { GROUP_BITS, allRows, datasetRows, flowsOf, groupOf, ordersOn, rowOf, rowsByKey } from '../src/engine/rowgroups';
+import {
+  GROUP_BITS,
+  allRows,
+  datasetRows,
+  flowsOf,
+  groupOf,
+  ordersOn,
+  rowOf,
+  rowsByKey,
+} from '../src/engine/rowgroups';
 import { newId, newReplica } from './helpers';
 
 describe('row groups', () => {
@@ -10,7 +19,10 @@ describe('row groups', () => {
     for (const id of ids) expect(groupOf(id)).toBeLessThan(2 ** GROUP_BITS);
     expect(new Set(ids.map(groupOf)).size).toBeGreaterThan(400);
     await r.edit(ids.map((id, i) => ({ dataset: 'partners', row: id, column: 'name', value: `p${i}` })));
-    const got = await rowsByKey(r.db.rowGroups, ids.map((id) => ['partners', id] as const));
+    const got = await rowsByKey(
+      r.db.rowGroups,
+      ids.map((id) => ['partners', id] as const),
+    );
     expect(got.map((g) => g?.cols.name?.value)).toEqual(ids.map((_, i) => `p${i}`));
     expect((await datasetRows(r.db.rowGroups, 'partners')).length).toBe(600);
     expect(await datasetRows(r.db.rowGroups, 'products')).toEqual([]);
@@ -33,7 +45,12 @@ describe('row groups', () => {
     expect((await ordersOn(r.db.rowGroups, '2026-12-01')).length).toBe(20);
     const first = orders[0] ?? '';
     const firstFlows = await flowsOf(r.db.rowGroups, [first]);
-    expect(firstFlows.map((f) => f.id).sort()).toEqual(flows.filter((f) => f.order === first).map((f) => f.id).sort());
+    expect(firstFlows.map((f) => f.id).sort()).toEqual(
+      flows
+        .filter((f) => f.order === first)
+        .map((f) => f.id)
+        .sort(),
+    );
     expect((await flowsOf(r.db.rowGroups, orders)).length).toBe(80);
 
     // Switch an order's date and move a flow to another order: the indexes follow.

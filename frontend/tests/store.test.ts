@@ -113,7 +113,10 @@ describe('remote messages', () => {
     const t2 = new Timestamp(Date.now() - 500, 0, other).toString();
     const snap = new FlatTrie();
     snap.insert(t1);
-    await r.adoptSnapshotTrie([...snap.nodes].map(([p, [h, c]]) => [p, h, c] as const), 10);
+    await r.adoptSnapshotTrie(
+      [...snap.nodes].map(([p, [h, c]]) => [p, h, c] as const),
+      10,
+    );
     const row = newId();
     await r.receiveRemote([
       { dataset: 'partners', row, column: 'name', value: 'A', timestamp: t1, seq: 10 },
@@ -154,7 +157,13 @@ describe('conflict notices', () => {
     const mine = new Timestamp(Date.now(), 0, r.node).toString();
     const theirs = new Timestamp(Date.now() + 1, 0, 'eeeeeeeeeeeeeeee').toString();
     const side = (timestamp: string, user: string) => ({ value: 1, timestamp, user_id: user, user_name: user });
-    const base = { kind: 'overwrote' as const, dataset: 'profiles', row: newId(), column: 'name', detected_at: '2026-11-23T06:00:00Z' };
+    const base = {
+      kind: 'overwrote' as const,
+      dataset: 'profiles',
+      row: newId(),
+      column: 'name',
+      detected_at: '2026-11-23T06:00:00Z',
+    };
     // The same user on two devices: the server says "loser" to both; the node decides.
     await r.addConflicts([
       { ...base, id: 7, winner: side(mine, 'u1'), loser: side(theirs, 'u1'), yours: 'loser' },
@@ -177,16 +186,24 @@ describe('snapshot rows', () => {
   it('store a fresh page whole, and merge a page seen again (a retried bootstrap) by timestamp', async () => {
     const r = await newReplica();
     const [a, b, c] = [newId(), newId(), newId()]; // v7: increasing, as the server pages them
-    await r.adoptSnapshotRows('partners', ['name', 'short_name'], [
-      [a, 'A', at(1), 'a', at(1)],
-      [c, 'C', at(1), 'c', at(1)],
-    ]);
+    await r.adoptSnapshotRows(
+      'partners',
+      ['name', 'short_name'],
+      [
+        [a, 'A', at(1), 'a', at(1)],
+        [c, 'C', at(1), 'c', at(1)],
+      ],
+    );
     expect(await r.value('partners', a, 'name')).toBe('A');
     // A later page inside the same id range, with one field newer and one older than stored.
-    await r.adoptSnapshotRows('partners', ['name', 'short_name'], [
-      [a, 'A2', at(5), 'old', at(0)],
-      [b, 'B', at(1), 'b', at(1)],
-    ]);
+    await r.adoptSnapshotRows(
+      'partners',
+      ['name', 'short_name'],
+      [
+        [a, 'A2', at(5), 'old', at(0)],
+        [b, 'B', at(1), 'b', at(1)],
+      ],
+    );
     expect(await r.value('partners', a, 'name')).toBe('A2');
     expect(await r.value('partners', a, 'short_name')).toBe('a');
     expect(await r.value('partners', b, 'name')).toBe('B');

@@ -63,7 +63,9 @@ describe('sync loop', () => {
     const b = await newReplica();
     const report = await new SyncClient(b, server).sync();
     expect(report.received).toBe(100);
-    expect(server.requests.filter((r) => (r.body as { cursor?: string }).cursor !== undefined).length).toBeGreaterThanOrEqual(14);
+    expect(
+      server.requests.filter((r) => (r.body as { cursor?: string }).cursor !== undefined).length,
+    ).toBeGreaterThanOrEqual(14);
     expect(await state(b)).toEqual(serverState(server));
     expect(await b.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
   });

@@ -291,9 +291,7 @@ class AirtableBridge:
         return summary
 
     # -- import ----------------------------------------------------------------------------
-    async def _import(
-        self, c: Connector, client: AirtableClient, summary: RunSummary
-    ) -> set[str]:
+    async def _import(self, c: Connector, client: AirtableClient, summary: RunSummary) -> set[str]:
         formula = ""
         if c.import_after:
             since = format_time(parse_time(c.import_after) - OVERLAP_MS)
@@ -395,8 +393,10 @@ class AirtableBridge:
         for i in range(0, len(ops.updates), BATCH):
             batch = ops.updates[i : i + BATCH]
             await client.update(
-                [{"id": link.record_id, "fields": to_cells(cells, c.field_map)}
-                 for link, cells in batch]
+                [
+                    {"id": link.record_id, "fields": to_cells(cells, c.field_map)}
+                    for link, cells in batch
+                ]
             )
             async with self.pool.acquire() as conn:
                 await _save_links(conn, c.tenant_id, [link for link, _ in batch])
@@ -448,10 +448,7 @@ async def _load_links(conn: storage.Conn, tenant_id: str, where: str, arg: Any) 
         tenant_id,
         arg,
     )
-    return [
-        Link(r["record_id"], r["pre_order_id"], r["flow_id"], r["fields"])
-        for r in rows
-    ]
+    return [Link(r["record_id"], r["pre_order_id"], r["flow_id"], r["fields"]) for r in rows]
 
 
 class _ImportPlan:
@@ -523,7 +520,12 @@ class _ImportPlan:
         return stamp
 
     def set_field(
-        self, dataset: str, row: str, column: str, value: Scalar, snapshot_ts: str | None,
+        self,
+        dataset: str,
+        row: str,
+        column: str,
+        value: Scalar,
+        snapshot_ts: str | None,
         millis: int,
     ) -> None:
         """Write a value Airtable changed, unless Recap already holds it. `prev` is the
@@ -553,7 +555,8 @@ class _ImportPlan:
         link = self.links.get(line.record_id) or self.new_links.get(line.record_id)
         old = link.fields if link else {}
         changed = {
-            name for name in LINE_FIELDS
+            name
+            for name in LINE_FIELDS
             if name in line.values and (name not in old or old[name][0] != line.values[name])
         }
         if not changed:
@@ -585,20 +588,24 @@ class _ImportPlan:
             product_id = self._entity("products", self.products, str(product), t)
             if flow is None:
                 flow = derived_id(self.ns, "flow", line.record_id)
-            fresh = not self.exists("pre_order_flows", flow) or self.current(
-                "pre_order_flows", flow, "tombstone")[0] == 1
+            fresh = (
+                not self.exists("pre_order_flows", flow)
+                or self.current("pre_order_flows", flow, "tombstone")[0] == 1
+            )
             if fresh:
                 changed |= {"order", "product", "quantity"}
                 self.emit("pre_order_flows", flow, "tombstone", 0, None, t)
             if "order" in changed or link is None:
                 self.set_field("pre_order_flows", flow, "pre_order_id", po, snap.get("order"), t)
             if "product" in changed:
-                self.set_field("pre_order_flows", flow, "product_id", product_id,
-                               snap.get("product"), t)
+                self.set_field(
+                    "pre_order_flows", flow, "product_id", product_id, snap.get("product"), t
+                )
             quantity = line.values.get("quantity")
             if "quantity" in changed and quantity is not None:
-                self.set_field("pre_order_flows", flow, "quantity", quantity,
-                               snap.get("quantity"), t)
+                self.set_field(
+                    "pre_order_flows", flow, "quantity", quantity, snap.get("quantity"), t
+                )
         elif flow is not None and "product" in changed and "product" in line.values:
             self.set_field("pre_order_flows", flow, "tombstone", 1, None, t)
             flow = None
@@ -672,8 +679,9 @@ async def _plan_export(conn: storage.Conn, c: Connector, orders: set[str]) -> _E
             ops.deletes += [link.record_id for link in own if link.record_id not in claimed]
             claimed |= {link.record_id for link in own}
             continue
-        key = next((str(lk.fields["order"][0]) for lk in own
-                    if lk.fields.get("order", [None])[0]), po)
+        key = next(
+            (str(lk.fields["order"][0]) for lk in own if lk.fields.get("order", [None])[0]), po
+        )
         head: dict[str, tuple[Value, str | None]] = {
             "order": (key, None),
             "partner": (order["partner"], order["partner_id_ts"]),
@@ -683,13 +691,25 @@ async def _plan_export(conn: storage.Conn, c: Connector, orders: set[str]) -> _E
         wanted: list[tuple[str | None, dict[str, tuple[Value, str | None]]]] = []
         for r in lines[po]:
             quantity = float(r["quantity"]) if r["quantity"] is not None else None
-            wanted.append((r["id"], {**head, "order": (key, r["pre_order_id_ts"]),
-                                     "product": (r["product"], r["product_id_ts"]),
-                                     "quantity": (quantity, r["quantity_ts"])}))
+            wanted.append(
+                (
+                    r["id"],
+                    {
+                        **head,
+                        "order": (key, r["pre_order_id_ts"]),
+                        "product": (r["product"], r["product_id_ts"]),
+                        "quantity": (quantity, r["quantity_ts"]),
+                    },
+                )
+            )
         if not wanted:
             wanted.append((None, {**head, "product": (None, None), "quantity": (None, None)}))
-        spare = [lk for lk in own if lk.record_id not in claimed
-                 and (lk.flow_id is None or lk.flow_id not in {w[0] for w in wanted})]
+        spare = [
+            lk
+            for lk in own
+            if lk.record_id not in claimed
+            and (lk.flow_id is None or lk.flow_id not in {w[0] for w in wanted})
+        ]
         spare.sort(key=lambda lk: lk.flow_id is not None)  # reuse empty lines first
         for flow, values in wanted:
             link: Link | None = by_flow.get(flow) if flow else None

@@ -123,7 +123,8 @@ class AirtableClient:
             elif status in (401, 403):
                 raise AirtableAuthError(
                     f"Airtable refused the API key for base {self.base_id}, or the key may not "
-                    f"access table {self.table!r} ({reason})", status
+                    f"access table {self.table!r} ({reason})",
+                    status,
                 )
             elif status == 404:
                 raise AirtableNotFound(

@@ -19,8 +19,12 @@ class UnreadableSecret(Exception):
 
 class SecretsBox:
     def __init__(self, connector_key: str, token_secret: str) -> None:
-        key = connector_key.encode() if connector_key else base64.urlsafe_b64encode(
-            hashlib.sha256(b"recap-connector-key\x00" + token_secret.encode()).digest()
+        key = (
+            connector_key.encode()
+            if connector_key
+            else base64.urlsafe_b64encode(
+                hashlib.sha256(b"recap-connector-key\x00" + token_secret.encode()).digest()
+            )
         )
         self._fernet = Fernet(key)
 

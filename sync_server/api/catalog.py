@@ -23,7 +23,13 @@ async def _page(request: web.Request, dataset: str) -> dict[str, object]:
     after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
         rows = await queries.catalog_page(
-            conn, who.tenant_id, dataset, COLUMNS[dataset], after, q.limit + 1, q.q,
+            conn,
+            who.tenant_id,
+            dataset,
+            COLUMNS[dataset],
+            after,
+            q.limit + 1,
+            q.q,
         )
     cursor = None
     if len(rows) > q.limit:
@@ -32,15 +38,29 @@ async def _page(request: web.Request, dataset: str) -> dict[str, object]:
     return {"items": rows, "next_cursor": cursor}
 
 
-@operation("GET", "/api/v1/partners", "List partners (search with q)", "catalog",
-           response=PartnerPage, query=PageQuery, errors=[400, 422])
+@operation(
+    "GET",
+    "/api/v1/partners",
+    "List partners (search with q)",
+    "catalog",
+    response=PartnerPage,
+    query=PageQuery,
+    errors=[400, 422],
+)
 async def list_partners(request: web.Request) -> web.Response:
     page = PartnerPage.model_validate(await _page(request, "partners"))
     return json_response(page.model_dump(mode="json"))
 
 
-@operation("GET", "/api/v1/products", "List products (search name or SKU with q)", "catalog",
-           response=ProductPage, query=PageQuery, errors=[400, 422])
+@operation(
+    "GET",
+    "/api/v1/products",
+    "List products (search name or SKU with q)",
+    "catalog",
+    response=ProductPage,
+    query=PageQuery,
+    errors=[400, 422],
+)
 async def list_products(request: web.Request) -> web.Response:
     page = ProductPage.model_validate(await _page(request, "products"))
     return json_response(page.model_dump(mode="json"))
@@ -56,21 +76,39 @@ async def _create(request: web.Request, dataset: str, fields: dict[str, Scalar])
     return row
 
 
-@operation("POST", "/api/v1/partners", "Create a partner (admin)", "catalog", status=201,
-           body=PartnerIn, response=Partner, errors=[400, 403, 422])
+@operation(
+    "POST",
+    "/api/v1/partners",
+    "Create a partner (admin)",
+    "catalog",
+    status=201,
+    body=PartnerIn,
+    response=Partner,
+    errors=[400, 403, 422],
+)
 async def create_partner(request: web.Request) -> web.Response:
     principal(request, admin=True)
     body = await parse_body(request, PartnerIn)
     row = await _create(request, "partners", body.model_dump(mode="json"))
-    return json_response(Partner.model_validate({"id": row, **body.model_dump()}).model_dump(
-        mode="json"), 201)
+    return json_response(
+        Partner.model_validate({"id": row, **body.model_dump()}).model_dump(mode="json"), 201
+    )
 
 
-@operation("POST", "/api/v1/products", "Create a product (admin)", "catalog", status=201,
-           body=ProductIn, response=Product, errors=[400, 403, 422])
+@operation(
+    "POST",
+    "/api/v1/products",
+    "Create a product (admin)",
+    "catalog",
+    status=201,
+    body=ProductIn,
+    response=Product,
+    errors=[400, 403, 422],
+)
 async def create_product(request: web.Request) -> web.Response:
     principal(request, admin=True)
     body = await parse_body(request, ProductIn)
     row = await _create(request, "products", body.model_dump(mode="json"))
-    return json_response(Product.model_validate({"id": row, **body.model_dump()}).model_dump(
-        mode="json"), 201)
+    return json_response(
+        Product.model_validate({"id": row, **body.model_dump()}).model_dump(mode="json"), 201
+    )

@@ -29,29 +29,44 @@ async def _status(request: web.Request, tenant_id: str) -> AirtableConnectorOut:
         )
     if row is None:
         return AirtableConnectorOut(configured=False)
-    return AirtableConnectorOut.model_validate({
-        "configured": True,
-        "base_id": row["base_id"],
-        "table": row["table_name"],
-        "field_map": row["field_map"],
-        "schedule_s": row["schedule_s"],
-        "has_api_key": True,
-        "state": row["state"],
-        "last_error": row["last_error"],
-        "last_run_at": row["last_run_at"],
-        "last_run": row["last_run"],
-    })
+    return AirtableConnectorOut.model_validate(
+        {
+            "configured": True,
+            "base_id": row["base_id"],
+            "table": row["table_name"],
+            "field_map": row["field_map"],
+            "schedule_s": row["schedule_s"],
+            "has_api_key": True,
+            "state": row["state"],
+            "last_error": row["last_error"],
+            "last_run_at": row["last_run_at"],
+            "last_run": row["last_run"],
+        }
+    )
 
 
-@operation("GET", PATH, "The Airtable connector's settings and last run (admin)", "connectors",
-           response=AirtableConnectorOut, errors=[403])
+@operation(
+    "GET",
+    PATH,
+    "The Airtable connector's settings and last run (admin)",
+    "connectors",
+    response=AirtableConnectorOut,
+    errors=[403],
+)
 async def get_airtable(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     return json_response((await _status(request, who.tenant_id)).model_dump(mode="json"))
 
 
-@operation("PUT", PATH, "Connect or reconfigure the Airtable connector (admin)", "connectors",
-           body=AirtableConnectorIn, response=AirtableConnectorOut, errors=[400, 403, 422])
+@operation(
+    "PUT",
+    PATH,
+    "Connect or reconfigure the Airtable connector (admin)",
+    "connectors",
+    body=AirtableConnectorIn,
+    response=AirtableConnectorOut,
+    errors=[400, 403, 422],
+)
 async def put_airtable(request: web.Request) -> web.Response:
     """Pointing the connector at another base or table starts the mirror over: the links
     and watermarks of the old table mean nothing for the new one."""
@@ -70,7 +85,12 @@ async def put_airtable(request: web.Request) -> web.Response:
             await conn.execute(
                 """INSERT INTO airtable_connectors (tenant_id, base_id, table_name, api_key_enc,
                        field_map, schedule_s, node) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)""",
-                who.tenant_id, body.base_id, body.table, sealed, field_map, body.schedule_s,
+                who.tenant_id,
+                body.base_id,
+                body.table,
+                sealed,
+                field_map,
+                body.schedule_s,
                 secrets.token_hex(8),
             )
         else:
@@ -83,18 +103,27 @@ async def put_airtable(request: web.Request) -> web.Response:
                        import_after = CASE WHEN $7 THEN NULL ELSE import_after END,
                        export_seq = CASE WHEN $7 THEN 0 ELSE export_seq END
                    WHERE tenant_id = $1""",
-                who.tenant_id, body.base_id, body.table, sealed, field_map, body.schedule_s,
+                who.tenant_id,
+                body.base_id,
+                body.table,
+                sealed,
+                field_map,
+                body.schedule_s,
                 moved,
             )
             if moved:
-                await conn.execute(
-                    "DELETE FROM airtable_links WHERE tenant_id = $1", who.tenant_id
-                )
+                await conn.execute("DELETE FROM airtable_links WHERE tenant_id = $1", who.tenant_id)
     return json_response((await _status(request, who.tenant_id)).model_dump(mode="json"))
 
 
-@operation("DELETE", PATH, "Disconnect Airtable (admin); Recap's data stays", "connectors",
-           status=204, errors=[403, 404])
+@operation(
+    "DELETE",
+    PATH,
+    "Disconnect Airtable (admin); Recap's data stays",
+    "connectors",
+    status=204,
+    errors=[403, 404],
+)
 async def delete_airtable(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -107,9 +136,14 @@ async def delete_airtable(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@operation("POST", PATH + "/sync", "Run the Airtable connector now and return its summary "
-           "(admin); concurrent calls share one run", "connectors",
-           response=AirtableRun, errors=[403, 404, 502])
+@operation(
+    "POST",
+    PATH + "/sync",
+    "Run the Airtable connector now and return its summary (admin); concurrent calls share one run",
+    "connectors",
+    response=AirtableRun,
+    errors=[403, 404, 502],
+)
 async def sync_airtable(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     summary = await request.app[BRIDGE].trigger(who.tenant_id, "manual")

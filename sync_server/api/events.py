@@ -11,8 +11,15 @@ from .models import EventPage, EventQuery, WebhookIn, WebhookOut
 from .registry import operation
 
 
-@operation("GET", "/api/v1/events", "Business events after an id (the outbox feed)", "events",
-           response=EventPage, query=EventQuery, errors=[422])
+@operation(
+    "GET",
+    "/api/v1/events",
+    "Business events after an id (the outbox feed)",
+    "events",
+    response=EventPage,
+    query=EventQuery,
+    errors=[422],
+)
 async def list_events(request: web.Request) -> web.Response:
     who = principal(request)
     q = parse_query(request, EventQuery)
@@ -20,7 +27,9 @@ async def list_events(request: web.Request) -> web.Response:
         records = await conn.fetch(
             """SELECT id, event_type AS type, aggregate_id, payload, created_at, published_at
                FROM outbox WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
-            who.tenant_id, q.after, q.limit,
+            who.tenant_id,
+            q.after,
+            q.limit,
         )
     items = [dict(r) for r in records]
     page = EventPage.model_validate(
@@ -29,8 +38,14 @@ async def list_events(request: web.Request) -> web.Response:
     return json_response(page.model_dump(mode="json"))
 
 
-@operation("GET", "/api/v1/settings/webhook", "The tenant's webhook URL (admin)", "events",
-           response=WebhookOut, errors=[403])
+@operation(
+    "GET",
+    "/api/v1/settings/webhook",
+    "The tenant's webhook URL (admin)",
+    "events",
+    response=WebhookOut,
+    errors=[403],
+)
 async def get_webhook(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     async with request.app[POOL].acquire() as conn:
@@ -40,8 +55,15 @@ async def get_webhook(request: web.Request) -> web.Response:
     return json_response({"url": url})
 
 
-@operation("PUT", "/api/v1/settings/webhook", "Set or clear the tenant's webhook URL (admin)",
-           "events", body=WebhookIn, response=WebhookOut, errors=[400, 403, 422])
+@operation(
+    "PUT",
+    "/api/v1/settings/webhook",
+    "Set or clear the tenant's webhook URL (admin)",
+    "events",
+    body=WebhookIn,
+    response=WebhookOut,
+    errors=[400, 403, 422],
+)
 async def put_webhook(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     body = await parse_body(request, WebhookIn)
@@ -49,6 +71,7 @@ async def put_webhook(request: web.Request) -> web.Response:
         await conn.execute(
             """INSERT INTO tenant_settings (tenant_id, webhook_url) VALUES ($1, $2)
                ON CONFLICT (tenant_id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url""",
-            who.tenant_id, body.url,
+            who.tenant_id,
+            body.url,
         )
     return json_response({"url": body.url})

@@ -167,9 +167,7 @@ class EventQuery(Strict):
 
 
 class WebhookIn(Strict):
-    url: Annotated[
-        str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,2000}$")
-    ] | None
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,2000}$")] | None
 
 
 class WebhookOut(BaseModel):
@@ -295,8 +293,9 @@ class SyncOut(BaseModel):
     root: tuple[int, int]
     conflicts: list[ConflictOut]
     conflicts_watermark: int = Field(
-        default=0, description="Send it back as conflicts_after: every conflict up to it was "
-        "either returned or does not involve you"
+        default=0,
+        description="Send it back as conflicts_after: every conflict up to it was "
+        "either returned or does not involve you",
     )
 
 
@@ -325,9 +324,10 @@ class AirtableFieldMap(Strict):
 class AirtableConnectorIn(Strict):
     base_id: Annotated[str, StringConstraints(pattern=r"^app[A-Za-z0-9]{1,40}$")]
     table: AirtableName = Field(description="the table's id (tbl...) or name")
-    api_key: Annotated[
-        str, StringConstraints(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")
-    ] | None = Field(default=None, description="required when connecting; stored encrypted")
+    api_key: (
+        Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")]
+        | None
+    ) = Field(default=None, description="required when connecting; stored encrypted")
     field_map: AirtableFieldMap = Field(default_factory=AirtableFieldMap)
     schedule_s: int = Field(default=300, ge=0, le=86_400, description="0: only on demand")
 

@@ -140,8 +140,13 @@ async def live_ids(conn: Conn, tenant_id: str, dataset: str, ids: list[str]) -> 
 
 
 async def catalog_page(
-    conn: Conn, tenant_id: str, dataset: str, columns: list[str], after: tuple[str, str] | None,
-    limit: int, q: str | None,
+    conn: Conn,
+    tenant_id: str,
+    dataset: str,
+    columns: list[str],
+    after: tuple[str, str] | None,
+    limit: int,
+    q: str | None,
 ) -> list[dict[str, Any]]:
     """Partners or products by (name, id), optionally filtered by a case-insensitive
     substring of the name (or SKU)."""

@@ -34,9 +34,7 @@ class Header:
     name: str
     required: bool
     description: str
-    schema: dict[str, Any] = field(
-        default_factory=lambda: {"type": "string", "maxLength": 200}
-    )
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string", "maxLength": 200})
 
 
 @dataclass
@@ -98,11 +96,20 @@ def build_openapi() -> dict[str, Any]:
             "operationId": op.handler.__name__,
             "responses": _responses(op),
         }
-        params = _path_params(op.path) + _query_params(op.query) + [
-            {"name": h.name, "in": "header", "required": h.required,
-             "description": h.description, "schema": h.schema}
-            for h in op.headers
-        ]
+        params = (
+            _path_params(op.path)
+            + _query_params(op.query)
+            + [
+                {
+                    "name": h.name,
+                    "in": "header",
+                    "required": h.required,
+                    "description": h.description,
+                    "schema": h.schema,
+                }
+                for h in op.headers
+            ]
+        )
         if params:
             item["parameters"] = params
         if op.body is not None:
@@ -158,10 +165,14 @@ def _path_params(path: str) -> list[dict[str, Any]]:
     out = []
     for part in path.split("/"):
         if part.startswith("{") and part.endswith("}"):
-            out.append({
-                "name": part[1:-1], "in": "path", "required": True,
-                "schema": {"type": "string", "format": "uuid"},
-            })
+            out.append(
+                {
+                    "name": part[1:-1],
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            )
     return out
 
 

@@ -82,7 +82,9 @@ async def compute_summary(conn: Conn, tenant: str, key: Key) -> dict[str, Any]:
             FROM pre_orders o LEFT JOIN pre_order_flows f ON {LIVE_FLOWS}
             WHERE {in_range} AND o.status IS NOT NULL
             GROUP BY o.status ORDER BY o.status""",  # noqa: S608
-        tenant, start, end,
+        tenant,
+        start,
+        end,
     )
     products = await conn.fetch(
         f"""SELECT f.product_id, p.name, p.sku, sum(coalesce(f.quantity, 0)) AS quantity,
@@ -92,14 +94,19 @@ async def compute_summary(conn: Conn, tenant: str, key: Key) -> dict[str, Any]:
             WHERE {in_range} AND f.product_id IS NOT NULL
             GROUP BY f.product_id, p.name, p.sku
             ORDER BY quantity DESC, f.product_id LIMIT $4""",  # noqa: S608
-        tenant, start, end, top,
+        tenant,
+        start,
+        end,
+        top,
     )
     day_start = end - datetime.timedelta(days=29)
     days = await conn.fetch(
         f"""SELECT o.delivery_date AS date, count(*) AS pre_orders FROM pre_orders o
             WHERE {LIVE_ORDERS} AND o.delivery_date BETWEEN $2 AND $3
             GROUP BY o.delivery_date""",  # noqa: S608
-        tenant, day_start, end,
+        tenant,
+        day_start,
+        end,
     )
     counts = {r["date"]: r["pre_orders"] for r in days}
     partners = await conn.fetch(
@@ -110,7 +117,10 @@ async def compute_summary(conn: Conn, tenant: str, key: Key) -> dict[str, Any]:
             WHERE {in_range} AND o.partner_id IS NOT NULL
             GROUP BY o.partner_id, pa.name
             ORDER BY pre_orders DESC, quantity DESC, o.partner_id LIMIT $4""",  # noqa: S608
-        tenant, start, end, top,
+        tenant,
+        start,
+        end,
+        top,
     )
     summary = Summary(
         date_from=start,
@@ -118,8 +128,10 @@ async def compute_summary(conn: Conn, tenant: str, key: Key) -> dict[str, Any]:
         by_status=[dict(r) for r in by_status],  # type: ignore[misc]
         top_products=[dict(r) for r in products],  # type: ignore[misc]
         per_day=[
-            {"date": day_start + datetime.timedelta(days=i),  # type: ignore[misc]
-             "pre_orders": counts.get(day_start + datetime.timedelta(days=i), 0)}
+            {
+                "date": day_start + datetime.timedelta(days=i),  # type: ignore[misc]
+                "pre_orders": counts.get(day_start + datetime.timedelta(days=i), 0),
+            }
             for i in range(30)
         ],
         busiest_partners=[dict(r) for r in partners],  # type: ignore[misc]
@@ -129,9 +141,15 @@ async def compute_summary(conn: Conn, tenant: str, key: Key) -> dict[str, Any]:
     return summary.model_dump(mode="json")
 
 
-@operation("GET", "/api/v1/summary", "Dashboard figures for a delivery-date range "
-           "(default: 30 days back to 30 days ahead)", "dashboard", response=Summary,
-           query=SummaryQuery, errors=[422])
+@operation(
+    "GET",
+    "/api/v1/summary",
+    "Dashboard figures for a delivery-date range (default: 30 days back to 30 days ahead)",
+    "dashboard",
+    response=Summary,
+    query=SummaryQuery,
+    errors=[422],
+)
 async def get_summary(request: web.Request) -> web.Response:
     who = principal(request)
     q = parse_query(request, SummaryQuery)

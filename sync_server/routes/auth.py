@@ -19,8 +19,14 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAA
 
 
 @operation(
-    "POST", "/auth/login", "Sign in: a bearer token", "auth", body=LoginIn, response=LoginOut,
-    errors=[400, 401, 422], auth=False,
+    "POST",
+    "/auth/login",
+    "Sign in: a bearer token",
+    "auth",
+    body=LoginIn,
+    response=LoginOut,
+    errors=[400, 401, 422],
+    auth=False,
 )
 async def login(request: web.Request) -> web.Response:
     try:

@@ -51,8 +51,14 @@ def _cut(node: merkle.Trie, depth: int) -> merkle.Trie:
     return out
 
 
-@operation("GET", "/debug/merkle", "The tenant's merkle trie (admin)", "debug",
-           errors=[400, 403], query=MerkleQuery)
+@operation(
+    "GET",
+    "/debug/merkle",
+    "The tenant's merkle trie (admin)",
+    "debug",
+    errors=[400, 403],
+    query=MerkleQuery,
+)
 async def get_merkle(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     path = request.query.get("path", "")
@@ -76,8 +82,14 @@ def describe(ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
     return [{"start": s, "end": e, "from": iso_millis(s), "to": iso_millis(e)} for s, e in ranges]
 
 
-@operation("POST", "/debug/merkle/compare", "Divergent ranges against a replica's trie (admin)",
-           "debug", body=MerkleCompareIn, errors=[400, 403, 422])
+@operation(
+    "POST",
+    "/debug/merkle/compare",
+    "Divergent ranges against a replica's trie (admin)",
+    "debug",
+    body=MerkleCompareIn,
+    errors=[400, 403, 422],
+)
 async def compare_merkle(request: web.Request) -> web.Response:
     who = principal(request, admin=True)
     body = await read_json(request)

@@ -9,8 +9,9 @@ from ..api.registry import operation
 from ..app import METRICS, POOL, json_response
 
 
-@operation("GET", "/healthz", "Liveness and database reachability", "ops", response=Health,
-           auth=False)
+@operation(
+    "GET", "/healthz", "Liveness and database reachability", "ops", response=Health, auth=False
+)
 async def healthz(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await conn.fetchval("SELECT 1")

@@ -82,12 +82,19 @@ def _page_query(dataset: str) -> str:
 def _json_with(body: dict[str, Any], key: str, raw: bytes) -> web.Response:
     """`body` as JSON with `key` set to `raw`, JSON text made elsewhere (by PostgreSQL)."""
     head = orjson.dumps(body)
-    return web.Response(body=head[:-1] + b',"' + key.encode() + b'":' + raw + b"}",
-                        content_type="application/json")
+    return web.Response(
+        body=head[:-1] + b',"' + key.encode() + b'":' + raw + b"}", content_type="application/json"
+    )
 
 
-@operation("GET", "/snapshot", "Bootstrap a new device: current state in pages", "sync",
-           errors=[400], query=SnapshotQuery)
+@operation(
+    "GET",
+    "/snapshot",
+    "Bootstrap a new device: current state in pages",
+    "sync",
+    errors=[400],
+    query=SnapshotQuery,
+)
 async def snapshot(request: web.Request) -> web.Response:
     who = principal(request)
     limit = request.app[SETTINGS].snapshot_page_rows

@@ -51,8 +51,13 @@ class Env:
     http: aiohttp.ClientSession
 
     async def call(
-        self, method: str, path: str, body: Any = None, user: str = "carla",
-        server: Running | None = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        user: str = "carla",
+        server: Running | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         async with self.http.request(
             method,
@@ -65,7 +70,8 @@ class Env:
 
     async def connect(self, table: str = TABLE, key: str = KEY, **extra: Any) -> None:
         status, body = await self.call(
-            "PUT", API,
+            "PUT",
+            API,
             {"base_id": BASE, "table": table, "api_key": key, "schedule_s": 0, **extra},
         )
         assert status == 200, body
@@ -136,8 +142,14 @@ async def recap_lines(env: Env) -> Counter[Line]:
         env.tenant.id,
     )
     return Counter(
-        (r["po"], r["partner"], r["date"], r["status"], r["product"],
-         float(r["quantity"]) if r["quantity"] is not None else None)
+        (
+            r["po"],
+            r["partner"],
+            r["date"],
+            r["status"],
+            r["product"],
+            float(r["quantity"]) if r["quantity"] is not None else None,
+        )
         for r in rows
     )
 
@@ -155,11 +167,16 @@ async def airtable_lines(env: Env) -> Counter[Line]:
     for record in env.fake.records(BASE, TABLE):
         cells = record["fields"]
         quantity = cells.get("Quantity")
-        out[(
-            links.get(record["id"], "unlinked:" + record["id"]),
-            cells.get("Partner"), cells.get("Delivery date"), cells.get("Status"),
-            cells.get("Product"), float(quantity) if quantity is not None else None,
-        )] += 1
+        out[
+            (
+                links.get(record["id"], "unlinked:" + record["id"]),
+                cells.get("Partner"),
+                cells.get("Delivery date"),
+                cells.get("Status"),
+                cells.get("Product"),
+                float(quantity) if quantity is not None else None,
+            )
+        ] += 1
     return out
 
 
@@ -169,8 +186,7 @@ async def assert_equal_sides(env: Env) -> None:
 
 
 def writes(env: Env) -> list[tuple[str, str]]:
-    return [(method, path) for _, method, path, _ in env.fake.request_log(BASE)
-            if method != "GET"]
+    return [(method, path) for _, method, path, _ in env.fake.request_log(BASE) if method != "GET"]
 
 
 async def test_import_2500_records_then_incremental_runs(env: Env) -> None:
@@ -192,7 +208,11 @@ async def test_import_2500_records_then_incremental_runs(env: Env) -> None:
         env.tenant.id,
     )
     assert dict(counts[0]) == {
-        "orders": 500, "flows": 2500, "partners": 37, "products": 53, "origins": 1
+        "orders": 500,
+        "flows": 2500,
+        "partners": 37,
+        "products": 53,
+        "origins": 1,
     }
     await assert_equal_sides(env)
     assert env.fake.max_requests_in_window(BASE) <= 5
@@ -245,13 +265,18 @@ async def test_recap_edits_are_written_back_in_batches_of_ten(env: Env) -> None:
     pending = [r["id"] for r in orders if r["status"] == "pending"]
     for po in pending[:3]:  # 3 orders x 5 lines: 15 records to update
         await patch(env, f"/api/v1/preorders/{po}", {"status": "confirmed"})
-    flow = (await db_fetch(
-        env.server.db_url,
-        "SELECT id::text, pre_order_id::text FROM pre_order_flows WHERE tenant_id = $1 "
-        "AND pre_order_id = $2::uuid LIMIT 1", env.tenant.id, pending[3],
-    ))[0]
-    await patch(env, f"/api/v1/preorders/{flow['pre_order_id']}/flows/{flow['id']}",
-                {"quantity": 42})
+    flow = (
+        await db_fetch(
+            env.server.db_url,
+            "SELECT id::text, pre_order_id::text FROM pre_order_flows WHERE tenant_id = $1 "
+            "AND pre_order_id = $2::uuid LIMIT 1",
+            env.tenant.id,
+            pending[3],
+        )
+    )[0]
+    await patch(
+        env, f"/api/v1/preorders/{flow['pre_order_id']}/flows/{flow['id']}", {"quantity": 42}
+    )
     doomed = pending[4]
     status, _ = await env.call("DELETE", f"/api/v1/preorders/{doomed}", user="alice")
     assert status == 204
@@ -264,11 +289,18 @@ async def test_recap_edits_are_written_back_in_batches_of_ten(env: Env) -> None:
         env.tenant.id,
     )
     status, created = await env.call(
-        "POST", "/api/v1/preorders",
-        {"partner_id": ids[0]["partner"], "delivery_date": "2027-02-01",
-         "flows": [{"product_id": ids[0]["a"], "quantity": 3},
-                   {"product_id": ids[0]["b"], "quantity": 4.5}]},
-        user="bob", headers={"Idempotency-Key": "new-order-1"},
+        "POST",
+        "/api/v1/preorders",
+        {
+            "partner_id": ids[0]["partner"],
+            "delivery_date": "2027-02-01",
+            "flows": [
+                {"product_id": ids[0]["a"], "quantity": 3},
+                {"product_id": ids[0]["b"], "quantity": 4.5},
+            ],
+        },
+        user="bob",
+        headers={"Idempotency-Key": "new-order-1"},
     )
     assert status == 201, created
 
@@ -280,8 +312,9 @@ async def test_recap_edits_are_written_back_in_batches_of_ten(env: Env) -> None:
     methods = Counter(method for method, _ in writes(env))
     assert methods == {"PATCH": math.ceil(16 / 10), "DELETE": 1, "POST": 1}
     await assert_equal_sides(env)
-    new_records = [r for r in env.fake.records(BASE, TABLE)
-                   if r["fields"].get("Order") == created["id"]]
+    new_records = [
+        r for r in env.fake.records(BASE, TABLE) if r["fields"].get("Order") == created["id"]
+    ]
     assert sorted(r["fields"]["Quantity"] for r in new_records) == [3, 4.5]
 
     # No echo: the records the bridge wrote come back as modified, and change nothing.
@@ -303,7 +336,8 @@ async def test_conflicts_follow_lww_and_end_equal_on_both_sides(env: Env) -> Non
         for r in await db_fetch(
             env.server.db_url,
             "SELECT record_id, pre_order_id::text AS po, flow_id::text AS flow "
-            "FROM airtable_links WHERE tenant_id = $1", env.tenant.id,
+            "FROM airtable_links WHERE tenant_id = $1",
+            env.tenant.id,
         )
     }
     # A: a rep edits a quantity, then someone edits the same cell in Airtable, later.
@@ -323,7 +357,8 @@ async def test_conflicts_follow_lww_and_end_equal_on_both_sides(env: Env) -> Non
         r["id"]: r["quantity"]
         for r in await db_fetch(
             env.server.db_url,
-            "SELECT id::text, quantity FROM pre_order_flows WHERE tenant_id = $1", env.tenant.id,
+            "SELECT id::text, quantity FROM pre_order_flows WHERE tenant_id = $1",
+            env.tenant.id,
         )
     }
     assert quantities[flow] == 22  # Airtable's later edit won ...
@@ -335,7 +370,8 @@ async def test_conflicts_follow_lww_and_end_equal_on_both_sides(env: Env) -> Non
     conflicts = await db_fetch(
         env.server.db_url,
         "SELECT kind, row_id, loser_user::text, winner_user::text FROM conflicts "
-        "WHERE tenant_id = $1 ORDER BY id", env.tenant.id,
+        "WHERE tenant_id = $1 ORDER BY id",
+        env.tenant.id,
     )
     by_row = {r["row_id"]: r for r in conflicts}
     assert by_row[flow]["kind"] == "overwrote"
@@ -376,8 +412,10 @@ async def test_429_penalty_and_5xx_are_waited_out(env: Env) -> None:
     async with aiohttp.ClientSession() as other:
         statuses = []
         for _ in range(7):
-            async with other.get(f"{env.fake.url}/v0/{BASE}/{TABLE}?pageSize=1",
-                                 headers={"Authorization": f"Bearer {KEY}"}) as resp:
+            async with other.get(
+                f"{env.fake.url}/v0/{BASE}/{TABLE}?pageSize=1",
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as resp:
                 statuses.append(resp.status)
     assert statuses[-1] == 429
     env.fake.reset_measurements(BASE)
@@ -395,9 +433,7 @@ async def test_429_penalty_and_5xx_are_waited_out(env: Env) -> None:
     await assert_equal_sides(env)
 
 
-async def test_concurrent_triggers_share_one_run(
-    env: Env, make_server: MakeServer
-) -> None:
+async def test_concurrent_triggers_share_one_run(env: Env, make_server: MakeServer) -> None:
     seed(env, orders=60, lines=5)
     await env.connect()
     second = await make_server(airtable_api_url=env.fake.url, airtable_penalty_s=PENALTY_S)
@@ -406,9 +442,11 @@ async def test_concurrent_triggers_share_one_run(
         *[env.sync() for _ in range(5)], *[env.sync(second) for _ in range(3)]
     )
     assert len({r["run_id"] for r in results}) == 1
-    runs = await db_fetch(env.server.db_url,
-                          "SELECT count(*) AS n FROM airtable_runs WHERE tenant_id = $1",
-                          env.tenant.id)
+    runs = await db_fetch(
+        env.server.db_url,
+        "SELECT count(*) AS n FROM airtable_runs WHERE tenant_id = $1",
+        env.tenant.id,
+    )
     assert runs[0]["n"] == 1
     assert len(env.fake.request_times(BASE)) == 3  # one import: 300 records in 3 pages
 
@@ -447,8 +485,9 @@ async def test_errors_credentials_and_roles(env: Env, make_server: MakeServer) -
     status, _ = await env.call("PUT", API, {"base_id": BASE, "table": TABLE, "schedule_s": 0})
     assert status == 200 and (await env.sync())["status"] == "ok"
     # Under another encryption key the credential is unreadable: a clear error, no crash.
-    rotated = await make_server(airtable_api_url=env.fake.url,
-                                connector_key="Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=")
+    rotated = await make_server(
+        airtable_api_url=env.fake.url, connector_key="Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE="
+    )
     status, body = await env.call("POST", API + "/sync", server=rotated)
     assert status == 502 and body["code"] == "credentials_unreadable"
 
@@ -492,7 +531,8 @@ async def test_the_readme_demo_base_imports_with_the_default_field_map(
         assert (run["records_read"], run["records_imported"], run["problems"]) == (4, 4, [])
         rows = await db_fetch(
             server.db_url,
-            "SELECT count(*) AS n FROM pre_orders WHERE tenant_id = $1", tenant.id,
+            "SELECT count(*) AS n FROM pre_orders WHERE tenant_id = $1",
+            tenant.id,
         )
         assert rows[0]["n"] == 3
     finally:

@@ -128,7 +128,7 @@ async def test_soak_is_stable(db_url: str, tmp_path: Path) -> None:
     print(
         f"\nsoak: {SECONDS:.0f} s at {RATE:.0f} syncs/s, {REPS} reps: "
         f"{sum(len(w) for w in by_minute.values())} syncs, errors {errors}, median per whole "
-          f"minute {medians} ms, p99 per whole minute {p99s} ms, "
+        f"minute {medians} ms, p99 per whole minute {p99s} ms, "
         f"server RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB (max {max(rss):.0f}), "
         f"PostgreSQL connections max {max(connections)}"
     )

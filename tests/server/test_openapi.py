@@ -33,9 +33,7 @@ async def fetch_document(server: Running, http: aiohttp.ClientSession) -> dict[s
     return doc
 
 
-async def test_the_document_is_valid_openapi(
-    server: Running, http: aiohttp.ClientSession
-) -> None:
+async def test_the_document_is_valid_openapi(server: Running, http: aiohttp.ClientSession) -> None:
     doc = await fetch_document(server, http)
     assert doc["openapi"].startswith("3.")
     validate(doc)  # raises on any violation of the OpenAPI 3.0 meta-schema and its rules
@@ -53,9 +51,7 @@ async def test_the_document_is_valid_openapi(
 
 async def test_every_route_is_documented(server: Running, http: aiohttp.ClientSession) -> None:
     doc = await fetch_document(server, http)
-    documented = {
-        (method.upper(), path) for path, item in doc["paths"].items() for method in item
-    }
+    documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     served = set()
     for route in server.app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
@@ -116,14 +112,18 @@ async def seed(server: Running, http: aiohttp.ClientSession, token: str) -> Seed
             return await resp.json()
 
     partner = (await post(f"{API}/partners", {"name": "Fuzz Partner", "short_name": "FZ"}))["id"]
-    product = (await post(f"{API}/products", {"name": "Fuzz Product", "sku": "FZ-1",
-                                              "unit_weight": 1.5}))["id"]
+    product = (
+        await post(f"{API}/products", {"name": "Fuzz Product", "sku": "FZ-1", "unit_weight": 1.5})
+    )["id"]
     seeded = Seeded(partner, product)
     for i in range(12):
         order = await post(
             f"{API}/preorders",
-            {"partner_id": partner, "delivery_date": f"2026-11-{10 + i}",
-             "flows": [{"product_id": product, "quantity": i + 1, "weight": 2.0 * i}]},
+            {
+                "partner_id": partner,
+                "delivery_date": f"2026-11-{10 + i}",
+                "flows": [{"product_id": product, "quantity": i + 1, "weight": 2.0 * i}],
+            },
             **{"Idempotency-Key": str(uuid.uuid4())},
         )
         seeded.orders.append(order)
@@ -157,8 +157,12 @@ def run_schemathesis(
         response_schema_conformance,
     ]
     # Invalid input must still be answered with a documented status and an error body.
-    negative_checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-                       response_schema_conformance]
+    negative_checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
     schema = schemathesis.openapi.from_dict(doc)
     auth = {"Authorization": f"Bearer {token}"}
 
@@ -167,11 +171,14 @@ def run_schemathesis(
         the HTTP layer in plain text before any handler runs: not the API's behaviour."""
         kwargs = case.as_transport_kwargs(base_url=base_url)
         prepared = requests.Request(
-            kwargs["method"], kwargs["url"], params=kwargs.get("params"),
+            kwargs["method"],
+            kwargs["url"],
+            params=kwargs.get("params"),
             headers=kwargs.get("headers"),
         ).prepare()
-        longest_header = max((len(k) + len(str(v)) + 2 for k, v in prepared.headers.items()),
-                             default=0)
+        longest_header = max(
+            (len(k) + len(str(v)) + 2 for k, v in prepared.headers.items()), default=0
+        )
         return len(prepared.url or "") > 8000 or longest_header > 8000
 
     def drive(strategy: Any, checks: list[Any], session: requests.Session) -> int:
@@ -179,17 +186,21 @@ def run_schemathesis(
         (after hypothesis shrank it)."""
         calls = 0
 
-        @settings(max_examples=examples, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck), derandomize=not RANDOM)
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            derandomize=not RANDOM,
+        )
         @given(case=strategy)
         def run(case: Any) -> None:
             nonlocal calls
             if too_long_for_http(case):
                 reject()
             calls += 1
-            case.call_and_validate(base_url=base_url, session=session, headers=auth,
-                                   checks=checks)
+            case.call_and_validate(base_url=base_url, session=session, headers=auth, checks=checks)
 
         run()
         return calls
@@ -208,14 +219,23 @@ def run_schemathesis(
                 order = seeded.take()
                 ids = {"id": order["id"], "flow_id": order["flows"][0]["id"]}
                 params = {k: v for k, v in ids.items() if "{" + k + "}" in op.path}
-                variants.append(("seeded ids", op.as_strategy(path_parameters=params),
-                                 positive_checks))
+                variants.append(
+                    ("seeded ids", op.as_strategy(path_parameters=params), positive_checks)
+                )
                 if op.method.upper() == "PATCH":
-                    variants.append(("seeded ids, If-Match *", op.as_strategy(
-                        path_parameters=params, headers={"If-Match": "*"}), positive_checks))
+                    variants.append(
+                        (
+                            "seeded ids, If-Match *",
+                            op.as_strategy(path_parameters=params, headers={"If-Match": "*"}),
+                            positive_checks,
+                        )
+                    )
             if op.method.upper() == "POST" and op.path == f"{API}/preorders":
-                valid = {"partner_id": seeded.partner, "delivery_date": "2026-12-01",
-                         "flows": [{"product_id": seeded.product, "quantity": 3}]}
+                valid = {
+                    "partner_id": seeded.partner,
+                    "delivery_date": "2026-12-01",
+                    "flows": [{"product_id": seeded.product, "quantity": 3}],
+                }
                 variants.append(("valid body", op.as_strategy(body=valid), positive_checks))
             for name, strategy, checks in variants:
                 try:

@@ -170,14 +170,19 @@ async def catalog(who: Api) -> tuple[list[str], list[str]]:
 
 # -- idempotent create ---------------------------------------------------------------------
 async def test_replay_with_the_same_key_returns_the_original(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
     (partner, *_), (product, *_) = await catalog(carla)
-    body = {"partner_id": partner, "delivery_date": "2026-11-24",
-            "flows": [{"product_id": product, "quantity": 5, "weight": 2.5}]}
+    body = {
+        "partner_id": partner,
+        "delivery_date": "2026-11-24",
+        "flows": [{"product_id": product, "quantity": 5, "weight": 2.5}],
+    }
     headers = {"Idempotency-Key": "order-42"}
     first = await carla.call("POST", f"{API}/preorders", body, headers)
     assert first.status == 201, first.body
@@ -206,7 +211,9 @@ async def test_replay_with_the_same_key_returns_the_original(
 
 
 async def test_create_without_an_idempotency_key_is_refused(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -221,7 +228,9 @@ async def test_create_without_an_idempotency_key_is_refused(
 
 
 async def test_concurrent_requests_with_one_key_create_one_order(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -238,8 +247,11 @@ async def test_concurrent_requests_with_one_key_create_one_order(
 
 
 async def test_idempotency_keys_survive_a_restart(
-    server: Running, make_server: MakeServer, http: aiohttp.ClientSession,
-    make_tenant: MakeTenant, pg: asyncpg.Connection,
+    server: Running,
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -260,7 +272,9 @@ async def test_idempotency_keys_survive_a_restart(
 
 # -- If-Match ------------------------------------------------------------------------------
 async def test_if_match_stale_fresh_and_missing(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -292,7 +306,9 @@ async def test_if_match_stale_fresh_and_missing(
 
 
 async def test_patch_round_trips_and_replicates_to_reps(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -316,7 +332,9 @@ async def test_patch_round_trips_and_replicates_to_reps(
 
 
 async def test_a_concurrent_offline_edit_loses_and_is_told(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -370,7 +388,9 @@ async def test_a_concurrent_offline_edit_loses_and_is_told(
 
 # -- delete and flows ----------------------------------------------------------------------
 async def test_delete_is_a_tombstone_that_replicates(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -389,7 +409,8 @@ async def test_delete_is_a_tombstone_that_replicates(
 
     row = await pg.fetchrow(
         "SELECT tombstone, status FROM pre_orders WHERE tenant_id = $1 AND id = $2",
-        t.id, order["id"],
+        t.id,
+        order["id"],
     )
     assert row is not None and (row["tombstone"], row["status"]) == (1, "pending")
     assert (await carla.get(path)).status == 404
@@ -403,7 +424,9 @@ async def test_delete_is_a_tombstone_that_replicates(
 
 
 async def test_flows_sub_resource(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -447,7 +470,8 @@ async def test_flows_sub_resource(
     assert [f["id"] for f in got.body["flows"]] == [first["id"]]
     tomb = await pg.fetchval(
         "SELECT tombstone FROM pre_order_flows WHERE tenant_id = $1 AND id = $2",
-        t.id, second["id"],
+        t.id,
+        second["id"],
     )
     assert tomb == 1
 
@@ -460,13 +484,17 @@ async def seed_orders(
     ids = []
     for i in range(n):
         order = str(uuid.uuid4())
-        alice.replica.edit_row("pre_orders", order, {
-            "partner_id": partners[i % len(partners)],
-            "delivery_date": f"2026-11-{20 + i % 3}",
-            "status": ("pending", "confirmed")[i % 2],
-            "created_at": stamp(i),
-            "tombstone": 0,
-        })
+        alice.replica.edit_row(
+            "pre_orders",
+            order,
+            {
+                "partner_id": partners[i % len(partners)],
+                "delivery_date": f"2026-11-{20 + i % 3}",
+                "status": ("pending", "confirmed")[i % 2],
+                "created_at": stamp(i),
+                "tombstone": 0,
+            },
+        )
         ids.append(order)
     await alice.sync()
     return ids
@@ -477,16 +505,18 @@ def keyset(item: Any) -> tuple[str, str]:
 
 
 async def test_keyset_pages_are_stable_under_concurrent_inserts(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
     partners = (await catalog(carla))[0]
     alice = rep(server, http, t, "alice")
     # 30 orders, three per created_at second: ties are broken by id.
-    existing = set(await seed_orders(
-        alice, partners, 30, lambda i: f"2026-01-01T00:00:{i // 3:02d}Z"
-    ))
+    existing = set(
+        await seed_orders(alice, partners, 30, lambda i: f"2026-01-01T00:00:{i // 3:02d}Z")
+    )
     seen: list[Any] = []
     cursor: str | None = None
     inserted = 0
@@ -519,7 +549,9 @@ async def test_keyset_pages_are_stable_under_concurrent_inserts(
 
 
 async def test_list_filters(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -569,7 +601,9 @@ def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_the_list_query_is_an_index_scan(
-    server: Running, make_tenant: MakeTenant, pg: asyncpg.Connection,
+    server: Running,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
 ) -> None:
     """Enough rows (20,000 over 10 tenants) that the planner picks the keyset index on its
     own: no enable_seqscan tricks."""
@@ -606,18 +640,34 @@ async def test_the_list_query_is_an_index_scan(
 # -- transactional outbox ------------------------------------------------------------------
 def order_messages(replica: ClientReplica, product: str) -> tuple[str, list[Any]]:
     order, flow = str(uuid.uuid4()), str(uuid.uuid4())
-    messages = replica.edit_row("pre_orders", order, {
-        "partner_id": str(uuid.uuid4()), "delivery_date": "2026-11-24", "status": "pending",
-        "created_at": "2026-11-01T08:00:00Z", "tombstone": 0,
-    })
-    messages += replica.edit_row("pre_order_flows", flow, {
-        "pre_order_id": order, "product_id": product, "quantity": 4, "tombstone": 0,
-    })
+    messages = replica.edit_row(
+        "pre_orders",
+        order,
+        {
+            "partner_id": str(uuid.uuid4()),
+            "delivery_date": "2026-11-24",
+            "status": "pending",
+            "created_at": "2026-11-01T08:00:00Z",
+            "tombstone": 0,
+        },
+    )
+    messages += replica.edit_row(
+        "pre_order_flows",
+        flow,
+        {
+            "pre_order_id": order,
+            "product_id": product,
+            "quantity": 4,
+            "tombstone": 0,
+        },
+    )
     return order, messages
 
 
 async def test_outbox_rows_are_written_iff_the_change_commits(
-    server: Running, make_tenant: MakeTenant, pg: asyncpg.Connection,
+    server: Running,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
     replica = ClientReplica()
@@ -651,8 +701,11 @@ async def test_outbox_rows_are_written_iff_the_change_commits(
 
 
 async def test_a_rest_write_that_fails_after_the_change_leaves_nothing(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
-    pg: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -719,8 +772,11 @@ async def outbox_row(conn: asyncpg.Connection, tenant: str) -> asyncpg.Record:
 
 
 async def test_relay_retries_a_failing_webhook_until_it_is_published(
-    server: Running, make_server: MakeServer, http: aiohttp.ClientSession,
-    make_tenant: MakeTenant, pg: asyncpg.Connection,
+    server: Running,
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
     flaky_webhook: Callable[[int], Awaitable[Webhook]],
 ) -> None:
     t = await make_tenant()
@@ -734,6 +790,7 @@ async def test_relay_retries_a_failing_webhook_until_it_is_published(
     order = await carla.new_order(partner)
 
     for attempt in (1, 2):
+
         async def failed(attempt: int = attempt) -> bool:
             return bool((await outbox_row(pg, t.id))["attempts"] == attempt)
 
@@ -761,8 +818,11 @@ async def test_relay_retries_a_failing_webhook_until_it_is_published(
 
 
 async def test_relay_run_once_honours_the_backoff(
-    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant,
-    pg: asyncpg.Connection, flaky_webhook: Callable[[int], Awaitable[Webhook]],
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    pg: asyncpg.Connection,
+    flaky_webhook: Callable[[int], Awaitable[Webhook]],
 ) -> None:
     quiet = await make_server(relay_enabled=False)
     t = await make_tenant()
@@ -772,6 +832,7 @@ async def test_relay_run_once_honours_the_backoff(
     partner = await carla.create_partner("Nordic")
     await carla.new_order(partner)
     relay = quiet.app[RELAY]
+
     # The default server's relay runs too; it may claim the row first (SKIP LOCKED), so
     # check the outcome in the database rather than who published it.
     async def attempted() -> bool:
@@ -795,7 +856,9 @@ async def test_relay_run_once_honours_the_backoff(
 
 # -- events feed and live notices ----------------------------------------------------------
 async def test_events_feed_pages_and_types(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     t = await make_tenant()
     carla = api(server, http, t)
@@ -861,7 +924,9 @@ async def test_events_feed_pages_and_types(
 
 
 async def test_live_socket_receives_event_notices(
-    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     fast = await make_server(relay_interval_s=0.05)
     t = await make_tenant()
@@ -882,7 +947,9 @@ async def test_live_socket_receives_event_notices(
 
 # -- tenant isolation ----------------------------------------------------------------------
 async def test_tenant_isolation_on_every_endpoint(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     a, b = await make_tenant("A"), await make_tenant("B")
     alpha, beta = api(server, http, a), api(server, http, b)
@@ -893,11 +960,24 @@ async def test_tenant_isolation_on_every_endpoint(
     oid, fid = order["id"], order["flows"][0]["id"]
     hook_a = {"url": "http://127.0.0.1:9/tenant-a"}
     assert (await alpha.call("PUT", f"{API}/settings/webhook", hook_a)).status == 200
-    airtable_a = {"base_id": "appTenantAbase", "table": "tenant-a-table",
-                  "api_key": "pat-key-of-tenant-a", "schedule_s": 0}
+    airtable_a = {
+        "base_id": "appTenantAbase",
+        "table": "tenant-a-table",
+        "api_key": "pat-key-of-tenant-a",
+        "schedule_s": 0,
+    }
     assert (await alpha.call("PUT", f"{API}/connectors/airtable", airtable_a)).status == 200
-    secrets_of_a = {oid, fid, partner_a, product_a, "Partner 0", "Product 0", "tenant-a",
-                    "appTenantAbase", "pat-key-of-tenant-a"}
+    secrets_of_a = {
+        oid,
+        fid,
+        partner_a,
+        product_a,
+        "Partner 0",
+        "Product 0",
+        "tenant-a",
+        "appTenantAbase",
+        "pat-key-of-tenant-a",
+    }
     covered: set[tuple[str, str]] = set()
 
     async def as_b(
@@ -916,32 +996,46 @@ async def test_tenant_isolation_on_every_endpoint(
     a_one, a_flows = f"{API}/preorders/{oid}", f"{API}/preorders/{oid}/flows"
     etag = order["etag"]
     assert (await as_b("GET", one, a_one)).status == 404
-    assert (await as_b("PATCH", one, a_one, {"status": "confirmed"}, **{"If-Match": etag})
-            ).status == 404
+    assert (
+        await as_b("PATCH", one, a_one, {"status": "confirmed"}, **{"If-Match": etag})
+    ).status == 404
     assert (await as_b("DELETE", one, a_one)).status == 404
-    assert (await as_b("POST", flows, a_flows, {"product_id": product_a, "quantity": 1})
-            ).status == 404
+    assert (
+        await as_b("POST", flows, a_flows, {"product_id": product_a, "quantity": 1})
+    ).status == 404
     flow_one = f"{flows}/{{flow_id}}"
-    assert (await as_b("PATCH", flow_one, f"{a_flows}/{fid}", {"quantity": 9}, **{"If-Match": "*"})
-            ).status == 404
+    assert (
+        await as_b("PATCH", flow_one, f"{a_flows}/{fid}", {"quantity": 9}, **{"If-Match": "*"})
+    ).status == 404
     assert (await as_b("DELETE", flow_one, f"{a_flows}/{fid}")).status == 404
 
     # B cannot reference A's partner or product, and A's idempotency key is not B's.
     create = f"{API}/preorders"
-    borrowed = await as_b("POST", create, create, {"partner_id": partner_a,
-                          "delivery_date": "2026-11-24"}, **{"Idempotency-Key": "x"})
+    borrowed = await as_b(
+        "POST",
+        create,
+        create,
+        {"partner_id": partner_a, "delivery_date": "2026-11-24"},
+        **{"Idempotency-Key": "x"},
+    )
     assert borrowed.status == 422
-    partner_b = (await as_b("POST", f"{API}/partners", f"{API}/partners", {"name": "Bravo"})
-                 ).body["id"]
-    product_b = (await as_b("POST", f"{API}/products", f"{API}/products",
-                            {"name": "Beans", "sku": "B-1"})).body["id"]
-    body_b = {"partner_id": partner_b, "delivery_date": datetime.date.today().isoformat(),
-              "flows": [{"product_id": product_b, "quantity": 2}]}
+    partner_b = (await as_b("POST", f"{API}/partners", f"{API}/partners", {"name": "Bravo"})).body[
+        "id"
+    ]
+    product_b = (
+        await as_b("POST", f"{API}/products", f"{API}/products", {"name": "Beans", "sku": "B-1"})
+    ).body["id"]
+    body_b = {
+        "partner_id": partner_b,
+        "delivery_date": datetime.date.today().isoformat(),
+        "flows": [{"product_id": product_b, "quantity": 2}],
+    }
     own = await as_b("POST", create, create, body_b, **{"Idempotency-Key": "shared-key"})
     assert own.status == 201 and own.body["id"] != oid
     with_a_product = {**body_b, "flows": [{"product_id": product_a, "quantity": 1}]}
-    assert (await as_b("POST", create, create, with_a_product, **{"Idempotency-Key": "y"})
-            ).status == 422
+    assert (
+        await as_b("POST", create, create, with_a_product, **{"Idempotency-Key": "y"})
+    ).status == 422
 
     listed = await as_b("GET", create, f"{API}/preorders?limit=200")
     assert [o["id"] for o in listed.body["items"]] == [own.body["id"]]
@@ -954,7 +1048,8 @@ async def test_tenant_isolation_on_every_endpoint(
     assert [p["id"] for p in products.body["items"]] == [product_b]
     events = await as_b("GET", f"{API}/events", f"{API}/events?after=0&limit=1000")
     assert {e["aggregate_id"] for e in events.body["items"]} == {
-        own.body["id"], own.body["flows"][0]["id"]
+        own.body["id"],
+        own.body["flows"][0]["id"],
     }
     hook = f"{API}/settings/webhook"
     assert (await as_b("GET", hook, hook)).body == {"url": None}
@@ -962,9 +1057,14 @@ async def test_tenant_isolation_on_every_endpoint(
     airtable = f"{API}/connectors/airtable"
     assert (await as_b("GET", airtable, airtable)).body["configured"] is False
     assert (await as_b("POST", airtable + "/sync", airtable + "/sync")).status == 404
-    assert (await as_b("PUT", airtable, airtable, {"base_id": "appTenantB", "table": "B",
-                                                   "api_key": "pat-b", "schedule_s": 0})
-            ).status == 200
+    assert (
+        await as_b(
+            "PUT",
+            airtable,
+            airtable,
+            {"base_id": "appTenantB", "table": "B", "api_key": "pat-b", "schedule_s": 0},
+        )
+    ).status == 200
     assert (await as_b("DELETE", airtable, airtable)).status == 204
     still_a = await alpha.call("GET", airtable)
     assert (still_a.body["base_id"], still_a.body["table"]) == ("appTenantAbase", "tenant-a-table")
@@ -991,8 +1091,7 @@ async def seed_summary_data(
     order without status or partner, flows without weight or product."""
     from seed import demo_messages
 
-    messages = demo_messages(random.Random(7), days_back=14, days_ahead=14, partners=6,
-                             products=10)
+    messages = demo_messages(random.Random(7), days_back=14, days_ahead=14, partners=6, products=10)
     await storage.apply_messages(pg, t.id, t.user_id("carla"), messages)
     carla = api(server, http, t)
     orders = await carla.pages("", 200)
@@ -1003,13 +1102,15 @@ async def seed_summary_data(
         path = f"{API}/preorders/{victim['id']}/flows/{flow['id']}"
         assert (await carla.call("DELETE", path)).status == 204
     product = (await carla.get(f"{API}/products?limit=1")).body["items"][0]["id"]
-    added = await carla.call("POST", f"{API}/preorders/{orders[10]['id']}/flows",
-                             {"product_id": product, "quantity": 11})
+    added = await carla.call(
+        "POST", f"{API}/preorders/{orders[10]['id']}/flows", {"product_id": product, "quantity": 11}
+    )
     assert added.status == 201
     alice = rep(server, http, t, "alice")
     bare, flow = str(uuid.uuid4()), str(uuid.uuid4())
-    alice.replica.edit_row("pre_orders", bare, {
-        "delivery_date": datetime.date.today().isoformat(), "tombstone": 0})
+    alice.replica.edit_row(
+        "pre_orders", bare, {"delivery_date": datetime.date.today().isoformat(), "tombstone": 0}
+    )
     alice.replica.edit_row("pre_order_flows", flow, {"pre_order_id": bare, "quantity": 3})
     await alice.sync()
 
@@ -1024,17 +1125,25 @@ async def expected_summary(
         if r["tombstone"] != 1
     }
     flows = [
-        r for r in await conn.fetch("SELECT * FROM pre_order_flows WHERE tenant_id = $1", tenant)
-        if r["tombstone"] != 1 and r["pre_order_id"] is not None
+        r
+        for r in await conn.fetch("SELECT * FROM pre_order_flows WHERE tenant_id = $1", tenant)
+        if r["tombstone"] != 1
+        and r["pre_order_id"] is not None
         and str(r["pre_order_id"]) in orders
     ]
     names = {
-        table: {str(r["id"]): r for r in await conn.fetch(
-            f"SELECT * FROM {table} WHERE tenant_id = $1", tenant)}  # noqa: S608
+        table: {
+            str(r["id"]): r
+            for r in await conn.fetch(
+                f"SELECT * FROM {table} WHERE tenant_id = $1",  # noqa: S608
+                tenant,
+            )
+        }
         for table in ("partners", "products")
     }
     in_range = {
-        i: o for i, o in orders.items()
+        i: o
+        for i, o in orders.items()
         if o["delivery_date"] is not None and start <= o["delivery_date"] <= end
     }
     flows_of: dict[str, list[asyncpg.Record]] = defaultdict(list)
@@ -1049,9 +1158,12 @@ async def expected_summary(
         if o["status"] is not None:
             statuses[o["status"]].append(i)
     by_status = [
-        {"status": s, "pre_orders": len(ids),
-         "quantity": sum(qty(flows_of[i]) for i in ids),
-         "weight": sum(qty(flows_of[i], "weight") for i in ids)}
+        {
+            "status": s,
+            "pre_orders": len(ids),
+            "quantity": sum(qty(flows_of[i]) for i in ids),
+            "weight": sum(qty(flows_of[i], "weight") for i in ids),
+        }
         for s, ids in sorted(statuses.items())
     ]
     per_product: dict[str, list[asyncpg.Record]] = defaultdict(list)
@@ -1060,9 +1172,16 @@ async def expected_summary(
             if f["product_id"] is not None:
                 per_product[str(f["product_id"])].append(f)
     products = sorted(
-        ({"product_id": p, "name": names["products"][p]["name"],
-          "sku": names["products"][p]["sku"], "quantity": qty(fs), "weight": qty(fs, "weight")}
-         for p, fs in per_product.items()),
+        (
+            {
+                "product_id": p,
+                "name": names["products"][p]["name"],
+                "sku": names["products"][p]["sku"],
+                "quantity": qty(fs),
+                "weight": qty(fs, "weight"),
+            }
+            for p, fs in per_product.items()
+        ),
         key=lambda x: (-x["quantity"], x["product_id"]),
     )[:top]
     first_day = end - 29 * DAY
@@ -1076,12 +1195,23 @@ async def expected_summary(
         if o["partner_id"] is not None:
             per_partner[str(o["partner_id"])].append(i)
     partners = sorted(
-        ({"partner_id": p, "name": names["partners"][p]["name"], "pre_orders": len(ids),
-          "quantity": sum(qty(flows_of[i]) for i in ids)} for p, ids in per_partner.items()),
+        (
+            {
+                "partner_id": p,
+                "name": names["partners"][p]["name"],
+                "pre_orders": len(ids),
+                "quantity": sum(qty(flows_of[i]) for i in ids),
+            }
+            for p, ids in per_partner.items()
+        ),
         key=lambda x: (-x["pre_orders"], -x["quantity"], x["partner_id"]),
     )[:top]
-    return {"by_status": by_status, "top_products": products, "per_day": per_day,
-            "busiest_partners": partners}
+    return {
+        "by_status": by_status,
+        "top_products": products,
+        "per_day": per_day,
+        "busiest_partners": partners,
+    }
 
 
 def rounded(value: Any) -> Any:
@@ -1096,7 +1226,9 @@ def rounded(value: Any) -> Any:
 
 
 async def test_summary_matches_a_direct_computation(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -1105,8 +1237,12 @@ async def test_summary_matches_a_direct_computation(
     today = datetime.date.today()
     ranges = [
         ("", today - 30 * DAY, today + 30 * DAY, 10),
-        (f"?from={today - 10 * DAY}&to={today + 10 * DAY}&top=3",
-         today - 10 * DAY, today + 10 * DAY, 3),
+        (
+            f"?from={today - 10 * DAY}&to={today + 10 * DAY}&top=3",
+            today - 10 * DAY,
+            today + 10 * DAY,
+            3,
+        ),
         (f"?from={today}&to={today}&top=100", today, today, 100),
     ]
     for query, start, end, top in ranges:
@@ -1126,7 +1262,9 @@ async def test_summary_matches_a_direct_computation(
 
 
 async def test_summary_is_cached_and_computed_once_for_concurrent_requests(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -1151,7 +1289,9 @@ async def test_summary_is_cached_and_computed_once_for_concurrent_requests(
 
 
 async def test_a_sync_from_a_rep_invalidates_the_summary(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
     pg: asyncpg.Connection,
 ) -> None:
     t = await make_tenant()
@@ -1170,11 +1310,14 @@ async def test_a_sync_from_a_rep_invalidates_the_summary(
     alice = rep(server, http, t, "alice")
     await alice.sync()
     order, flow = str(uuid.uuid4()), str(uuid.uuid4())
-    alice.replica.edit_row("pre_orders", order, {
-        "delivery_date": datetime.date.today().isoformat(), "status": "confirmed",
-        "tombstone": 0})
-    alice.replica.edit_row("pre_order_flows", flow, {
-        "pre_order_id": order, "quantity": 1000, "tombstone": 0})
+    alice.replica.edit_row(
+        "pre_orders",
+        order,
+        {"delivery_date": datetime.date.today().isoformat(), "status": "confirmed", "tombstone": 0},
+    )
+    alice.replica.edit_row(
+        "pre_order_flows", flow, {"pre_order_id": order, "quantity": 1000, "tombstone": 0}
+    )
     await alice.sync()
     synced = time.monotonic()
     count_before, quantity_before = confirmed(old)
@@ -1189,7 +1332,9 @@ async def test_a_sync_from_a_rep_invalidates_the_summary(
 
 
 async def test_forged_cursors_are_refused(
-    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant,
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
 ) -> None:
     import base64
 
@@ -1199,8 +1344,13 @@ async def test_forged_cursors_are_refused(
     def forge(values: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
-    for values in (["2026-01-01T00:00:00Z", "not-a-uuid"], ["a\x00b", str(uuid.uuid4())],
-                   [1, 2], ["x"], "text"):
+    for values in (
+        ["2026-01-01T00:00:00Z", "not-a-uuid"],
+        ["a\x00b", str(uuid.uuid4())],
+        [1, 2],
+        ["x"],
+        "text",
+    ):
         for path in ("preorders", "partners", "products"):
             reply = await carla.get(f"{API}/{path}?cursor={forge(values)}")
             assert reply.status == 400, (path, values, reply.body)

@@ -250,8 +250,9 @@ async def test_concurrent_pushes_of_one_tenant_share_transactions(
     assert all(not c.replica.outbox for c in clients)
     assert writer.pushes >= 30
     assert writer.transactions - before < 30
-    rows = await db_rows(server.db_url, "SELECT count(*) AS n, count(DISTINCT user_id) AS u "
-                         "FROM messages")
+    rows = await db_rows(
+        server.db_url, "SELECT count(*) AS n, count(DISTINCT user_id) AS u FROM messages"
+    )
     assert rows[0]["n"] == 60
 
 
@@ -358,7 +359,9 @@ async def test_restamping_on_a_bootstrapped_device_keeps_the_snapshot_rows(
 
 
 async def test_a_node_id_belongs_to_the_first_user_who_syncs_with_it(
-    server: Running, make_server: MakeServer, http: aiohttp.ClientSession,
+    server: Running,
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
     make_tenant: MakeTenant,
 ) -> None:
     """Ownership is remembered in the process after the first sync; a second process, with

@@ -29,11 +29,19 @@ export async function createPreOrder(partnerId: string, date: string): Promise<s
   return id;
 }
 
-export async function setOrderField(id: string, column: 'partner_id' | 'delivery_date' | 'status', value: string): Promise<void> {
+export async function setOrderField(
+  id: string,
+  column: 'partner_id' | 'delivery_date' | 'status',
+  value: string,
+): Promise<void> {
   await service.edit([{ dataset: 'pre_orders', row: id, column, value }]);
 }
 
-export async function setDeleted(dataset: 'pre_orders' | 'pre_order_flows', id: string, deleted: boolean): Promise<void> {
+export async function setDeleted(
+  dataset: 'pre_orders' | 'pre_order_flows',
+  id: string,
+  deleted: boolean,
+): Promise<void> {
   await service.edit([{ dataset, row: id, column: 'tombstone', value: deleted ? 1 : 0 }]);
 }
 
@@ -71,7 +79,10 @@ export async function setFlowWeight(flowId: string, weight: number): Promise<voi
   await service.edit([{ dataset: 'pre_order_flows', row: flowId, column: 'weight', value: weight }]);
 }
 
-export async function saveProfile(userId: string, fields: Partial<Record<'name' | 'email' | 'avatar', string>>): Promise<void> {
+export async function saveProfile(
+  userId: string,
+  fields: Partial<Record<'name' | 'email' | 'avatar', string>>,
+): Promise<void> {
   const changes = Object.entries(fields).map(([column, value]) => ({
     dataset: 'profiles',
     row: userId,

@@ -25,7 +25,12 @@ export function nextWorkingDay(today: Date = new Date()): string {
 }
 
 export function formatDay(s: string): string {
-  return parseDate(s).toLocaleDateString(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+  return parseDate(s).toLocaleDateString(undefined, {
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+  });
 }
 
 /** `YYYY-MM-DDTHH:MM:SSZ`, the format of pre_orders.created_at. */

@@ -10,20 +10,10 @@
  */
 import { HttpError, NetworkError, SyncClient, fetchTransport, type BootstrapProgress } from '../engine/sync';
 import { SyncScheduler, type SyncReason } from '../engine/scheduler';
-import {
-  LocalReplica,
-  RecapDB,
-  type Change,
-  type Session,
-  type SyncStatus,
-  type User,
-} from '../engine/store';
+import { LocalReplica, RecapDB, type Change, type Session, type SyncStatus, type User } from '../engine/store';
 import type { Message } from '../engine/message';
 
-type BusMessage =
-  | { type: 'sync'; reason: SyncReason }
-  | { type: 'resume' }
-  | { type: 'signed-out' };
+type BusMessage = { type: 'sync'; reason: SyncReason } | { type: 'resume' } | { type: 'signed-out' };
 
 export interface LoginResult {
   token: string;
@@ -139,7 +129,10 @@ export class AppService {
   }
 
   private client(): SyncClient {
-    return new SyncClient(this.replica, fetchTransport(this.baseUrl, () => this.session?.token ?? null));
+    return new SyncClient(
+      this.replica,
+      fetchTransport(this.baseUrl, () => this.session?.token ?? null),
+    );
   }
 
   /** A new device: adopt the server's snapshot (with progress), then sync. */

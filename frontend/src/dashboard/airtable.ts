@@ -127,11 +127,17 @@ export function syncFailure(e: unknown): SyncFailure {
     const run = e.field('run');
     const message = e.field('message');
     if (e.status === 502 && isRun(run)) {
-      return { message: typeof message === 'string' ? message : (run.error?.message ?? 'the run failed'), run, unreachable: false };
+      return {
+        message: typeof message === 'string' ? message : (run.error?.message ?? 'the run failed'),
+        run,
+        unreachable: false,
+      };
     }
     if (e.status === 401) return { message: 'your session has expired: sign in again', run: null, unreachable: false };
-    if (e.status === 403) return { message: 'only admins can run the Airtable connector', run: null, unreachable: false };
-    if (e.status === 502 || e.status === 503 || e.status === 504) return { message: 'the server cannot be reached', run: null, unreachable: true };
+    if (e.status === 403)
+      return { message: 'only admins can run the Airtable connector', run: null, unreachable: false };
+    if (e.status === 502 || e.status === 503 || e.status === 504)
+      return { message: 'the server cannot be reached', run: null, unreachable: true };
     return { message: typeof message === 'string' ? message : e.message, run: null, unreachable: false };
   }
   if (e instanceof NetworkError) return { message: 'the server cannot be reached', run: null, unreachable: true };

@@ -111,5 +111,7 @@ export function syncAirtable(): Promise<AirtableRun> {
 
 /** Is this failure "the server cannot be reached" (use the local replica)? */
 export function isUnreachable(e: unknown): boolean {
-  return e instanceof NetworkError || (e instanceof HttpError && (e.status === 502 || e.status === 503 || e.status === 504));
+  return (
+    e instanceof NetworkError || (e instanceof HttpError && (e.status === 502 || e.status === 503 || e.status === 504))
+  );
 }

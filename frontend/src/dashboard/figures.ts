@@ -72,7 +72,13 @@ const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /** Round away float noise from summing decimals (the server sums exact numerics). */
 const tidy = (n: number): number => Math.round(n * 1e6) / 1e6;
 
-export function computeSummary(data: LocalData, from: string, to: string, top: number, now: Date = new Date()): Summary {
+export function computeSummary(
+  data: LocalData,
+  from: string,
+  to: string,
+  top: number,
+  now: Date = new Date(),
+): Summary {
   const dayStart = addDays(to, -29);
   const liveOrders = data.orders.filter((o) => o.ds === 'pre_orders' && isLive(o));
   const inRange = liveOrders.filter((o) => {
@@ -124,7 +130,13 @@ export function computeSummary(data: LocalData, from: string, to: string, top: n
       const productId = str(f, 'product_id');
       if (productId === null) continue;
       const row = productRows.get(productId);
-      const p = products.get(productId) ?? { product_id: productId, name: str(row, 'name'), sku: str(row, 'sku'), quantity: 0, weight: 0 };
+      const p = products.get(productId) ?? {
+        product_id: productId,
+        name: str(row, 'name'),
+        sku: str(row, 'sku'),
+        quantity: 0,
+        weight: 0,
+      };
       p.quantity += numOr0(f, 'quantity');
       p.weight += numOr0(f, 'weight');
       products.set(productId, p);
@@ -169,7 +181,11 @@ export interface Totals {
 
 export function totals(summary: Summary): Totals {
   return summary.by_status.reduce(
-    (t, s) => ({ pre_orders: t.pre_orders + s.pre_orders, quantity: tidy(t.quantity + s.quantity), weight: tidy(t.weight + s.weight) }),
+    (t, s) => ({
+      pre_orders: t.pre_orders + s.pre_orders,
+      quantity: tidy(t.quantity + s.quantity),
+      weight: tidy(t.weight + s.weight),
+    }),
     { pre_orders: 0, quantity: 0, weight: 0 },
   );
 }

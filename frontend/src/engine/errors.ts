@@ -30,9 +30,7 @@ export class ClockDriftError extends ClockError {
     readonly nowMillis: number,
     readonly maxDriftMs: number,
   ) {
-    super(
-      `timestamp is ${timestampMillis - nowMillis} ms ahead of physical time (maximum drift ${maxDriftMs} ms)`,
-    );
+    super(`timestamp is ${timestampMillis - nowMillis} ms ahead of physical time (maximum drift ${maxDriftMs} ms)`);
   }
 }
 

@@ -123,10 +123,7 @@ export interface BatchMerge {
 
 /** Merge newly stored messages (never duplicates) into the current registers of the rows
  * they touch. `current` is not modified. */
-export function mergeBatch(
-  current: ReadonlyMap<string, Registers>,
-  inserted: readonly Message[],
-): BatchMerge {
+export function mergeBatch(current: ReadonlyMap<string, Registers>, inserted: readonly Message[]): BatchMerge {
   const out: BatchMerge = { changed: new Map(), applied: [], conflicts: [] };
   const newTimestamps = new Set(inserted.map((m) => m.timestamp));
   const groups = new Map<string, Message[]>();

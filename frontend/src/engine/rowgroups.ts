@@ -161,14 +161,18 @@ export async function ordersOn(table: Table<RowGroup, GroupKey>, date: string): 
 export async function flowsOf(table: Table<RowGroup, GroupKey>, orderIds: readonly string[]): Promise<RowRecord[]> {
   if (!orderIds.length) return [];
   const wanted = new Set(orderIds);
-  const groups = await table.where('parents').anyOf([...wanted]).toArray();
+  const groups = await table
+    .where('parents')
+    .anyOf([...wanted])
+    .toArray();
   const seen = new Set<string>();
   const out: RowRecord[] = [];
   for (const group of groups) {
     const text = keyText([group.ds, group.g]);
     if (seen.has(text)) continue;
     seen.add(text);
-    for (const r of rowsOf(group)) if (r.ds === 'pre_order_flows' && r.parent !== undefined && wanted.has(r.parent)) out.push(r);
+    for (const r of rowsOf(group))
+      if (r.ds === 'pre_order_flows' && r.parent !== undefined && wanted.has(r.parent)) out.push(r);
   }
   return out;
 }

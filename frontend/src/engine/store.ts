@@ -22,15 +22,7 @@ import Dexie, { type Table } from 'dexie';
 
 import { InvalidMessage } from './errors';
 import { clockFromJson, clockToJson, newClock, recv, send, type Clock, type ClockJson } from './hlc';
-import {
-  mergeBatch,
-  mergeField,
-  registerOf,
-  rowKey,
-  type Conflict,
-  type Register,
-  type Registers,
-} from './merge';
+import { mergeBatch, mergeField, registerOf, rowKey, type Conflict, type Register, type Registers } from './merge';
 import { CHILD_KEYS, FlatTrie, KEY_LENGTH, timestampKey } from './merkle';
 import { fieldKey, type Message, type Scalar } from './message';
 import { frontier, refine, type Summary } from './reconcile';
@@ -159,7 +151,6 @@ function randomNode(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-
 export interface ApplyResult {
   inserted: Message[];
   applied: Message[];
@@ -231,7 +222,9 @@ export class LocalReplica {
     return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks, db.outbox], async () => {
       let clock = await this.readClock();
       const now = this.physicalNow() + (await this.offset());
-      const keys = [...new Map(changes.map((c) => [rowKey(c.dataset, c.row), [c.dataset, c.row] as [string, string]])).values()];
+      const keys = [
+        ...new Map(changes.map((c) => [rowKey(c.dataset, c.row), [c.dataset, c.row] as [string, string]])).values(),
+      ];
       const store = new RowGroups(db.rowGroups);
       const rows = await store.get(keys);
       const current = new Map<string, Registers>();
@@ -299,7 +292,9 @@ export class LocalReplica {
       });
       await this.applyTrieDelta(delta);
       await db.messages.bulkAdd(messages);
-      const keys = [...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
+      const keys = [
+        ...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values(),
+      ];
       const store = new RowGroups(db.rowGroups);
       const rows = await store.get(keys);
       const current = new Map<string, Registers>();
@@ -398,7 +393,8 @@ export class LocalReplica {
       if (!old.length) return [];
       const oldTs = new Set(old.map((m) => m.timestamp));
       const removal = new FlatTrie();
-      for (const m of old) removal.insertHashed(timestampKey(Timestamp.parse(m.timestamp).millis), hashTimestamp(m.timestamp), -1);
+      for (const m of old)
+        removal.insertHashed(timestampKey(Timestamp.parse(m.timestamp).millis), hashTimestamp(m.timestamp), -1);
       await this.applyTrieDelta(removal);
       await db.messages.bulkDelete([...oldTs]);
       await db.outbox.clear();
@@ -428,7 +424,9 @@ export class LocalReplica {
         const b = { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp };
         fresh.push(prev === undefined ? b : { ...b, prev });
       }
-      const keys = [...new Map(fresh.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values()];
+      const keys = [
+        ...new Map(fresh.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values(),
+      ];
       const store = new RowGroups(db.rowGroups);
       const rows = await store.get(keys);
       const put: RowRecord[] = [];

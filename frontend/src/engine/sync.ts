@@ -223,7 +223,13 @@ export class SyncClient {
       const [rootHash, rootCount] = body.root;
       const [localHash, localCount] = await replica.root();
       const descend = body.descend ?? [];
-      if (!descend.length && !extras.length && !moreOutbox.length && rootHash === localHash && rootCount === localCount) {
+      if (
+        !descend.length &&
+        !extras.length &&
+        !moreOutbox.length &&
+        rootHash === localHash &&
+        rootCount === localCount
+      ) {
         return report;
       }
       pushed = [...new Map([...moreOutbox, ...extras].map((m) => [m.timestamp, m])).values()];

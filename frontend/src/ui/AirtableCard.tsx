@@ -76,7 +76,9 @@ export function AirtableCard(props: { offline: string | null; tick: number; last
           forbidden.current = true;
           setView({ kind: 'forbidden' });
         } else {
-          setView(isUnreachable(e) ? { kind: 'offline', reason: reasonOf(e) } : { kind: 'failed', reason: reasonOf(e) });
+          setView(
+            isUnreachable(e) ? { kind: 'offline', reason: reasonOf(e) } : { kind: 'failed', reason: reasonOf(e) },
+          );
         }
       },
     );
@@ -144,7 +146,13 @@ export function AirtableCard(props: { offline: string | null; tick: number; last
           </span>
         ) : null}
         {connected ? (
-          <button type="button" className="btn small primary" data-testid="airtable-sync" disabled={busy} onClick={() => void syncNow()}>
+          <button
+            type="button"
+            className="btn small primary"
+            data-testid="airtable-sync"
+            disabled={busy}
+            onClick={() => void syncNow()}
+          >
             {busy ? 'Syncing…' : 'Sync now'}
           </button>
         ) : null}
@@ -162,8 +170,8 @@ function Connected(props: { connector: AirtableConnector; failure: SyncFailure |
   return (
     <>
       <p className="muted at-target" data-testid="airtable-target">
-        Base <code data-testid="airtable-base">{c.base_id}</code> · table <code data-testid="airtable-table">{c.table}</code> ·{' '}
-        {scheduleText(c.schedule_s)}
+        Base <code data-testid="airtable-base">{c.base_id}</code> · table{' '}
+        <code data-testid="airtable-table">{c.table}</code> · {scheduleText(c.schedule_s)}
       </p>
       {state === 'error' ? (
         <div className="at-error" role="alert" data-testid="airtable-error">
@@ -180,7 +188,12 @@ function Connected(props: { connector: AirtableConnector; failure: SyncFailure |
           Not run yet.
         </p>
       ) : (
-        <p className="at-last-run" data-testid="airtable-last-run" data-trigger={run?.trigger ?? ''} data-status={run?.status ?? ''}>
+        <p
+          className="at-last-run"
+          data-testid="airtable-last-run"
+          data-trigger={run?.trigger ?? ''}
+          data-status={run?.status ?? ''}
+        >
           Last run{' '}
           <time dateTime={at} title={formatDateTime(at)} data-testid="airtable-last-run-at">
             {relativeTime(at, now)}
@@ -188,7 +201,8 @@ function Connected(props: { connector: AirtableConnector; failure: SyncFailure |
           {run ? (
             <span className="muted">
               {' '}
-              · {run.trigger === 'schedule' ? 'scheduled' : run.trigger} · {run.seconds.toFixed(1)} s · {plural(run.requests, 'request')}
+              · {run.trigger === 'schedule' ? 'scheduled' : run.trigger} · {run.seconds.toFixed(1)} s ·{' '}
+              {plural(run.requests, 'request')}
               {run.rate_limited > 0 ? `, ${run.rate_limited} rate-limited` : ''}
               {run.retried > 0 ? `, ${run.retried} retried` : ''}
             </span>

@@ -52,13 +52,28 @@ function Main(props: { session: Session }): ReactNode {
           <span>Recap</span>
         </a>
         <nav>
-          <button type="button" className={route.page === 'recap' ? 'nav active' : 'nav'} data-testid="nav-recap" onClick={() => go({ page: 'recap', date: null })}>
+          <button
+            type="button"
+            className={route.page === 'recap' ? 'nav active' : 'nav'}
+            data-testid="nav-recap"
+            onClick={() => go({ page: 'recap', date: null })}
+          >
             Pre-orders
           </button>
-          <button type="button" className={route.page === 'dashboard' ? 'nav active' : 'nav'} data-testid="nav-dashboard" onClick={() => go({ page: 'dashboard' })}>
+          <button
+            type="button"
+            className={route.page === 'dashboard' ? 'nav active' : 'nav'}
+            data-testid="nav-dashboard"
+            onClick={() => go({ page: 'dashboard' })}
+          >
             Dashboard
           </button>
-          <button type="button" className={route.page === 'conflicts' ? 'nav active' : 'nav'} data-testid="nav-conflicts" onClick={() => go({ page: 'conflicts' })}>
+          <button
+            type="button"
+            className={route.page === 'conflicts' ? 'nav active' : 'nav'}
+            data-testid="nav-conflicts"
+            onClick={() => go({ page: 'conflicts' })}
+          >
             Conflicts
             {attention > 0 ? (
               <span className="badge" data-testid="conflict-badge">
@@ -66,8 +81,17 @@ function Main(props: { session: Session }): ReactNode {
               </span>
             ) : null}
           </button>
-          <button type="button" className={route.page === 'profile' ? 'nav active me' : 'nav me'} data-testid="nav-profile" onClick={() => go({ page: 'profile' })}>
-            {profile.avatar ? <img className="avatar" src={profile.avatar} alt="" /> : <span className="avatar placeholder">{profile.name.slice(0, 1).toUpperCase()}</span>}
+          <button
+            type="button"
+            className={route.page === 'profile' ? 'nav active me' : 'nav me'}
+            data-testid="nav-profile"
+            onClick={() => go({ page: 'profile' })}
+          >
+            {profile.avatar ? (
+              <img className="avatar" src={profile.avatar} alt="" />
+            ) : (
+              <span className="avatar placeholder">{profile.name.slice(0, 1).toUpperCase()}</span>
+            )}
             <span className="me-name" data-testid="me-name">
               {profile.name}
             </span>

@@ -53,9 +53,13 @@ function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
   const products = useDataset('products');
   const session = useLiveQuery(() => service.replica.getMeta<Session>('session'), []);
   const rows = useLiveQuery(async () => {
-    const keys = [...new Set((conflicts ?? []).map((c) => `${c.dataset}\u0000${c.row}`))].map((k) => k.split('\u0000') as [string, string]);
+    const keys = [...new Set((conflicts ?? []).map((c) => `${c.dataset}\u0000${c.row}`))].map(
+      (k) => k.split('\u0000') as [string, string],
+    );
     const recs = await rowsByKey(service.db.rowGroups, keys);
-    const orderIds = recs.filter((r) => r?.ds === 'pre_order_flows').map((r) => ['pre_orders', r?.parent ?? ''] as [string, string]);
+    const orderIds = recs
+      .filter((r) => r?.ds === 'pre_order_flows')
+      .map((r) => ['pre_orders', r?.parent ?? ''] as [string, string]);
     const parents = await rowsByKey(service.db.rowGroups, orderIds);
     const map = new Map<string, RowRecord>();
     for (const r of [...recs, ...parents]) if (r) map.set(`${r.ds}/${r.id}`, r);
@@ -66,8 +70,10 @@ function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
 
 export function describeValue(column: string, value: Scalar, lookup: Lookup): string {
   if (value === null) return '(empty)';
-  if (column === 'partner_id' && typeof value === 'string') return text(lookup.partners?.get(value), 'name') || 'another partner';
-  if (column === 'product_id' && typeof value === 'string') return text(lookup.products?.get(value), 'name') || 'another product';
+  if (column === 'partner_id' && typeof value === 'string')
+    return text(lookup.partners?.get(value), 'name') || 'another partner';
+  if (column === 'product_id' && typeof value === 'string')
+    return text(lookup.products?.get(value), 'name') || 'another product';
   if (column === 'tombstone') return value === 1 ? 'deleted' : 'kept';
   if (column === 'avatar') return '(picture)';
   if (column === 'status' && value === 'confirmed') return 'confirmed';
@@ -88,7 +94,8 @@ export function describeRecord(c: ConflictRecord, lookup: Lookup): string {
     return `${product || label}${partner ? ` (${partner})` : ''}`;
   }
   if (c.dataset === 'partners' || c.dataset === 'products') return `${label} ${text(row, 'name')}`.trim();
-  if (c.dataset === 'profiles') return c.row === lookup.me ? 'your profile' : `the profile of ${text(row, 'name') || 'a rep'}`;
+  if (c.dataset === 'profiles')
+    return c.row === lookup.me ? 'your profile' : `the profile of ${text(row, 'name') || 'a rep'}`;
   return label;
 }
 
@@ -128,7 +135,12 @@ export function ConflictToasts(): ReactNode {
           <span>{conflictSentence(c, lookup)}</span>
           <div className="row-actions">
             {c.yours === 'loser' && c.resolved === 0 ? (
-              <button type="button" className="btn primary" data-testid="toast-reapply" onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}>
+              <button
+                type="button"
+                className="btn primary"
+                data-testid="toast-reapply"
+                onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}
+              >
                 Re-apply mine
               </button>
             ) : null}
@@ -142,7 +154,12 @@ export function ConflictToasts(): ReactNode {
             >
               View all
             </button>
-            <button type="button" className="btn ghost" data-testid="toast-dismiss" onClick={() => void dismissConflict(c.id)}>
+            <button
+              type="button"
+              className="btn ghost"
+              data-testid="toast-dismiss"
+              onClick={() => void dismissConflict(c.id)}
+            >
               Dismiss
             </button>
           </div>
@@ -165,16 +182,26 @@ export function ConflictsPage(): ReactNode {
     <section className="page conflicts-page">
       <h1>Conflicts</h1>
       <p className="muted">
-        When you and another rep change the same thing at the same time, the later edit wins everywhere. Each such
-        case is listed here; you can put your value back with one tap.
+        When you and another rep change the same thing at the same time, the later edit wins everywhere. Each such case
+        is listed here; you can put your value back with one tap.
       </p>
-      {all?.length === 0 ? <p className="empty" data-testid="no-conflicts">No conflicts. 🎉</p> : null}
+      {all?.length === 0 ? (
+        <p className="empty" data-testid="no-conflicts">
+          No conflicts. 🎉
+        </p>
+      ) : null}
       <ul className="conflict-list">
         {(all ?? []).map((c) => {
           const mine = c.yours === 'loser' ? c.loser : c.winner;
           const theirs = c.yours === 'loser' ? c.winner : c.loser;
           return (
-            <li key={c.id} className={`conflict-item ${c.yours}`} data-testid="conflict-item" data-kind={c.kind} data-yours={c.yours}>
+            <li
+              key={c.id}
+              className={`conflict-item ${c.yours}`}
+              data-testid="conflict-item"
+              data-kind={c.kind}
+              data-yours={c.yours}
+            >
               <div className="conflict-head">
                 <strong data-testid="conflict-record">{describeRecord(c, lookup)}</strong>
                 <span className={`badge ${c.yours}`}>{c.yours === 'loser' ? 'your edit lost' : 'your edit won'}</span>
@@ -183,9 +210,17 @@ export function ConflictsPage(): ReactNode {
                 <dt>Field</dt>
                 <dd data-testid="conflict-field">{fieldLabel(c)}</dd>
                 <dt>Your value</dt>
-                <dd data-testid="conflict-mine">{c.kind === 'deleted' && c.yours === 'winner' ? 'deleted' : describeValue(c.column, mine.value, lookup)}</dd>
+                <dd data-testid="conflict-mine">
+                  {c.kind === 'deleted' && c.yours === 'winner'
+                    ? 'deleted'
+                    : describeValue(c.column, mine.value, lookup)}
+                </dd>
                 <dt>Their value</dt>
-                <dd data-testid="conflict-theirs">{c.kind === 'deleted' && c.yours === 'loser' ? 'deleted' : describeValue(c.column, theirs.value, lookup)}</dd>
+                <dd data-testid="conflict-theirs">
+                  {c.kind === 'deleted' && c.yours === 'loser'
+                    ? 'deleted'
+                    : describeValue(c.column, theirs.value, lookup)}
+                </dd>
                 <dt>Who</dt>
                 <dd data-testid="conflict-who">{who(theirs, lookup).replace(/,$/, '')}</dd>
                 <dt>When</dt>
@@ -197,7 +232,12 @@ export function ConflictsPage(): ReactNode {
                     Your value was re-applied.
                   </span>
                 ) : (
-                  <button type="button" className="btn primary" data-testid="conflict-reapply" onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}>
+                  <button
+                    type="button"
+                    className="btn primary"
+                    data-testid="conflict-reapply"
+                    onClick={() => void reapply(c).catch((e: unknown) => toast.error(e))}
+                  >
                     {c.kind === 'deleted' ? 'Restore it with my value' : 'Re-apply my value'}
                   </button>
                 )
@@ -240,7 +280,12 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
           Sync problem: {status.error.slice(0, 80)}
         </span>
       ) : null}
-      <button type="button" className="btn small ghost" data-testid="sync-now" onClick={() => service.requestSync('manual')}>
+      <button
+        type="button"
+        className="btn small ghost"
+        data-testid="sync-now"
+        onClick={() => service.requestSync('manual')}
+      >
         Sync now
       </button>
     </div>

@@ -42,7 +42,9 @@ function reasonOf(e: unknown): string {
 }
 
 function useLastSync(): number | null {
-  return useLiveQuery(async () => (await service.replica.getMeta<SyncStatus>('status'))?.lastSyncAt ?? null, []) ?? null;
+  return (
+    useLiveQuery(async () => (await service.replica.getMeta<SyncStatus>('status'))?.lastSyncAt ?? null, []) ?? null
+  );
 }
 
 function useRole(): string | null {
@@ -90,16 +92,32 @@ export default function DashboardPage(): ReactNode {
         <h1>Dashboard</h1>
         <label className="field inline">
           <span className="label">From</span>
-          <input type="date" value={from} data-testid="dash-from" onChange={(e) => e.target.value && setFrom(e.target.value)} />
+          <input
+            type="date"
+            value={from}
+            data-testid="dash-from"
+            onChange={(e) => e.target.value && setFrom(e.target.value)}
+          />
         </label>
         <label className="field inline">
           <span className="label">To</span>
-          <input type="date" value={to} data-testid="dash-to" onChange={(e) => e.target.value && setTo(e.target.value)} />
+          <input
+            type="date"
+            value={to}
+            data-testid="dash-to"
+            onChange={(e) => e.target.value && setTo(e.target.value)}
+          />
         </label>
         <div className="presets">
-          <button type="button" className="btn small ghost" onClick={() => setPreset(7)}>±7 days</button>
-          <button type="button" className="btn small ghost" onClick={() => setPreset(30)}>±30 days</button>
-          <button type="button" className="btn small ghost" onClick={() => setPreset(90)}>±90 days</button>
+          <button type="button" className="btn small ghost" onClick={() => setPreset(7)}>
+            ±7 days
+          </button>
+          <button type="button" className="btn small ghost" onClick={() => setPreset(30)}>
+            ±30 days
+          </button>
+          <button type="button" className="btn small ghost" onClick={() => setPreset(90)}>
+            ±90 days
+          </button>
         </div>
         <button type="button" className="btn small" data-testid="dash-refresh" onClick={() => setTick((t) => t + 1)}>
           Refresh
@@ -112,11 +130,15 @@ export default function DashboardPage(): ReactNode {
         </div>
       ) : null}
       {summary === null ? (
-        <p className="muted" data-testid="dash-loading">Loading…</p>
+        <p className="muted" data-testid="dash-loading">
+          Loading…
+        </p>
       ) : (
         <Figures summary={summary} source={source} />
       )}
-      {canSeeAirtable(role) ? <AirtableCard offline={source?.kind === 'local' ? source.reason : null} tick={tick} lastSync={lastSync} /> : null}
+      {canSeeAirtable(role) ? (
+        <AirtableCard offline={source?.kind === 'local' ? source.reason : null} tick={tick} lastSync={lastSync} />
+      ) : null}
       <OrdersTable from={from} to={to} tick={tick} lastSync={lastSync} />
     </section>
   );
@@ -126,7 +148,10 @@ function Figures(props: { summary: Summary; source: Source | null }): ReactNode 
   const { summary } = props;
   const all = totals(summary);
   const perDay = summary.per_day.map((d) => ({ day: d.date.slice(5), date: d.date, orders: d.pre_orders }));
-  const products = summary.top_products.map((p) => ({ name: p.name ?? p.sku ?? p.product_id.slice(0, 8), quantity: p.quantity }));
+  const products = summary.top_products.map((p) => ({
+    name: p.name ?? p.sku ?? p.product_id.slice(0, 8),
+    quantity: p.quantity,
+  }));
   return (
     <div data-testid="dash-figures" data-source={props.source?.kind ?? ''}>
       <div className="kpis">
@@ -178,7 +203,11 @@ function Figures(props: { summary: Summary; source: Source | null }): ReactNode 
             </BarChart>
           </ResponsiveContainer>
         </div>
-        <div className="card chart" data-testid="chart-top-products" data-products={summary.top_products.map((p) => p.product_id).join(',')}>
+        <div
+          className="card chart"
+          data-testid="chart-top-products"
+          data-products={summary.top_products.map((p) => p.product_id).join(',')}
+        >
           <h2>Top products by quantity</h2>
           <ResponsiveContainer width="100%" height={Math.max(160, products.length * 26 + 40)}>
             <BarChart data={products} layout="vertical" margin={{ top: 8, right: 16, bottom: 0, left: 8 }}>
@@ -259,7 +288,9 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
 
   const rows = useMemo(() => {
     if (!data) return [];
-    const withEdits = data.rows.map((r) => (overrides.has(r.id) ? { ...r, status: overrides.get(r.id) ?? r.status } : r));
+    const withEdits = data.rows.map((r) =>
+      overrides.has(r.id) ? { ...r, status: overrides.get(r.id) ?? r.status } : r,
+    );
     const sorted = sortRows(withEdits, sort.key, sort.dir);
     return data.local ? sorted.slice(localPage * PAGE, (localPage + 1) * PAGE) : sorted;
   }, [data, overrides, sort, localPage]);
@@ -290,7 +321,11 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
   const header = (c: (typeof COLUMNS)[number]): ReactNode => {
     const active = sort.key === c.key;
     return (
-      <th key={c.key} className={c.num ? 'num' : undefined} aria-sort={active ? (sort.dir === 1 ? 'ascending' : 'descending') : 'none'}>
+      <th
+        key={c.key}
+        className={c.num ? 'num' : undefined}
+        aria-sort={active ? (sort.dir === 1 ? 'ascending' : 'descending') : 'none'}
+      >
         <button
           type="button"
           className="sort"
@@ -374,7 +409,8 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
                   </select>
                   {pending.has(`pre_orders/${r.id}`) ? (
                     <span className="unsynced" title="Not synced yet" data-testid="order-row-unsynced">
-                      {' '}●
+                      {' '}
+                      ●
                     </span>
                   ) : null}
                 </td>

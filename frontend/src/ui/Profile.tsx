@@ -54,7 +54,10 @@ export function ProfilePage(props: { session: Session }): ReactNode {
   const shownAvatar = avatar ?? profile.avatar;
   const nameError = shownName.trim() === '' ? 'Enter your name.' : shownName.length > 500 ? 'Too long.' : null;
   const emailError = isEmail(shownEmail.trim()) ? null : 'Enter a valid email address, like name@example.com.';
-  const dirty = (name !== null && name !== profile.name) || (email !== null && email !== profile.email) || (avatar !== null && avatar !== profile.avatar);
+  const dirty =
+    (name !== null && name !== profile.name) ||
+    (email !== null && email !== profile.email) ||
+    (avatar !== null && avatar !== profile.avatar);
 
   const save = async (): Promise<void> => {
     const fields: Partial<Record<'name' | 'email' | 'avatar', string>> = {};
@@ -101,12 +104,27 @@ export function ProfilePage(props: { session: Session }): ReactNode {
         </div>
         <label className="field">
           <span className="label">Name</span>
-          <input data-testid="profile-name" value={shownName} onChange={(e) => setName(e.target.value)} aria-invalid={nameError !== null} />
-          {nameError ? <span className="error" data-testid="profile-name-error">{nameError}</span> : null}
+          <input
+            data-testid="profile-name"
+            value={shownName}
+            onChange={(e) => setName(e.target.value)}
+            aria-invalid={nameError !== null}
+          />
+          {nameError ? (
+            <span className="error" data-testid="profile-name-error">
+              {nameError}
+            </span>
+          ) : null}
         </label>
         <label className="field">
           <span className="label">Email</span>
-          <input type="email" data-testid="profile-email" value={shownEmail} onChange={(e) => setEmail(e.target.value)} aria-invalid={emailError !== null} />
+          <input
+            type="email"
+            data-testid="profile-email"
+            value={shownEmail}
+            onChange={(e) => setEmail(e.target.value)}
+            aria-invalid={emailError !== null}
+          />
           {emailError ? (
             <span className="error" role="alert" data-testid="profile-email-error">
               {emailError}

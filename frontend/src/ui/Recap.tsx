@@ -76,13 +76,16 @@ export function RecapPage(): ReactNode {
       .map(([pid, orders]) => ({
         pid,
         name: name(pid),
-        orders: orders.sort((a, b) => text(a, 'created_at').localeCompare(text(b, 'created_at')) || (a.id < b.id ? -1 : 1)),
+        orders: orders.sort(
+          (a, b) => text(a, 'created_at').localeCompare(text(b, 'created_at')) || (a.id < b.id ? -1 : 1),
+        ),
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }, [day, partners]);
 
   const isPending = (o: RowRecord): boolean =>
-    pending.has(`pre_orders/${o.id}`) || (day?.flows.get(o.id) ?? []).some((f) => pending.has(`pre_order_flows/${f.id}`));
+    pending.has(`pre_orders/${o.id}`) ||
+    (day?.flows.get(o.id) ?? []).some((f) => pending.has(`pre_order_flows/${f.id}`));
 
   const selectedOrder = selected ? day?.orders.find((o) => o.id === selected) : undefined;
   const totalFlows = (day?.orders ?? []).reduce((n, o) => n + (day?.flows.get(o.id)?.length ?? 0), 0);
@@ -90,14 +93,31 @@ export function RecapPage(): ReactNode {
   return (
     <section className="recap">
       <div className="day-bar">
-        <button type="button" className="btn ghost icon" aria-label="Previous day" data-testid="date-prev" onClick={() => setDate(addDays(date, -1))}>
+        <button
+          type="button"
+          className="btn ghost icon"
+          aria-label="Previous day"
+          data-testid="date-prev"
+          onClick={() => setDate(addDays(date, -1))}
+        >
           ‹
         </button>
         <label className="date-field">
           <span className="sr-only">Delivery date</span>
-          <input type="date" data-testid="date-input" value={date} onChange={(e) => e.target.value && setDate(e.target.value)} />
+          <input
+            type="date"
+            data-testid="date-input"
+            value={date}
+            onChange={(e) => e.target.value && setDate(e.target.value)}
+          />
         </label>
-        <button type="button" className="btn ghost icon" aria-label="Next day" data-testid="date-next" onClick={() => setDate(addDays(date, 1))}>
+        <button
+          type="button"
+          className="btn ghost icon"
+          aria-label="Next day"
+          data-testid="date-next"
+          onClick={() => setDate(addDays(date, 1))}
+        >
           ›
         </button>
         <div className="day-title">
@@ -130,7 +150,13 @@ export function RecapPage(): ReactNode {
               return (
                 // The whole card is a large touch target; the Edit button is its keyboard and
                 // screen-reader equivalent (a table cannot live inside a <button>).
-                <div key={o.id} className="order-card" data-testid="order-card" data-order-id={o.id} onClick={() => setSelected(o.id)}>
+                <div
+                  key={o.id}
+                  className="order-card"
+                  data-testid="order-card"
+                  data-order-id={o.id}
+                  onClick={() => setSelected(o.id)}
+                >
                   <div className="order-head">
                     <span className={`status ${status}`} data-testid="order-status">
                       {status}
@@ -141,7 +167,11 @@ export function RecapPage(): ReactNode {
                         ● not synced
                       </span>
                     ) : null}
-                    <button type="button" className="btn small ghost edit" aria-label={`Edit the pre-order for ${g.name}`}>
+                    <button
+                      type="button"
+                      className="btn small ghost edit"
+                      aria-label={`Edit the pre-order for ${g.name}`}
+                    >
                       Edit
                     </button>
                   </div>
@@ -194,7 +224,10 @@ export function RecapPage(): ReactNode {
           onClose={() => setCreating(false)}
           onPick={(p) => {
             setCreating(false);
-            void createPreOrder(p.id, date).then((id) => setSelected(id), (e: unknown) => toast.error(e));
+            void createPreOrder(p.id, date).then(
+              (id) => setSelected(id),
+              (e: unknown) => toast.error(e),
+            );
           }}
         />
       ) : null}
@@ -227,7 +260,9 @@ function OrderEditor(props: {
   onMoved: (date: string) => void;
 }): ReactNode {
   const { order, flows, partners, products } = props;
-  const [picking, setPicking] = useState<null | { kind: 'partner' } | { kind: 'add' } | { kind: 'product'; flow: RowRecord }>(null);
+  const [picking, setPicking] = useState<
+    null | { kind: 'partner' } | { kind: 'add' } | { kind: 'product'; flow: RowRecord }
+  >(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const toast = useToast();
   const status = text(order, 'status') || 'pending';
@@ -240,7 +275,12 @@ function OrderEditor(props: {
       <div className="editor-grid">
         <div className="field">
           <span className="label">Partner</span>
-          <button type="button" className="btn picker-button" data-testid="editor-partner" onClick={() => setPicking({ kind: 'partner' })}>
+          <button
+            type="button"
+            className="btn picker-button"
+            data-testid="editor-partner"
+            onClick={() => setPicking({ kind: 'partner' })}
+          >
             {text(partner, 'name') || 'Choose partner'}
             <span className="muted"> {text(partner, 'short_name')}</span>
           </button>
@@ -252,7 +292,9 @@ function OrderEditor(props: {
             className={`btn status-toggle ${status}`}
             data-testid="editor-status-toggle"
             aria-pressed={status === 'confirmed'}
-            onClick={() => void setOrderField(order.id, 'status', status === 'confirmed' ? 'pending' : 'confirmed').catch(fail)}
+            onClick={() =>
+              void setOrderField(order.id, 'status', status === 'confirmed' ? 'pending' : 'confirmed').catch(fail)
+            }
           >
             {status === 'confirmed' ? '✓ Confirmed' : 'Pending · tap to confirm'}
           </button>
@@ -280,7 +322,12 @@ function OrderEditor(props: {
           return (
             <li key={f.id} className="flow-editor" data-testid="flow-editor" data-flow-id={f.id}>
               <div className="flow-editor-head">
-                <button type="button" className="btn picker-button" data-testid="flow-product-button" onClick={() => setPicking({ kind: 'product', flow: f })}>
+                <button
+                  type="button"
+                  className="btn picker-button"
+                  data-testid="flow-product-button"
+                  onClick={() => setPicking({ kind: 'product', flow: f })}
+                >
                   {text(p, 'name') || 'Choose product'} <span className="muted">{text(p, 'sku')}</span>
                 </button>
                 {unsynced ? (
@@ -317,10 +364,20 @@ function OrderEditor(props: {
           );
         })}
       </ul>
-      <button type="button" className="btn primary wide" data-testid="add-flow" onClick={() => setPicking({ kind: 'add' })}>
+      <button
+        type="button"
+        className="btn primary wide"
+        data-testid="add-flow"
+        onClick={() => setPicking({ kind: 'add' })}
+      >
         + Add product
       </button>
-      <button type="button" className="btn danger wide" data-testid="editor-delete" onClick={() => setConfirmDelete(true)}>
+      <button
+        type="button"
+        className="btn danger wide"
+        data-testid="editor-delete"
+        onClick={() => setConfirmDelete(true)}
+      >
         Delete pre-order
       </button>
 

@@ -6,10 +6,7 @@ import { service } from '../app/service';
 import { datasetRows } from '../engine/rowgroups';
 
 export type Route =
-  | { page: 'recap'; date: string | null }
-  | { page: 'conflicts' }
-  | { page: 'dashboard' }
-  | { page: 'profile' };
+  { page: 'recap'; date: string | null } | { page: 'conflicts' } | { page: 'dashboard' } | { page: 'profile' };
 
 function parseHash(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');

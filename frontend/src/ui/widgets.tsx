@@ -88,7 +88,13 @@ export function Picker(props: {
   }, [query, rows, fields]);
   return (
     <div className="modal-backdrop" onClick={props.onClose}>
-      <div className="modal picker" role="dialog" aria-label={props.title} data-testid="picker" onClick={(e) => e.stopPropagation()}>
+      <div
+        className="modal picker"
+        role="dialog"
+        aria-label={props.title}
+        data-testid="picker"
+        onClick={(e) => e.stopPropagation()}
+      >
         <div className="sheet-head">
           <h2>{props.title}</h2>
           <button type="button" className="btn ghost" data-testid="picker-close" onClick={props.onClose}>
