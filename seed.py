@@ -22,8 +22,10 @@ import uuid_utils
 
 from crdt.hlc import Clock, send
 from crdt.message import Message, Scalar
-from sync_server import database, storage
+from sync_server import database
 from sync_server.auth import hash_password
+from sync_server.storage import users as user_store
+from sync_server.storage.apply import apply_messages
 
 DEMO_PASSWORD = "recap-demo"
 PARTNER_WORDS = [
@@ -99,19 +101,12 @@ async def create_tenant(
 ) -> tuple[str, list[SeededUser]]:
     """A tenant and its users: (email, display name, password, role)."""
     tenant_id = str(uuid.uuid4())
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name)
+    await user_store.create_tenant(conn, tenant_id, name)
     out = []
     for email, display, password, role in users:
         user_id = new_id()
-        await conn.execute(
-            """INSERT INTO users (id, tenant_id, email, display_name, password_hash, role)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            user_id,
-            tenant_id,
-            email.lower(),
-            display,
-            hash_password(password),
-            role,
+        await user_store.create_user(
+            conn, user_id, tenant_id, email.lower(), display, hash_password(password), role
         )
         out.append(SeededUser(user_id, email.lower(), password, role))
     return tenant_id, out
@@ -188,11 +183,7 @@ def demo_messages(
 async def seed_demo(
     conn: asyncpg.Connection, rng: random.Random, days: int = 14
 ) -> list[SeededUser]:
-    suffix = (
-        ""
-        if not await conn.fetchval("SELECT count(*) FROM tenants")
-        else f"-{rng.randint(0, 9999)}"
-    )
+    suffix = "" if not await user_store.count_tenants(conn) else f"-{rng.randint(0, 9999)}"
     tenant_id, users = await create_tenant(
         conn,
         "Demo Produce Co",
@@ -204,7 +195,7 @@ async def seed_demo(
     )
     messages = demo_messages(rng, days, days, users=users)
     for i in range(0, len(messages), 5000):
-        await storage.apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
+        await apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
     print(f"seeded tenant {tenant_id}: {len(messages)} messages")
     for user in users:
         print(f"  login: {user.email} / {user.password} ({user.role})")
@@ -214,7 +205,7 @@ async def seed_demo(
 async def seed_if_empty(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        if await conn.fetchval("SELECT count(*) FROM tenants"):
+        if await user_store.count_tenants(conn):
             print(f"database already seeded; demo logins use the password {DEMO_PASSWORD!r}")
             return
         await _with_codecs(conn)
@@ -242,9 +233,9 @@ async def seed_large(url: str, count: int) -> None:
         for message in history(count, end - 3 * 365 * 86_400_000, end, seed=7):
             batch.append(message)
             if len(batch) == 10_000:
-                await storage.apply_messages(conn, tenant_id, users[0].id, batch)
+                await apply_messages(conn, tenant_id, users[0].id, batch)
                 batch = []
-        await storage.apply_messages(conn, tenant_id, users[0].id, batch)
+        await apply_messages(conn, tenant_id, users[0].id, batch)
         print(
             f"seeded tenant {tenant_id} with {count:,} messages; "
             f"login: {users[0].email} / {DEMO_PASSWORD}"

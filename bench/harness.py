@@ -19,8 +19,9 @@ import aiohttp
 import asyncpg
 
 from crdt.message import Message
-from sync_server import database, storage
+from sync_server import database
 from sync_server.database import _init_connection
+from sync_server.storage.apply import apply_messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,5 +208,5 @@ class Harness:
         assert self.conn is not None
         started = time.perf_counter()
         for i in range(0, len(messages), batch):
-            await storage.apply_messages(self.conn, tenant_id, None, messages[i : i + batch])
+            await apply_messages(self.conn, tenant_id, None, messages[i : i + batch])
         return time.perf_counter() - started

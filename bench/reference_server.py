@@ -21,8 +21,10 @@ from aiohttp import web
 from crdt import merkle
 from crdt.message import Message
 from crdt.timestamp import min_timestamp_at
-from sync_server import database, storage
+from sync_server import database
 from sync_server.auth import read_token
+from sync_server.storage import merkle as trie_store
+from sync_server.storage.apply import apply_messages
 
 POOL = web.AppKey("pool", object)
 
@@ -36,8 +38,8 @@ async def ref_sync(request: web.Request) -> web.Response:
     messages = [Message.from_json(m) for m in body["messages"]]
     pool: Any = request.app[POOL]
     async with pool.acquire() as conn:
-        await storage.apply_messages(conn, who.tenant_id, who.user_id, messages)
-        server_trie = (await storage.whole_trie(conn, who.tenant_id)).to_json()
+        await apply_messages(conn, who.tenant_id, who.user_id, messages)
+        server_trie = (await trie_store.whole(conn, who.tenant_id)).to_json()
         since = merkle.diff(server_trie, body["merkle"])
         rows: list[Any] = []
         if since is not None:

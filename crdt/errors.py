@@ -1,21 +1,43 @@
-"""Every error the CRDT core raises, in one place.
+"""The root of Recap's one error tree, and every error the CRDT core raises.
 
-    CrdtError
-    ├── InvalidTimestamp      a string that is not a canonical timestamp
-    ├── ClockError            the clock refused to move
-    │   ├── ClockDriftError   a timestamp too far ahead of physical time
-    │   ├── CounterOverflow   more than 0xFFFF events in one millisecond
-    │   └── DuplicateNodeError  a remote timestamp carries our own node id
-    └── InvalidMessage        a message that fails validation (bad shape, type, dataset, column)
+    RecapError                    every error raised on purpose: a stable `code`, a
+    │                             message, and `details` a client may act on
+    ├── CrdtError                 (here) the core's errors
+    │   ├── InvalidTimestamp      a string that is not a canonical timestamp
+    │   ├── ClockError            the clock refused to move
+    │   │   ├── ClockDriftError   a timestamp too far ahead of physical time
+    │   │   ├── CounterOverflow   more than 0xFFFF events in one millisecond
+    │   │   └── DuplicateNodeError  a remote timestamp carries our own node id
+    │   └── InvalidMessage        a message that fails validation (shape, type, dataset, column)
+    └── ServiceError              (sync_server/errors.py) what a request can run into
 
-Callers map these to protocol errors in one place (the server's error middleware); the
-`code` attribute is the stable machine-readable name used there.
+The server maps the whole tree to HTTP in one place (`sync_server/middleware.py`): the
+class says the status, `code` and `message` (and `details`) make the JSON body.
 """
 
 from __future__ import annotations
 
+from typing import Any
 
-class CrdtError(Exception):
+
+class RecapError(Exception):
+    """An error raised on purpose. `code` is the stable machine-readable name (a class
+    default, or given per instance); `details` are extra fields a client may act on (the
+    index of a bad message, the server's time)."""
+
+    code = "error"
+    default_message = ""
+
+    def __init__(self, message: str = "", *, code: str | None = None, **details: Any) -> None:
+        message = message or self.default_message
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class CrdtError(RecapError):
     code = "crdt_error"
 
 

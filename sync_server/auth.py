@@ -17,6 +17,7 @@ from typing import Literal
 import orjson
 
 Role = Literal["rep", "admin"]
+ROLES: tuple[Role, ...] = ("rep", "admin")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -65,7 +66,7 @@ def read_token(secret: str, token: str, now: float | None = None) -> Principal |
         principal = Principal(str(claims["u"]), str(claims["t"]), claims["r"], int(claims["e"]))
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return None
-    if principal.role not in ("rep", "admin"):
+    if principal.role not in ROLES:
         return None
     if principal.expires_at <= (time.time() if now is None else now):
         return None

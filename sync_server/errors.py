@@ -1,37 +1,82 @@
-"""API errors: one exception type, mapped to `{"code", "message"}` JSON in one middleware."""
+"""What a request can run into: the server's branch of the one error tree (its root,
+`RecapError`, and the core's branch are in `crdt/errors.py`).
+
+    RecapError
+    ├── CrdtError ...                 the core's (crdt/errors.py)
+    └── ServiceError                  raised by handlers, services, storage and the bridge
+        ├── BadRequest            400 a body, query or cursor that cannot be read
+        ├── Unauthorized          401 no, a bad or an expired token; wrong credentials
+        ├── Forbidden             403 the caller's role or device may not do this
+        ├── NotFound              404
+        ├── Conflict              409 e.g. an Idempotency-Key reused with another body
+        ├── PreconditionFailed    412 a stale If-Match
+        ├── TooLarge              413 too many messages in one request
+        ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
+        ├── PreconditionRequired  428 a required If-Match or Idempotency-Key is missing
+        ├── RateLimited           429 details: retry_after_s
+        ├── UpstreamFailed        502 an outside service failed (airtable.client.AirtableError)
+        └── Unavailable           503 the server cannot do it now (its clock refused)
+
+Each class is one HTTP status (`middleware.STATUS`); `code` names the case within it, so a
+client can tell `bad_credentials` from `unauthorized` although both are 401. Nothing here
+knows about HTTP: the mapping lives in one place, the error middleware.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from crdt.errors import RecapError
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-    def body(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, **self.extra}
+class ServiceError(RecapError):
+    code = "error"
 
 
-def bad_request(message: str, **extra: Any) -> ApiError:
-    return ApiError(400, "bad_request", message, **extra)
+class BadRequest(ServiceError):
+    code = "bad_request"
 
 
-def invalid(message: str, **extra: Any) -> ApiError:
-    return ApiError(422, "invalid", message, **extra)
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+    default_message = "missing or invalid bearer token"
 
 
-def unauthorized(message: str = "missing or invalid bearer token") -> ApiError:
-    return ApiError(401, "unauthorized", message)
+class Forbidden(ServiceError):
+    code = "forbidden"
+    default_message = "not allowed for this role"
 
 
-def forbidden(message: str = "not allowed for this role") -> ApiError:
-    return ApiError(403, "forbidden", message)
+class NotFound(ServiceError):
+    code = "not_found"
+    default_message = "not found"
 
 
-def not_found(message: str = "not found") -> ApiError:
-    return ApiError(404, "not_found", message)
+class Conflict(ServiceError):
+    code = "conflict"
+
+
+class PreconditionFailed(ServiceError):
+    code = "precondition_failed"
+
+
+class TooLarge(ServiceError):
+    code = "too_large"
+
+
+class Invalid(ServiceError):
+    code = "invalid"
+
+
+class PreconditionRequired(ServiceError):
+    code = "precondition_required"
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+
+
+class UpstreamFailed(ServiceError):
+    code = "upstream_failed"
+
+
+class Unavailable(ServiceError):
+    code = "unavailable"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from .errors import bad_request
+from .errors import BadRequest
 
 Path = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
@@ -80,4 +80,4 @@ class Cursor(BaseModel):
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             return cls.model_validate(orjson.loads(raw))
         except Exception as exc:  # any malformed cursor is the client's error
-            raise bad_request("malformed cursor") from exc
+            raise BadRequest("malformed cursor") from exc

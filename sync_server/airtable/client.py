@@ -17,14 +17,16 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from ..errors import UpstreamFailed
 from .limiter import SharedRateLimiter
 
 BATCH = 10  # Airtable's limit of records per create/update/delete request
 PAGE_SIZE = 100
 
 
-class AirtableError(Exception):
-    """Airtable refused the request, and retrying will not change that."""
+class AirtableError(UpstreamFailed):
+    """Airtable refused the request, and retrying will not change that. `status` is
+    Airtable's HTTP status (None for a network failure)."""
 
     code = "airtable_error"
 

@@ -13,6 +13,8 @@ import datetime
 
 import asyncpg
 
+from ..storage import connectors
+
 
 class SharedRateLimiter:
     def __init__(
@@ -25,42 +27,13 @@ class SharedRateLimiter:
     async def acquire(self, base_id: str) -> None:
         """Return once this process may send one request to the base."""
         while True:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO airtable_rate (base_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                    base_id,
-                )
-                row = await conn.fetchrow(
-                    """SELECT sent, penalty_until, clock_timestamp() AS now
-                       FROM airtable_rate WHERE base_id = $1 FOR UPDATE""",
-                    base_id,
-                )
-                assert row is not None
-                now: datetime.datetime = row["now"]
-                penalty: datetime.datetime | None = row["penalty_until"]
-                recent = [t for t in row["sent"] if t > now - self.span]
-                if penalty is not None and penalty > now:
-                    wait = (penalty - now).total_seconds()
-                elif len(recent) < self.rate:
-                    await conn.execute(
-                        "UPDATE airtable_rate SET sent = $2 WHERE base_id = $1",
-                        base_id,
-                        [*recent, now],
-                    )
-                    return
-                else:
-                    wait = (min(recent) + self.span - now).total_seconds()
-            wait = max(wait, 0.005)
-            await asyncio.sleep(wait)
+            async with self.pool.acquire() as conn:
+                wait = await connectors.rate_slot(conn, base_id, self.rate, self.span)
+            if wait is None:
+                return
+            await asyncio.sleep(max(wait, 0.005))
 
     async def penalize(self, base_id: str, seconds: float) -> None:
         """Airtable said 429: nobody sends to this base until the penalty is over."""
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                """UPDATE airtable_rate SET penalty_until = greatest(
-                       coalesce(penalty_until, clock_timestamp()),
-                       clock_timestamp() + $2 * interval '1 second')
-                   WHERE base_id = $1""",
-                base_id,
-                seconds,
-            )
+            await connectors.penalize(conn, base_id, seconds)

@@ -12,9 +12,13 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from ..errors import ServiceError
 
-class UnreadableSecret(Exception):
+
+class UnreadableSecret(ServiceError):
     """The stored credential was encrypted under another key."""
+
+    code = "credentials_unreadable"
 
 
 class SecretsBox:

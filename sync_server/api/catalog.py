@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import uuid_utils
 from aiohttp import web
+from pydantic import BaseModel
 
-from crdt.message import Scalar
-
-from .. import storage
-from ..app import POOL, json_response, principal
-from . import queries
-from .common import decode_keyset_cursor, encode_cursor, parse_body, parse_query, stamp
-from .models import PageQuery, Partner, PartnerIn, PartnerPage, Product, ProductIn, ProductPage
-from .registry import operation
-
-COLUMNS = {"partners": ["name", "short_name"], "products": ["name", "sku", "unit_weight"]}
+from ..httpio import caller, json_response, parse_body, parse_query
+from ..keys import POOL, RECORDS
+from ..models import PageQuery, Partner, PartnerIn, PartnerPage, Product, ProductIn, ProductPage
+from ..operations import ADMINS, operation
+from ..services.records import CATALOG_COLUMNS
+from ..storage import records
+from .cursors import decode_keyset_cursor, encode_cursor
 
 
 async def _page(request: web.Request, dataset: str) -> dict[str, object]:
-    who = principal(request)
     q = parse_query(request, PageQuery)
     after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
-        rows = await queries.catalog_page(
+        rows = await records.catalog_page(
             conn,
-            who.tenant_id,
+            caller(request).tenant_id,
             dataset,
-            COLUMNS[dataset],
+            CATALOG_COLUMNS[dataset],
             after,
             q.limit + 1,
             q.q,
@@ -66,49 +62,41 @@ async def list_products(request: web.Request) -> web.Response:
     return json_response(page.model_dump(mode="json"))
 
 
-async def _create(request: web.Request, dataset: str, fields: dict[str, Scalar]) -> str:
-    who = principal(request, admin=True)
-    row = str(uuid_utils.uuid7())
-    edits = [(dataset, row, c, v) for c, v in fields.items() if v is not None]
-    edits.append((dataset, row, "tombstone", 0))
-    async with request.app[POOL].acquire() as conn:
-        await storage.apply_messages(conn, who.tenant_id, who.user_id, stamp(request, {}, edits))
-    return row
+async def _create(
+    request: web.Request, dataset: str, body: BaseModel, shown: type[BaseModel]
+) -> web.Response:
+    who = caller(request)
+    fields = body.model_dump(mode="json")
+    row = await request.app[RECORDS].create_catalog_row(who.tenant_id, who.user_id, dataset, fields)
+    document = shown.model_validate({"id": row, **body.model_dump()})
+    return json_response(document.model_dump(mode="json"), 201)
 
 
 @operation(
     "POST",
     "/api/v1/partners",
-    "Create a partner (admin)",
+    "Create a partner",
     "catalog",
     status=201,
     body=PartnerIn,
     response=Partner,
-    errors=[400, 403, 422],
+    errors=[400, 422],
+    roles=ADMINS,
 )
 async def create_partner(request: web.Request) -> web.Response:
-    principal(request, admin=True)
-    body = await parse_body(request, PartnerIn)
-    row = await _create(request, "partners", body.model_dump(mode="json"))
-    return json_response(
-        Partner.model_validate({"id": row, **body.model_dump()}).model_dump(mode="json"), 201
-    )
+    return await _create(request, "partners", await parse_body(request, PartnerIn), Partner)
 
 
 @operation(
     "POST",
     "/api/v1/products",
-    "Create a product (admin)",
+    "Create a product",
     "catalog",
     status=201,
     body=ProductIn,
     response=Product,
-    errors=[400, 403, 422],
+    errors=[400, 422],
+    roles=ADMINS,
 )
 async def create_product(request: web.Request) -> web.Response:
-    principal(request, admin=True)
-    body = await parse_body(request, ProductIn)
-    row = await _create(request, "products", body.model_dump(mode="json"))
-    return json_response(
-        Product.model_validate({"id": row, **body.model_dump()}).model_dump(mode="json"), 201
-    )
+    return await _create(request, "products", await parse_body(request, ProductIn), Product)

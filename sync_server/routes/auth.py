@@ -7,12 +7,13 @@ import asyncio
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..api.models import LoginIn, LoginOut, UserOut
-from ..api.registry import operation
-from ..app import POOL, SETTINGS, json_response, principal
 from ..auth import issue_token, verify_password
-from ..errors import ApiError, invalid
-from .sync import read_json
+from ..errors import Invalid, Unauthorized
+from ..httpio import caller, json_response, read_json
+from ..keys import POOL, SETTINGS
+from ..models import LoginIn, LoginOut, UserOut
+from ..operations import PUBLIC, operation
+from ..storage import users
 
 # Checked against when the email is unknown, so both failures cost one scrypt.
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -26,23 +27,19 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAA
     body=LoginIn,
     response=LoginOut,
     errors=[400, 401, 422],
-    auth=False,
+    roles=PUBLIC,
 )
 async def login(request: web.Request) -> web.Response:
     try:
         body = LoginIn.model_validate(await read_json(request))
     except ValidationError as exc:
-        raise invalid(f"email and password are required: {exc.errors()[0]['msg']}") from None
+        raise Invalid(f"email and password are required: {exc.errors()[0]['msg']}") from None
     async with request.app[POOL].acquire() as conn:
-        user = await conn.fetchrow(
-            """SELECT id::text AS id, tenant_id::text AS tenant_id, email, display_name,
-                      password_hash, role FROM users WHERE email = $1""",
-            body.email.strip().lower(),
-        )
+        user = await users.by_email(conn, body.email.strip().lower())
     stored = user["password_hash"] if user else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, body.password, stored)
     if user is None or not ok:
-        raise ApiError(401, "bad_credentials", "wrong email or password")
+        raise Unauthorized("wrong email or password", code="bad_credentials")
     settings = request.app[SETTINGS]
     token = issue_token(
         settings.token_secret, user["id"], user["tenant_id"], user["role"], settings.token_ttl_s
@@ -58,14 +55,9 @@ async def login(request: web.Request) -> web.Response:
 
 @operation("GET", "/auth/me", "The signed-in user", "auth", response=UserOut)
 async def me(request: web.Request) -> web.Response:
-    who = principal(request)
+    who = caller(request)
     async with request.app[POOL].acquire() as conn:
-        user = await conn.fetchrow(
-            """SELECT id::text AS id, tenant_id::text AS tenant_id, email, display_name, role
-               FROM users WHERE id = $1 AND tenant_id = $2""",
-            who.user_id,
-            who.tenant_id,
-        )
+        user = await users.by_id(conn, who.tenant_id, who.user_id)
     if user is None:
-        raise ApiError(401, "unauthorized", "the token's user no longer exists")
+        raise Unauthorized("the token's user no longer exists")
     return json_response(dict(user))

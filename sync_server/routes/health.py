@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..api.models import Health
-from ..api.registry import operation
-from ..app import METRICS, POOL, json_response
+from ..httpio import json_response
+from ..keys import METRICS, POOL
+from ..models import Health
+from ..operations import PUBLIC, operation
+from ..storage.common import ping
 
 
 @operation(
-    "GET", "/healthz", "Liveness and database reachability", "ops", response=Health, auth=False
+    "GET",
+    "/healthz",
+    "Liveness and database reachability",
+    "ops",
+    response=Health,
+    roles=PUBLIC,
 )
 async def healthz(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        await conn.fetchval("SELECT 1")
+        await ping(conn)
     return json_response({"status": "ok"})
 
 
+@operation("GET", "/metrics", "Prometheus text", "ops", roles=PUBLIC, documented=False)
 async def metrics(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     text = request.app[METRICS].render()

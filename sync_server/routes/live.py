@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
-from ..app import HUB, principal
+from ..httpio import caller
+from ..keys import HUB
+from ..operations import operation
 
 
+@operation("GET", "/live", "Live change notices (WebSocket)", "sync", documented=False)
 async def live(request: web.Request) -> web.WebSocketResponse:
-    who = principal(request)
+    who = caller(request)
     ws = web.WebSocketResponse(heartbeat=25)
     await ws.prepare(request)
     hub = request.app[HUB]

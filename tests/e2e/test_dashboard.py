@@ -135,6 +135,9 @@ async def test_dashboard_figures_offline_mirror_and_inline_status(
     await page.get_by_test_id("dash-refresh").click()
     await expect(page.get_by_test_id("dash-offline")).to_be_hidden()
     await expect(page.get_by_test_id("dash-figures")).to_have_attribute("data-source", "server")
+    # The table is the server's page again (a local page says "Page 1 of N"), so the row
+    # picked below is one the next server read still shows.
+    await expect(page.get_by_test_id("orders-page")).to_have_text("Page 1")
     await wait_synced(page)
 
     # Change one order's status inline: a local edit that syncs to the server.

@@ -22,8 +22,9 @@ from crdt.message import Message
 from crdt.timestamp import iso_millis
 from recap_client import ClientReplica, SyncClient
 from seed import demo_messages
-from sync_server import database, storage
+from sync_server import database
 from sync_server.settings import PROJECT_ROOT
+from sync_server.storage.apply import apply_messages
 from tests.conftest import TEST_SECRET, MakeServer, MakeTenant, Running, Tenant
 
 
@@ -59,7 +60,7 @@ async def seed(db_url: str, tenant: Tenant, days: int = 2) -> int:
         async with pool.acquire() as conn:
             for i in range(0, len(messages), 400):
                 batch = messages[i : i + 400]
-                await storage.apply_messages(conn, tenant.id, tenant.user_id("carla"), batch)
+                await apply_messages(conn, tenant.id, tenant.user_id("carla"), batch)
     finally:
         await pool.close()
     return len(messages)

@@ -584,6 +584,20 @@ async def test_rate_limit_is_429_and_other_tenants_are_still_served(
     assert again.status == 200 and again.body["inserted"] == 1
 
 
+async def test_an_admin_request_costs_one_rate_limit_token(
+    world: World, make_server: MakeServer, http: aiohttp.ClientSession
+) -> None:
+    """The operation's guard authenticates once: creating a partner (an admin operation)
+    takes one token of the caller's bucket, not one per check."""
+    limited = await make_server(rate_per_s=0.01, rate_burst=3)
+    admin = world.tenant.token("carla")
+    answers = [
+        await call(http, "POST", limited.url + "/api/v1/partners", admin, {"name": f"P{i}"})
+        for i in range(4)
+    ]
+    assert [a.status for a in answers] == [201, 201, 201, 429]
+
+
 async def test_unknown_routes_are_404_and_wrong_methods_405_json(world: World) -> None:
     for path in ("/nope", "/sync/extra", "/debug", "/auth"):
         await world.refused(path, 404, "not_found", method="GET", path=path)
@@ -608,13 +622,13 @@ json_scalar = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=40)
 )
-json_value = st.recursive(
-    json_scalar,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+
+
+def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
+
+json_value = st.recursive(json_scalar, _json_containers, max_leaves=12)
 FIELDS = ("dataset", "row", "column", "value", "timestamp", "prev")
 
 

@@ -49,6 +49,35 @@ async def test_the_document_is_valid_openapi(server: Running, http: aiohttp.Clie
             assert "401" in op["responses"], (path, method)
 
 
+async def test_every_operation_says_who_may_call_it(
+    server: Running, http: aiohttp.ClientSession
+) -> None:
+    """The document shows each operation's security as the registry enforces it: a bearer
+    token and the roles allowed, or explicitly none."""
+    from sync_server.operations import OPERATIONS, PUBLIC
+
+    doc = await fetch_document(server, http)
+    for op in OPERATIONS:
+        if not op.documented:
+            continue
+        described = doc["paths"][op.path][op.method.lower()]
+        if op.roles == PUBLIC:
+            assert described["security"] == [], op.path
+            continue
+        assert described["security"] == [{"bearer": []}], op.path
+        assert described["x-roles"] == list(op.roles), op.path
+        assert "401" in described["responses"], op.path
+        if "rep" not in op.roles:
+            assert "403" in described["responses"], op.path
+    admin_only = {
+        (method, path)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if op.get("x-roles") == ["admin"]
+    }
+    assert ("post", f"{API}/partners") in admin_only and ("get", "/debug/merkle") in admin_only
+
+
 async def test_every_route_is_documented(server: Running, http: aiohttp.ClientSession) -> None:
     doc = await fetch_document(server, http)
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}

@@ -31,7 +31,7 @@ from crdt.message import Message, Scalar
 from crdt.schema import DATASETS
 from recap_client import ClientReplica
 from sync_server.settings import PROJECT_ROOT
-from sync_server.storage import scalar_from_db
+from sync_server.storage.common import scalar_from_db
 from tests.conftest import TEST_SECRET, MakeTenant
 
 STARTUP_TIMEOUT_S = 30.0

@@ -238,7 +238,7 @@ async def test_concurrent_pushes_of_one_tenant_share_transactions(
 ) -> None:
     """Group commit: pushes that arrive while a tenant's transaction runs are applied
     together in the next one, and each caller still gets its own acknowledgement."""
-    from sync_server.writer import WRITER
+    from sync_server.keys import WRITER
 
     t = await make_tenant()
     clients = [client(server, http, t.token("alice")) for _ in range(30)]

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..protocol import SyncRequest
+from .protocol import SyncRequest
 
 Status = Literal["pending", "confirmed"]
 # strict: a JSON number, never a boolean or a numeric string
@@ -36,11 +36,6 @@ def _omit_not_null(schema: dict[str, Any]) -> None:
 
 class Patch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_not_null)
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
 
 
 # -- pre-orders and flows ------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from . import storage
+from ..storage import users
+from ..storage.common import Conn
 
 REFRESH_S = 60.0
 MAX_ENTRIES = 100_000
@@ -19,7 +20,7 @@ class NodeOwners:
     def __init__(self) -> None:
         self._confirmed: dict[tuple[str, str], tuple[str, float]] = {}
 
-    async def owns(self, conn: storage.Conn, tenant_id: str, node: str, user_id: str) -> bool:
+    async def owns(self, conn: Conn, tenant_id: str, node: str, user_id: str) -> bool:
         """True if `node` is (now) this user's device; False if another user owns it. Asks
         the database only when the answer is not remembered or is due a refresh."""
         key = (tenant_id, node)
@@ -27,7 +28,7 @@ class NodeOwners:
         now = time.monotonic()
         if known is not None and (known[0] != user_id or now - known[1] < REFRESH_S):
             return known[0] == user_id
-        if not await storage.register_node(conn, tenant_id, node, user_id):
+        if not await users.register_node(conn, tenant_id, node, user_id):
             return False
         if len(self._confirmed) >= MAX_ENTRIES:
             self._confirmed.clear()

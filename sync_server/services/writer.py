@@ -14,12 +14,11 @@ import asyncio
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiohttp import web
 
 from crdt.message import Message
 
-from . import storage
-from .metrics import Metrics
+from ..metrics import Metrics
+from ..storage.apply import ApplyOutcome, apply_messages
 
 
 @dataclass
@@ -27,7 +26,7 @@ class _Push:
     user_id: str | None
     origin: str | None
     messages: list[Message]
-    done: asyncio.Future[storage.ApplyOutcome] = field(
+    done: asyncio.Future[ApplyOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -43,9 +42,9 @@ class TenantWriter:
 
     async def apply(
         self, tenant_id: str, user_id: str | None, origin: str | None, messages: list[Message]
-    ) -> storage.ApplyOutcome:
+    ) -> ApplyOutcome:
         if not messages:
-            return storage.ApplyOutcome()
+            return ApplyOutcome()
         push = _Push(user_id, origin, messages)
         self.pending.setdefault(tenant_id, []).append(push)
         if tenant_id not in self.draining:
@@ -73,9 +72,7 @@ class TenantWriter:
         messages = [m for push in group for m in push.messages]
         senders = [(push.user_id, push.origin) for push in group for _ in push.messages]
         async with self.pool.acquire() as conn:
-            outcome = await storage.apply_messages(
-                conn, tenant_id, group[0].user_id, messages, senders
-            )
+            outcome = await apply_messages(conn, tenant_id, group[0].user_id, messages, senders)
         self.transactions += 1
         self.pushes += len(group)
         if self.metrics is not None:
@@ -84,7 +81,7 @@ class TenantWriter:
             self.metrics.counters["write_transactions"] += 1
         new = {m.timestamp for m in outcome.inserted}
         for push in group:
-            mine = storage.ApplyOutcome(
+            mine = ApplyOutcome(
                 inserted=list(
                     {m.timestamp: m for m in push.messages if m.timestamp in new}.values()
                 ),
@@ -95,6 +92,3 @@ class TenantWriter:
             )
             if not push.done.done():
                 push.done.set_result(mine)
-
-
-WRITER = web.AppKey("writer", TenantWriter)

@@ -14,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
-import orjson
-from aiohttp import web
 
-from .storage import NOTIFY_CHANNEL
+from ..storage import outbox
 
 log = logging.getLogger("recap.relay")
 LEASE_S = 30
@@ -69,34 +66,15 @@ class Relay:
     async def run_once(self) -> int:
         """Claim and publish one batch of due rows; the number claimed."""
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
-                   WHERE id IN (
-                       SELECT id FROM outbox
-                       WHERE published_at IS NULL AND next_attempt_at <= now()
-                       ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
-                       AS aggregate_id, payload, attempts, created_at""",
-                self.batch,
-                LEASE_S,
-            )
+            rows = await outbox.claim_due(conn, self.batch, LEASE_S)
             if not rows:
                 return 0
-            hooks = {
-                str(r["tenant_id"]): r["webhook_url"]
-                for r in await conn.fetch(
-                    "SELECT tenant_id, webhook_url FROM tenant_settings "
-                    "WHERE tenant_id = ANY($1::uuid[]) AND webhook_url IS NOT NULL",
-                    list({r["tenant_id"] for r in rows}),
-                )
-            }
+            hooks = await outbox.webhooks(conn, list({r["tenant_id"] for r in rows}))
             ordered = sorted(rows, key=lambda r: r["id"])
             # Live notices for the whole batch in one round trip (a big import queues
             # hundreds of thousands of events: two round trips each kept a server busy).
-            notices = [{"tenant": r["tenant_id"], "event": _event(r)} for r in ordered]
-            await conn.executemany(
-                "SELECT pg_notify($1, $2)",
-                [(NOTIFY_CHANNEL, orjson.dumps(n).decode()) for n in notices],
+            await outbox.notify_events(
+                conn, [{"tenant": r["tenant_id"], "event": _event(r)} for r in ordered]
             )
             published: list[int] = []
             for row in ordered:
@@ -106,20 +84,10 @@ class Relay:
                     continue
                 self.failures += 1
                 backoff = min(MAX_BACKOFF_S, 2 ** min(row["attempts"], 10))
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-                    "next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                    row["id"],
-                    error,
-                    backoff,
-                )
+                await outbox.mark_failed(conn, row["id"], error, backoff)
             if published:
                 self.published += len(published)
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
-                    "last_error = NULL WHERE id = ANY($1::bigint[])",
-                    published,
-                )
+                await outbox.mark_published(conn, published)
             return len(rows)
 
     async def _deliver(self, row: asyncpg.Record, hook: str | None) -> str | None:
@@ -142,17 +110,3 @@ class Relay:
 
 def _event(row: asyncpg.Record) -> dict[str, Any]:
     return {"id": row["id"], "event_type": row["event_type"], "aggregate_id": row["aggregate_id"]}
-
-
-RELAY = web.AppKey("relay", Relay)
-
-
-async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    from .app import POOL, SETTINGS
-
-    relay = Relay(app[POOL], interval_s=app[SETTINGS].relay_interval_s)
-    app[RELAY] = relay
-    if app[SETTINGS].relay_enabled:
-        await relay.start()
-    yield
-    await relay.stop()

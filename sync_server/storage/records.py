@@ -1,25 +1,18 @@
-"""SQL of the REST API's reads (the writes go through `storage.apply_messages`)."""
+"""The REST API's reads: live pre-orders with their flows, keyset pages of pre-orders,
+partners and products. Each record carries `updated_at`, the latest timestamp among its
+fields (its version)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crdt.merge import Register
-from crdt.schema import DATASETS
-
-from ..storage import Conn, read_registers, scalar_from_db
-from .common import etag_of
-
-LIVE = "tombstone IS DISTINCT FROM 1"
+from .common import LIVE, Conn, scalar_from_db
+from .registers import registers_of_record
 
 
-def _registers(record: Any, dataset: str) -> dict[str, Register]:
-    out = {}
-    for column in DATASETS[dataset]:
-        ts = record[f"{column}_ts"]
-        if ts is not None:
-            out[column] = Register(scalar_from_db(record[column]), ts)
-    return out
+def _latest(record: Any, dataset: str) -> str | None:
+    regs = registers_of_record(record, dataset)
+    return max((r.timestamp for r in regs.values()), default=None)
 
 
 async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -54,12 +47,11 @@ async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[di
                 "sku": f["sku"],
                 "quantity": f["quantity"],
                 "weight": f["weight"],
-                "etag": etag_of(_registers(f, "pre_order_flows")),
+                "updated_at": _latest(f, "pre_order_flows"),
             }
         )
     found = {}
     for o in orders:
-        regs = _registers(o, "pre_orders")
         found[o["sid"]] = {
             "id": o["sid"],
             "partner_id": scalar_from_db(o["partner_id"]),
@@ -67,8 +59,7 @@ async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[di
             "delivery_date": scalar_from_db(o["delivery_date"]),
             "status": o["status"],
             "created_at": o["created_at"],
-            "updated_at": max((r.timestamp for r in regs.values()), default=None),
-            "etag": etag_of(regs),
+            "updated_at": _latest(o, "pre_orders"),
             "flows": by_parent.get(o["sid"], []),
         }
     return [found[i] for i in ids if i in found]
@@ -114,29 +105,6 @@ async def created_at_of(conn: Conn, tenant_id: str, order_id: str) -> str:
         order_id,
     )
     return str(value or "")
-
-
-async def registers_of(
-    conn: Conn, tenant_id: str, dataset: str, row: str
-) -> dict[str, Register] | None:
-    """The row's registers, or None if it does not exist or is deleted."""
-    regs = (await read_registers(conn, tenant_id, {(dataset, row)})).get((dataset, row))
-    if not regs:
-        return None
-    tomb = regs.get("tombstone")
-    if tomb is not None and tomb.value == 1:
-        return None
-    return regs
-
-
-async def live_ids(conn: Conn, tenant_id: str, dataset: str, ids: list[str]) -> set[str]:
-    records = await conn.fetch(
-        f"SELECT id::text AS id FROM {dataset} WHERE tenant_id = $1 "  # noqa: S608
-        f"AND id = ANY($2::uuid[]) AND {LIVE}",
-        tenant_id,
-        ids,
-    )
-    return {r["id"] for r in records}
 
 
 async def catalog_page(

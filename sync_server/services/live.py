@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 from aiohttp import WSCloseCode, web
 
-from .storage import NOTIFY_CHANNEL
+from ..storage.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger("recap.live")
 

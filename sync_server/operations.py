@@ -1,6 +1,12 @@
-"""Operations are declared once, with their pydantic models; the routes and the OpenAPI
-document are both generated from the declarations, so the document cannot drift from the
-code."""
+"""Operations are declared once, with their models and who may call them; the routes, the
+access checks and the OpenAPI document are all generated from the declarations, so neither
+the checks nor the document can drift from the code.
+
+`roles` says who may call an operation: `PUBLIC` (no token), `USERS` (any signed-in role)
+or a narrower tuple such as `ADMINS`. The route is the handler wrapped in a guard that
+authenticates the caller once (one rate-limit token per request), checks the role, and
+leaves the principal on the request (`httpio.caller`); a handler never checks auth itself.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,24 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .auth import ROLES, Role
+from .httpio import authenticate
+from .keys import PRINCIPAL
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PUBLIC: tuple[Role, ...] = ()
+USERS: tuple[Role, ...] = ROLES
+ADMINS: tuple[Role, ...] = ("admin",)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable machine-readable `code` and a message for people (some
+    errors add fields, e.g. the `index` of a refused message)."""
+
+    code: str
+    message: str
+
 
 ERROR_TEXT = {
     400: "Malformed request",
@@ -50,7 +73,10 @@ class Operation:
     query: type[BaseModel] | None = None
     headers: list[Header] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
-    auth: bool = True
+    #: who may call it: PUBLIC, USERS, or the roles allowed (e.g. ADMINS)
+    roles: tuple[Role, ...] = USERS
+    #: routed and guarded but left out of the OpenAPI document (a WebSocket, Prometheus text)
+    documented: bool = True
     response_headers: dict[str, str] = field(default_factory=dict)
     #: other success statuses answered with the same body (e.g. 200 for a replayed create)
     also: dict[int, str] = field(default_factory=dict)
@@ -69,16 +95,30 @@ def operation(
     return register
 
 
+def guarded(op: Operation) -> Handler:
+    """The handler behind the access check its declaration asks for."""
+    if not op.roles:
+        return op.handler
+    handler, roles = op.handler, op.roles
+
+    async def guard(request: web.Request) -> web.StreamResponse:
+        request[PRINCIPAL] = authenticate(request, roles)
+        return await handler(request)
+
+    guard.__name__ = handler.__name__
+    guard.__doc__ = handler.__doc__
+    return guard
+
+
 def add_routes(app: web.Application) -> None:
     for op in OPERATIONS:
-        app.router.add_route(op.method, op.path, op.handler)
+        app.router.add_route(op.method, op.path, guarded(op))
 
 
 def build_openapi() -> dict[str, Any]:
-    from .models import ErrorBody
-
     models: set[type[BaseModel]] = {ErrorBody}
-    for op in OPERATIONS:
+    documented = [op for op in OPERATIONS if op.documented]
+    for op in documented:
         for model in (op.body, op.response):
             if model is not None:
                 models.add(model)
@@ -89,7 +129,7 @@ def build_openapi() -> dict[str, Any]:
     )
     components = schema.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in documented:
         item: dict[str, Any] = {
             "summary": op.summary,
             "tags": [op.tag],
@@ -117,8 +157,13 @@ def build_openapi() -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": _ref(op.body)}},
             }
-        if op.auth:
+        if op.roles:
             item["security"] = [{"bearer": []}]
+            item["x-roles"] = list(op.roles)
+            if op.roles != USERS:
+                item["description"] = f"Requires the {' or '.join(op.roles)} role."
+        else:
+            item["security"] = []
         paths.setdefault(op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",  # pydantic emits JSON Schema 2020-12, the 3.1 dialect
@@ -152,7 +197,9 @@ def _responses(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {str(op.status): ok}
     for status, text in op.also.items():
         out[str(status)] = {**ok, "description": text}
-    codes = set(op.errors) | ({401, 429} if op.auth else set())
+    codes = set(op.errors) | ({401, 429} if op.roles else set())
+    if op.roles and op.roles != USERS:
+        codes.add(403)
     for code in sorted(codes):
         out[str(code)] = {
             "description": ERROR_TEXT.get(code, "Error"),

@@ -1,0 +1,44 @@
+"""Every key of the application's state, typed, in one module.
+
+`app.py` builds each value and stores it under its key; handlers read them from
+`request.app[...]`. This module imports only the types it names, none of which import it
+back, so handlers and the composition root both depend on it without a circle.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from .airtable.bridge import AirtableBridge
+from .airtable.secrets_box import SecretsBox
+from .auth import Principal
+from .clock import ServerClock
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .services.live import LiveHub
+from .services.nodes import NodeOwners
+from .services.records import Records
+from .services.relay import Relay
+from .services.summary import SummaryCache
+from .services.sync import SyncService
+from .services.writer import TenantWriter
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+METRICS = web.AppKey("metrics", Metrics)
+LIMITER = web.AppKey("limiter", RateLimiter)
+CLOCK = web.AppKey("clock", ServerClock)
+HUB = web.AppKey("hub", LiveHub)
+NODE_OWNERS = web.AppKey("node_owners", NodeOwners)
+WRITER = web.AppKey("writer", TenantWriter)
+SUMMARY_CACHE = web.AppKey("summary_cache", SummaryCache)
+RELAY = web.AppKey("relay", Relay)
+SYNC = web.AppKey("sync", SyncService)
+RECORDS = web.AppKey("records", Records)
+SECRETS_BOX = web.AppKey("secrets_box", SecretsBox)
+BRIDGE = web.AppKey("airtable_bridge", AirtableBridge)
+
+#: The authenticated caller of this request, set by the operation's guard (`operations.py`).
+PRINCIPAL = web.RequestKey("principal", Principal)

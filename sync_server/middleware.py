@@ -1,0 +1,115 @@
+"""The middlewares every response passes through: errors mapped to HTTP in this one place,
+request ids and structured request logs, security headers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from crdt.errors import ClockDriftError, ClockError, CrdtError, InvalidMessage, RecapError
+
+from . import errors
+from .httpio import json_response
+from .keys import METRICS, SETTINGS
+
+log = logging.getLogger("recap.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: The HTTP status of each kind of error; an error takes the status of its nearest class
+#: listed here (so a new subclass needs no entry of its own).
+STATUS: dict[type[RecapError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.TooLarge: 413,
+    errors.Invalid: 422,
+    errors.PreconditionRequired: 428,
+    errors.RateLimited: 429,
+    errors.UpstreamFailed: 502,
+    errors.Unavailable: 503,
+    InvalidMessage: 422,
+    ClockDriftError: 422,
+    ClockError: 503,
+    CrdtError: 422,
+    RecapError: 500,
+}
+
+
+def status_of(exc: RecapError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+def error_body(exc: RecapError) -> dict[str, object]:
+    return {"code": exc.code, "message": exc.message, **exc.details}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    route = (
+        request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+    )
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except RecapError as exc:
+        status = status_of(exc)
+        response = json_response(error_body(exc), status)
+    except web.HTTPRequestEntityTooLarge:
+        status = 413
+        response = json_response(
+            {"code": "too_large", "message": "request body is larger than the limit"}, 413
+        )
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        response = json_response(
+            {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}, exc.status
+        )
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id})
+        response = json_response({"code": "internal", "message": "internal server error"}, 500)
+    response.headers["X-Request-Id"] = request_id
+    request.app[METRICS].observe_request(route, status)
+    if request.app[SETTINGS].log_requests:
+        log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+    return response
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response

@@ -1,0 +1,256 @@
+"""The REST API's reads and writes of pre-orders, flows, partners and products.
+
+Every write becomes messages stamped by the server's clock (its own node) and goes through
+`apply_messages`, the path a rep's sync takes, so it replicates to every rep and merges with
+their offline edits by the same rules. A write that checks something first (an If-Match, an
+Idempotency-Key, that a referenced row exists) does so under the tenant lock, in the
+write's own transaction, so nothing can change between the check and the write.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+import orjson
+import uuid_utils
+
+from crdt.merge import Register
+from crdt.message import Scalar
+from crdt.schema import DATASETS
+
+from ..clock import Edit, ServerClock
+from ..errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
+from ..models import FlowIn, PreOrder, PreOrderIn
+from ..storage import idempotency, records, registers
+from ..storage.apply import apply_messages
+from ..storage.common import Conn, lock_tenant
+
+IDEMPOTENCY_TTL = datetime.timedelta(hours=24)
+#: The columns of the catalog datasets the API shows and accepts (all but the tombstone).
+CATALOG_COLUMNS = {
+    dataset: [column for column in DATASETS[dataset] if column != "tombstone"]
+    for dataset in ("partners", "products")
+}
+
+
+def etag(version: str | None) -> str:
+    """A record's ETag: its version (the latest timestamp among its fields), quoted."""
+    return f'"{version or ""}"'
+
+
+def etag_of(regs: Mapping[str, Register]) -> str:
+    return etag(max((r.timestamp for r in regs.values()), default=None))
+
+
+def _document(order: dict[str, Any]) -> dict[str, Any]:
+    """A stored pre-order as the API shows it, each record with its ETag."""
+    flows = [{**f, "etag": etag(f["updated_at"])} for f in order["flows"]]
+    model = PreOrder.model_validate({**order, "etag": etag(order["updated_at"]), "flows": flows})
+    return model.model_dump(mode="json")
+
+
+async def read(conn: Conn, tenant: str, order_id: str) -> dict[str, Any]:
+    found = await records.preorders_by_id(conn, tenant, [order_id])
+    if not found:
+        raise NotFound("no such pre-order")
+    return _document(found[0])
+
+
+async def read_many(conn: Conn, tenant: str, ids: list[str]) -> list[dict[str, Any]]:
+    return [_document(o) for o in await records.preorders_by_id(conn, tenant, ids)]
+
+
+def check_if_match(given: str | None, current: str) -> None:
+    """Optimistic locking: the caller's If-Match must name the record's current version."""
+    if given is None:
+        raise PreconditionRequired("If-Match with the record's ETag is required")
+    if given.strip() not in (current, "*"):
+        raise PreconditionFailed(
+            "the record changed since you read it; re-read it and retry", current_etag=current
+        )
+
+
+async def _require_live(conn: Conn, tenant: str, dataset: str, ids: list[str], what: str) -> None:
+    if not ids:
+        return
+    missing = set(ids) - await registers.live_ids(conn, tenant, dataset, ids)
+    if missing:
+        raise Invalid(f"no such {what}: {sorted(missing)[0]}")
+
+
+async def _order_registers(conn: Conn, tenant: str, order_id: str) -> dict[str, Register]:
+    """A live pre-order's registers, or 404."""
+    regs = await registers.live_row(conn, tenant, "pre_orders", order_id)
+    if regs is None:
+        raise NotFound("no such pre-order")
+    return regs
+
+
+async def _flow_registers(
+    conn: Conn, tenant: str, order_id: str, flow_id: str
+) -> dict[str, Register]:
+    await _order_registers(conn, tenant, order_id)
+    regs = await registers.live_row(conn, tenant, "pre_order_flows", flow_id)
+    parent = regs.get("pre_order_id") if regs else None
+    if regs is None or parent is None or parent.value != order_id:
+        raise NotFound("no such flow on this pre-order")
+    return regs
+
+
+def flow_edits(flow_id: str, order_id: str, flow: FlowIn) -> list[Edit]:
+    edits: list[Edit] = [
+        ("pre_order_flows", flow_id, "pre_order_id", order_id),
+        ("pre_order_flows", flow_id, "product_id", str(flow.product_id)),
+        ("pre_order_flows", flow_id, "quantity", flow.quantity),
+        ("pre_order_flows", flow_id, "tombstone", 0),
+    ]
+    if flow.weight is not None:
+        edits.append(("pre_order_flows", flow_id, "weight", flow.weight))
+    return edits
+
+
+class Records:
+    """The REST writes, over a pool and the server's clock."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: ServerClock) -> None:
+        self.pool = pool
+        self.clock = clock
+
+    async def _write(
+        self,
+        conn: Conn,
+        tenant: str,
+        user_id: str,
+        current: Mapping[tuple[str, str], Mapping[str, Register]],
+        edits: list[Edit],
+    ) -> None:
+        if edits:
+            batch = self.clock.stamp(current, edits)
+            await apply_messages(conn, tenant, user_id, batch)
+
+    # -- pre-orders ----------------------------------------------------------------------
+    async def create_preorder(
+        self, tenant: str, user_id: str, key: str, body: PreOrderIn
+    ) -> tuple[dict[str, Any], bool]:
+        """Create a pre-order, once per Idempotency-Key: the answer, and whether it is the
+        replay of an earlier create. Under the tenant lock, in the create's transaction, so
+        concurrent duplicates serialize and the key survives restarts."""
+        digest = hashlib.sha256(
+            orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            prior = await idempotency.find(conn, tenant, key, IDEMPOTENCY_TTL)
+            if prior is not None:
+                if prior["request_hash"] != digest:
+                    raise Conflict("this Idempotency-Key was used with a different request body")
+                return prior["response"], True
+            await _require_live(conn, tenant, "partners", [str(body.partner_id)], "partner")
+            await _require_live(
+                conn, tenant, "products", sorted({str(f.product_id) for f in body.flows}), "product"
+            )
+            order_id = str(uuid_utils.uuid7())
+            created = datetime.datetime.fromtimestamp(
+                self.clock.now_ms() / 1000, datetime.UTC
+            ).strftime("%Y-%m-%dT%H:%M:%SZ")
+            edits: list[Edit] = [
+                ("pre_orders", order_id, "partner_id", str(body.partner_id)),
+                ("pre_orders", order_id, "delivery_date", body.delivery_date.isoformat()),
+                ("pre_orders", order_id, "status", body.status),
+                ("pre_orders", order_id, "created_at", created),
+                ("pre_orders", order_id, "tombstone", 0),
+            ]
+            for flow in body.flows:
+                edits += flow_edits(str(uuid_utils.uuid7()), order_id, flow)
+            await self._write(conn, tenant, user_id, {}, edits)
+            response = await read(conn, tenant, order_id)
+            await idempotency.save(conn, tenant, key, digest, 201, response)
+        return response, False
+
+    async def patch_preorder(
+        self,
+        tenant: str,
+        user_id: str,
+        order_id: str,
+        changes: dict[str, Scalar],
+        if_match: str | None,
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            regs = await _order_registers(conn, tenant, order_id)
+            check_if_match(if_match, etag_of(regs))
+            if "partner_id" in changes:
+                await _require_live(
+                    conn, tenant, "partners", [str(changes["partner_id"])], "partner"
+                )
+            edits = [("pre_orders", order_id, c, v) for c, v in sorted(changes.items())]
+            await self._write(conn, tenant, user_id, {("pre_orders", order_id): regs}, edits)
+            return await read(conn, tenant, order_id)
+
+    async def delete_preorder(
+        self, tenant: str, user_id: str, order_id: str, if_match: str | None
+    ) -> None:
+        """A tombstone; with If-Match, only if the pre-order is unchanged."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            regs = await _order_registers(conn, tenant, order_id)
+            if if_match is not None:
+                check_if_match(if_match, etag_of(regs))
+            edits: list[Edit] = [("pre_orders", order_id, "tombstone", 1)]
+            await self._write(conn, tenant, user_id, {("pre_orders", order_id): regs}, edits)
+
+    # -- flows ---------------------------------------------------------------------------
+    async def add_flow(
+        self, tenant: str, user_id: str, order_id: str, body: FlowIn
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            await _order_registers(conn, tenant, order_id)
+            await _require_live(conn, tenant, "products", [str(body.product_id)], "product")
+            edits = flow_edits(str(uuid_utils.uuid7()), order_id, body)
+            await self._write(conn, tenant, user_id, {}, edits)
+            return await read(conn, tenant, order_id)
+
+    async def patch_flow(
+        self,
+        tenant: str,
+        user_id: str,
+        order_id: str,
+        flow_id: str,
+        changes: dict[str, Scalar],
+        if_match: str | None,
+    ) -> dict[str, Any]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            regs = await _flow_registers(conn, tenant, order_id, flow_id)
+            check_if_match(if_match, etag_of(regs))
+            if "product_id" in changes:
+                await _require_live(
+                    conn, tenant, "products", [str(changes["product_id"])], "product"
+                )
+            edits = [("pre_order_flows", flow_id, c, v) for c, v in sorted(changes.items())]
+            await self._write(conn, tenant, user_id, {("pre_order_flows", flow_id): regs}, edits)
+            return await read(conn, tenant, order_id)
+
+    async def delete_flow(self, tenant: str, user_id: str, order_id: str, flow_id: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_tenant(conn, tenant)
+            regs = await _flow_registers(conn, tenant, order_id, flow_id)
+            edits: list[Edit] = [("pre_order_flows", flow_id, "tombstone", 1)]
+            await self._write(conn, tenant, user_id, {("pre_order_flows", flow_id): regs}, edits)
+
+    # -- partners and products -----------------------------------------------------------
+    async def create_catalog_row(
+        self, tenant: str, user_id: str, dataset: str, fields: dict[str, Scalar]
+    ) -> str:
+        """A new partner or product; its id."""
+        row = str(uuid_utils.uuid7())
+        edits: list[Edit] = [(dataset, row, c, v) for c, v in fields.items() if v is not None]
+        edits.append((dataset, row, "tombstone", 0))
+        async with self.pool.acquire() as conn:
+            await self._write(conn, tenant, user_id, {}, edits)
+        return row

@@ -1,0 +1,168 @@
+"""One round of the sync protocol (DESIGN.md, "Sync protocol"): validate the pushed batch,
+apply it through the tenant writer, plan the reconciliation against the stored trie
+(`crdt.reconcile.plan`), and page out the messages the client lacks, with the caller's
+conflict notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from crdt.errors import InvalidMessage
+from crdt.merkle import timestamp_key
+from crdt.message import Message
+from crdt.reconcile import Summary, paths_needed, plan
+from crdt.schema import validate
+from crdt.timestamp import millis_of
+
+from ..auth import Principal
+from ..clock import ServerClock
+from ..errors import Forbidden, Invalid, TooLarge
+from ..metrics import Metrics
+from ..protocol import Cursor, SyncRequest
+from ..settings import Settings
+from ..storage import conflicts, merkle, messages
+from ..storage.common import Conn
+from .nodes import NodeOwners
+from .writer import TenantWriter
+
+#: Conflict notices per response; the watermark says where the next page starts.
+CONFLICTS_PAGE = 200
+
+
+def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[Message]:
+    """Validate every message before anything is written; the first bad one fails the
+    request with its index, so a batch is all or nothing."""
+    out = []
+    seen: dict[str, Message] = {}
+    for i, item in enumerate(raw):
+        try:
+            message = Message.from_json(item)
+            validate(message)
+        except InvalidMessage as exc:
+            raise Invalid(f"message {i}: {exc}", index=i) from None
+        twin = seen.setdefault(message.timestamp, message)
+        if twin is not message and _content(twin) != _content(message):
+            # A timestamp is a message's identity: two different edits under one stamp
+            # would be decided by arrival order, differently on every replica.
+            raise Invalid(
+                f"message {i}: timestamp {message.timestamp} is used by an earlier message "
+                "of this batch with different content",
+                index=i,
+            )
+        millis = millis_of(message.timestamp)  # validated by from_json
+        if millis - server_now > max_drift_ms:
+            raise Invalid(
+                f"message {i} is stamped {millis - server_now} ms ahead of the server clock "
+                f"(limit {max_drift_ms} ms); correct the clock offset and re-stamp unsent edits",
+                code="clock_drift",
+                index=i,
+                server_time=server_now,
+            )
+        out.append(message)
+    return out
+
+
+def _content(message: Message) -> tuple[str, str, str, bytes]:
+    return (message.dataset, message.row, message.column, orjson.dumps(message.value))
+
+
+@dataclass
+class SyncService:
+    pool: asyncpg.Pool
+    writer: TenantWriter
+    clock: ServerClock
+    owners: NodeOwners
+    settings: Settings
+    metrics: Metrics
+
+    async def round(self, who: Principal, body: SyncRequest) -> dict[str, Any]:
+        """Apply the pushed messages, then answer the round: the plan, a page of messages,
+        the server's root and the caller's conflicts."""
+        settings = self.settings
+        if len(body.messages) > settings.max_messages_per_request:
+            raise TooLarge(
+                f"{len(body.messages)} messages in one request; the limit is "
+                f"{settings.max_messages_per_request}: send them over several requests",
+                code="too_many_messages",
+            )
+        server_now = self.clock.now_ms()
+        pushed = parse_messages(body.messages, server_now, settings.max_drift_ms)
+        # Decoded before anything is written: a malformed cursor must not leave a stored batch.
+        cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
+
+        async with self.pool.acquire() as conn:  # a pool checkout costs no round trip
+            if not await self.owners.owns(conn, who.tenant_id, body.node, who.user_id):
+                raise Forbidden("this node id belongs to another user's device")
+        # No connection is held while waiting for the tenant's writer: it needs one of its own.
+        outcome = await self.writer.apply(who.tenant_id, who.user_id, body.node, pushed)
+        self.clock.observe((m.timestamp for m in outcome.inserted), server_now)
+        self.metrics.counters["messages_received"] += len(pushed)
+        self.metrics.counters["messages_inserted"] += len(outcome.inserted)
+
+        response: dict[str, Any] = {"server_time": server_now, "inserted": len(outcome.inserted)}
+        async with self.pool.acquire() as conn:
+            summary = None
+            if cursor is None and body.summary is not None:
+                summary = Summary(
+                    list(body.summary.scopes), [(p, h, c) for p, h, c in body.summary.nodes]
+                )
+            # The plan's nodes and the root in one query.
+            wanted = paths_needed(summary) if summary is not None else []
+            nodes = await merkle.nodes(conn, who.tenant_id, [*wanted, ""])
+            if cursor is not None:
+                send_paths, after = cursor.paths, cursor.after
+            elif summary is not None:
+                keys = [timestamp_key(millis_of(m.timestamp)) for m in pushed]
+                decided = plan(summary, nodes, keys)
+                response.update(push=decided.push, descend=decided.descend)
+                send_paths, after = decided.send, ""
+            else:
+                send_paths, after = [], ""
+            response["send"] = send_paths
+            page, next_cursor = await self._page(
+                conn, who.tenant_id, send_paths, after, {m.timestamp for m in pushed}
+            )
+            response["messages"] = page
+            response["cursor"] = next_cursor
+            response["root"] = list(nodes.get("", (0, 0)))
+            mine, latest = await conflicts.for_user(
+                conn, who.tenant_id, who.user_id, body.conflicts_after, CONFLICTS_PAGE
+            )
+            response["conflicts"] = mine
+            # Everything up to the tenant's latest conflict was either returned or is not
+            # this user's, unless the page was cut short by its limit.
+            response["conflicts_watermark"] = (
+                mine[-1]["id"] if len(mine) >= CONFLICTS_PAGE else max(body.conflicts_after, latest)
+            )
+        return response
+
+    async def _page(
+        self, conn: Conn, tenant_id: str, paths: list[str], after: str, pushed: set[str]
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the messages in `paths` after the cursor `after`, bounded by count
+        and bytes, without those pushed in this request (the client holds them). Nothing
+        else is left out: what a node pushed earlier comes back like anyone's, so a replica
+        that lost its own messages still gets them (a page may come out short when pushed
+        messages are skipped; the cursor goes on from the last message read)."""
+        if not paths:
+            return [], None
+        settings = self.settings
+        records = await messages.in_paths(conn, tenant_id, paths, after, settings.page_messages + 1)
+        page: list[dict[str, Any]] = []
+        size = 0
+        read = 0
+        for record in records[: settings.page_messages]:
+            if page and size + record["size"] > settings.page_bytes:
+                break
+            read += 1
+            if record["timestamp"] in pushed:
+                continue
+            page.append(messages.message_json(record))
+            size += record["size"] + 120
+        if read < len(records):
+            return page, Cursor(paths=paths, after=records[read - 1]["timestamp"]).encode()
+        return page, None

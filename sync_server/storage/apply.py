@@ -1,0 +1,78 @@
+"""One batch of validated messages stored and applied in one transaction.
+
+A fixed number of statements whatever the batch size: the tenant lock; one insert of the
+messages (duplicates vanish there, and only the returned rows are new); one merkle upsert
+of the new messages' deltas; per dataset touched, one read of the current registers and one
+upsert of those that moved (merged by `crdt.merge.merge_batch`, the rule every replica
+runs); the conflicts found; the business events the change amounts to (the outbox, in the
+same transaction); and a NOTIFY delivered on commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crdt.merge import Conflict, merge_batch
+from crdt.merkle import FlatTrie
+from crdt.message import Message
+
+from ..events import derive_events
+from . import conflicts, merkle, messages, outbox, registers
+from .common import Conn, lock_tenant
+
+
+@dataclass
+class ApplyOutcome:
+    inserted: list[Message] = field(default_factory=list)
+    applied: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)
+    max_seq: int | None = None
+    events: int = 0
+
+
+async def apply_messages(
+    conn: Conn,
+    tenant_id: str,
+    user_id: str | None,
+    batch: list[Message],
+    senders: list[tuple[str | None, str | None]] | None = None,
+    origin: str | None = None,
+) -> ApplyOutcome:
+    """Store and apply a validated batch in one transaction (a savepoint when the caller
+    already holds one, e.g. to check an If-Match under the tenant lock first). Duplicates
+    (in the batch or already stored) are ignored; only newly stored messages touch the trie
+    and registers. Each message records who sent it: `user_id` and the pushing node `origin`,
+    or per message `senders` [(user, origin)] when a batch coalesces several pushes."""
+    outcome = ApplyOutcome()
+    if not batch:
+        return outcome
+    by_stamp = {m.timestamp: i for i, m in enumerate(batch)}
+    unique = [batch[i] for i in by_stamp.values()]
+    sent_by = [senders[i] if senders else (user_id, origin) for i in by_stamp.values()]
+    async with conn.transaction():
+        await lock_tenant(conn, tenant_id)
+        returned = await messages.insert(conn, tenant_id, unique, sent_by)
+        if not returned:
+            return outcome
+        new = {r["timestamp"] for r in returned}
+        outcome.max_seq = max(r["seq"] for r in returned)
+        outcome.inserted = [m for m in unique if m.timestamp in new]
+
+        deltas = FlatTrie()
+        deltas.insert_many(m.timestamp for m in outcome.inserted)
+        await merkle.add(conn, tenant_id, deltas)
+
+        rows = {(m.dataset, m.row) for m in outcome.inserted}
+        current = await registers.read(conn, tenant_id, rows)
+        merged = merge_batch(current, outcome.inserted)
+        outcome.applied = len(merged.applied)
+        outcome.conflicts = merged.conflicts
+        await registers.write(conn, tenant_id, merged.changed)
+        if merged.conflicts:
+            await conflicts.store(conn, tenant_id, user_id, merged.conflicts)
+        events = derive_events(current, merged.changed)
+        if events:
+            await outbox.insert_events(conn, tenant_id, events)
+            outcome.events = len(events)
+        await outbox.notify_change(conn, tenant_id, outcome.max_seq)
+    return outcome

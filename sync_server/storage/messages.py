@@ -1,0 +1,149 @@
+"""The message log: every edit ever stored, keyed by its timestamp within the tenant, with
+its sender (`user_id`, and `origin`, the node that pushed it) and `seq`, its arrival order
+(commit order within a tenant, because writes hold the tenant lock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from crdt.merkle import key_range
+from crdt.message import Message
+from crdt.timestamp import min_timestamp_at
+
+from .common import Conn, json_text
+
+INSERT_MESSAGES = """
+INSERT INTO messages (tenant_id, timestamp, dataset, row_id, col, value, user_id, origin)
+SELECT $1, u.ts, u.ds, u.r, u.c, u.v::jsonb, u.u, u.o
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::text[]) AS u(u, ts, ds, r, c, v, o)
+ON CONFLICT (tenant_id, timestamp) DO NOTHING
+RETURNING timestamp, seq
+"""
+
+
+async def insert(
+    conn: Conn,
+    tenant_id: str,
+    messages: list[Message],
+    senders: list[tuple[str | None, str | None]],
+) -> list[asyncpg.Record]:
+    """Store the messages not stored yet; `(timestamp, seq)` of those that were new.
+    `senders` is each message's (user, origin node)."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        INSERT_MESSAGES,
+        tenant_id,
+        [user for user, _ in senders],
+        [m.timestamp for m in messages],
+        [m.dataset for m in messages],
+        [m.row for m in messages],
+        [m.column for m in messages],
+        [json_text(m.value) for m in messages],
+        [node for _, node in senders],
+    )
+    return records
+
+
+async def max_seq(conn: Conn, tenant_id: str) -> int:
+    """The tenant's latest sequence number (0 when it has no messages)."""
+    value: int = await conn.fetchval(
+        "SELECT coalesce(max(seq), 0) FROM messages WHERE tenant_id = $1", tenant_id
+    )
+    return value
+
+
+async def users_of(conn: Conn, tenant_id: str, timestamps: list[str]) -> dict[str, str]:
+    """The user who sent each of these messages (those sent by a known user)."""
+    if not timestamps:
+        return {}
+    return {
+        r["timestamp"]: str(r["user_id"])
+        for r in await conn.fetch(
+            "SELECT timestamp, user_id FROM messages WHERE tenant_id = $1 "
+            "AND timestamp = ANY($2::text[]) AND user_id IS NOT NULL",
+            tenant_id,
+            timestamps,
+        )
+    }
+
+
+def path_bounds(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Each trie path's range as [low, high) timestamp strings."""
+    lows, highs = [], []
+    for path in paths:
+        start, end = key_range(path)
+        lows.append(min_timestamp_at(start))
+        highs.append(min_timestamp_at(end))
+    return lows, highs
+
+
+async def in_paths(
+    conn: Conn, tenant_id: str, paths: list[str], after: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """Messages inside the ranges of `paths` (disjoint), in timestamp order, after a cursor
+    timestamp, with each value's size in bytes."""
+    lows, highs = path_bounds(paths)
+    records: list[asyncpg.Record] = await conn.fetch(
+        """SELECT m.timestamp, m.dataset, m.row_id, m.col, m.value, m.seq,
+                  octet_length(m.value::text) AS size
+           FROM unnest($2::text[], $3::text[]) AS r(lo, hi)
+           CROSS JOIN LATERAL (
+               SELECT timestamp, dataset, row_id, col, value, seq FROM messages
+               WHERE tenant_id = $1 AND timestamp >= r.lo AND timestamp < r.hi
+                 AND timestamp > $4
+               ORDER BY timestamp LIMIT $5
+           ) AS m
+           ORDER BY m.timestamp LIMIT $5""",
+        tenant_id,
+        lows,
+        highs,
+        after or "",
+        limit,
+    )
+    return records
+
+
+async def between_seq(conn: Conn, tenant_id: str, after: int, upto: int) -> list[asyncpg.Record]:
+    """Messages with `after < seq <= upto`, in seq order."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        """SELECT timestamp, dataset, row_id, col, value, seq FROM messages
+           WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq""",
+        tenant_id,
+        after,
+        upto,
+    )
+    return records
+
+
+async def rows_changed(
+    conn: Conn, tenant_id: str, after: int, upto: int, datasets: list[str], not_by: str
+) -> list[tuple[str, str]]:
+    """(dataset, row) of every row of `datasets` that messages with `after < seq <= upto`
+    touched, except those pushed by the node `not_by`."""
+    return [
+        (r["dataset"], r["row_id"])
+        for r in await conn.fetch(
+            """SELECT DISTINCT dataset, row_id FROM messages
+               WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
+                 AND dataset = ANY($4::text[]) AND origin IS DISTINCT FROM $5""",
+            tenant_id,
+            after,
+            upto,
+            datasets,
+            not_by,
+        )
+    ]
+
+
+def message_json(record: asyncpg.Record) -> dict[str, Any]:
+    """A stored message as the wire carries it (with its `seq`)."""
+    return {
+        "dataset": record["dataset"],
+        "row": record["row_id"],
+        "column": record["col"],
+        "value": record["value"],
+        "timestamp": record["timestamp"],
+        "seq": record["seq"],
+    }

@@ -1,0 +1,120 @@
+"""The transactional outbox (business events written in the same transaction as the change
+they describe), its delivery bookkeeping, the tenants' webhooks, and the NOTIFY channel that
+tells every server process about commits and published events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ..events import Event
+from .common import Conn
+
+NOTIFY_CHANNEL = "recap_changes"
+
+
+async def insert_events(conn: Conn, tenant_id: str, events: list[Event]) -> None:
+    await conn.execute(
+        """INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)
+           SELECT $1, u.t, u.a, u.p::jsonb
+           FROM unnest($2::text[], $3::uuid[], $4::text[]) AS u(t, a, p)""",
+        tenant_id,
+        [e.type for e in events],
+        [e.aggregate_id for e in events],
+        [orjson.dumps(e.payload).decode() for e in events],
+    )
+
+
+async def notify_change(conn: Conn, tenant_id: str, seq: int | None) -> None:
+    """Tell every listening process the tenant has new messages (delivered on commit)."""
+    await conn.execute(
+        "SELECT pg_notify($1, $2)",
+        NOTIFY_CHANNEL,
+        orjson.dumps({"tenant": tenant_id, "seq": seq}).decode(),
+    )
+
+
+async def notify_events(conn: Conn, notices: list[dict[str, Any]]) -> None:
+    """Publish events on the live channel, all in one round trip."""
+    await conn.executemany(
+        "SELECT pg_notify($1, $2)",
+        [(NOTIFY_CHANNEL, orjson.dumps(n).decode()) for n in notices],
+    )
+
+
+async def claim_due(conn: Conn, limit: int, lease_s: int) -> list[asyncpg.Record]:
+    """Claim up to `limit` due, unpublished events: their next attempt moves `lease_s`
+    ahead, so no other process takes them meanwhile, and a process killed mid-publish
+    leaves them due again when the lease ends."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
+           WHERE id IN (
+               SELECT id FROM outbox
+               WHERE published_at IS NULL AND next_attempt_at <= now()
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
+               AS aggregate_id, payload, attempts, created_at""",
+        limit,
+        lease_s,
+    )
+    return records
+
+
+async def mark_failed(conn: Conn, event_id: int, error: str, backoff_s: float) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
+        "next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+        event_id,
+        error,
+        backoff_s,
+    )
+
+
+async def mark_published(conn: Conn, event_ids: list[int]) -> None:
+    await conn.execute(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
+        "last_error = NULL WHERE id = ANY($1::bigint[])",
+        event_ids,
+    )
+
+
+async def events_after(conn: Conn, tenant_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+    """The tenant's events after an id, in id order (the pull feed)."""
+    records = await conn.fetch(
+        """SELECT id, event_type AS type, aggregate_id, payload, created_at, published_at
+           FROM outbox WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [dict(r) for r in records]
+
+
+async def webhook(conn: Conn, tenant_id: str) -> str | None:
+    url: str | None = await conn.fetchval(
+        "SELECT webhook_url FROM tenant_settings WHERE tenant_id = $1", tenant_id
+    )
+    return url
+
+
+async def set_webhook(conn: Conn, tenant_id: str, url: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO tenant_settings (tenant_id, webhook_url) VALUES ($1, $2)
+           ON CONFLICT (tenant_id) DO UPDATE SET webhook_url = EXCLUDED.webhook_url""",
+        tenant_id,
+        url,
+    )
+
+
+async def webhooks(conn: Conn, tenant_ids: list[str]) -> dict[str, str]:
+    """The webhook of each of these tenants that has one."""
+    return {
+        str(r["tenant_id"]): r["webhook_url"]
+        for r in await conn.fetch(
+            "SELECT tenant_id, webhook_url FROM tenant_settings "
+            "WHERE tenant_id = ANY($1::uuid[]) AND webhook_url IS NOT NULL",
+            tenant_ids,
+        )
+    }
