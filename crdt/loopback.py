@@ -13,6 +13,7 @@ from .merkle import key_range, timestamp_key
 from .message import Message
 from .reconcile import Plan, frontier, paths_needed, plan, refine
 from .replica import Replica
+from .rounds import MAX_ROUNDS, Answer, Local, next_round
 from .timestamp import Timestamp
 
 
@@ -54,8 +55,13 @@ def serve(
 
 
 def sync(
-    client: Replica, server: Replica, outbox: list[Message], now_ms: int, max_rounds: int = 32
+    client: Replica,
+    server: Replica,
+    outbox: list[Message],
+    now_ms: int,
+    max_rounds: int = MAX_ROUNDS,
 ) -> SyncStats:
+    """Rounds of `crdt.rounds.next_round` until the two replicas hold the same messages."""
     stats = SyncStats()
     pushed = list(outbox)
     summary = frontier(client.trie)
@@ -68,13 +74,22 @@ def sync(
         result, sent = serve(server, summary.nodes, summary.scopes, pushed, now_ms)
         stats.sent_to_client += len(sent)
         client.receive(sent, now_ms)
-        held = {m.timestamp for m in sent} | {m.timestamp for m in pushed}
-        extras: list[Message] = []
-        for path in result.send:
-            extras += [m for m in client.messages_in(*key_range(path)) if m.timestamp not in held]
-        for path in result.push:
-            extras += client.messages_in(*key_range(path))
-        if not result.descend and not extras and client.trie.get("") == server.trie.get(""):
+        answer = Answer(
+            result.send,
+            result.push,
+            result.descend,
+            server.trie.get("") or (0, 0),
+            {m.timestamp for m in sent} | {m.timestamp for m in pushed},
+        )
+        local = Local(
+            client.trie.get("") or (0, 0),
+            [m for path in result.send for m in client.messages_in(*key_range(path))],
+            [m for path in result.push for m in client.messages_in(*key_range(path))],
+            [],
+        )
+        following = next_round(answer, local)
+        if following is None:
             return stats
-        pushed = extras
-        summary = refine(client.trie, result.descend) if result.descend else frontier(client.trie)
+        pushed = following.push
+        descend = following.descend
+        summary = refine(client.trie, descend) if descend else frontier(client.trie)

@@ -1,6 +1,7 @@
 """The sync loop over HTTP: push the outbox, reconcile by merkle ranges, page, bootstrap.
 
-The steps mirror `crdt.loopback.sync`; here the server's half is the real service.
+Each next round is decided by `crdt.rounds.next_round`, the step `crdt.loopback` and the
+browser engine run too; this module does the requests around it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import orjson
 from crdt.merkle import key_range
 from crdt.message import Message
 from crdt.reconcile import Summary, frontier, refine
+from crdt.rounds import MAX_ROUNDS, Answer, Local, next_round
 
 from .replica import ClientReplica
-
-MAX_ROUNDS = 40
 
 
 class SyncError(RuntimeError):
@@ -96,7 +96,8 @@ class SyncClient:
             return body
 
     async def sync(self) -> SyncReport:
-        """Run rounds until this replica and the server hold the same messages."""
+        """Run rounds until this replica and the server hold the same messages: the I/O
+        around `crdt.rounds.next_round`, which decides each next round."""
         started = time.perf_counter()
         report = SyncReport()
         replica = self.replica
@@ -123,25 +124,26 @@ class SyncClient:
                 )
                 self._take(body_next, received, report)
                 body = {**body, "cursor": body_next.get("cursor")}
-            held = received | {m.timestamp for m in pushed}
-            extras: list[Message] = []
-            for path in body.get("send", []):
-                extras += [
-                    m
-                    for m in replica.messages_in(*key_range(path))
-                    if m.timestamp not in held and m.node != replica.node
-                ]
-            for path in body.get("push", []):
-                extras += replica.messages_in(*key_range(path))
-            more_outbox = self._outbox_page()
-            root = tuple(body["root"])
-            local_root = replica.trie.get("") or (0, 0)
-            if not body.get("descend") and not extras and not more_outbox and root == local_root:
+            answer = Answer(
+                send=body.get("send") or [],
+                push=body.get("push") or [],
+                descend=body.get("descend") or [],
+                root=(body["root"][0], body["root"][1]),
+                held=received | {m.timestamp for m in pushed},
+            )
+            local = Local(
+                root=replica.trie.get("") or (0, 0),
+                in_send=[m for p in answer.send for m in replica.messages_in(*key_range(p))],
+                in_push=[m for p in answer.push for m in replica.messages_in(*key_range(p))],
+                outbox=self._outbox_page(),
+            )
+            following = next_round(answer, local)
+            if following is None:
                 replica.save()
                 report.seconds = time.perf_counter() - started
                 return report
-            pushed = more_outbox + extras
-            descend = body.get("descend") or []
+            pushed = following.push
+            descend = following.descend
             summary = refine(replica.trie, descend) if descend else frontier(replica.trie)
 
     def _outbox_page(self) -> list[Message]:
@@ -150,28 +152,45 @@ class SyncClient:
     async def _round(
         self, pushed: list[Message], summary: Summary, report: SyncReport
     ) -> dict[str, Any]:
-        replica = self.replica
-        payload = {
-            "node": replica.node,
-            "messages": [m.to_json() for m in pushed],
-            "summary": {"scopes": summary.scopes, "nodes": summary.nodes},
-            "conflicts_after": replica.conflicts_after,
-        }
+        """One round: `pushed` beyond one request's limit goes first in push-only requests,
+        the rest with the summary. After `422 clock_drift` (our clock is ahead of the
+        server's), learn the offset, re-stamp the edits no one has seen, and redo the round
+        once with them (and the frontier)."""
         try:
-            body: dict[str, Any] = await self._post("/sync", payload, report)
+            return await self._round_once(pushed, summary, report)
         except SyncError as exc:
             if exc.code != "clock_drift":
                 raise
-            # Our clock is ahead of the server's: learn the offset, re-stamp the edits no
-            # one has seen, and retry once with them.
+            replica = self.replica
             replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
             replica.restamp_outbox()
             pushed[:] = self._outbox_page()
-            payload["messages"] = [m.to_json() for m in pushed]
-            payload["summary"] = {"scopes": [""], "nodes": frontier(replica.trie).nodes}
-            body = await self._post("/sync", payload, report)
+            return await self._round_once(pushed, frontier(replica.trie), report)
+
+    async def _round_once(
+        self, pushed: list[Message], summary: Summary, report: SyncReport
+    ) -> dict[str, Any]:
+        replica = self.replica
+        chunks = [pushed[i : i + self.push_limit] for i in range(0, len(pushed), self.push_limit)]
+        last = chunks.pop() if chunks else []
+        for chunk in chunks:
+            payload = {
+                "node": replica.node,
+                "messages": [m.to_json() for m in chunk],
+                "conflicts_after": replica.conflicts_after,
+            }
+            await self._post("/sync", payload, report)
+            for m in chunk:
+                replica.outbox.pop(m.timestamp, None)
+        payload = {
+            "node": replica.node,
+            "messages": [m.to_json() for m in last],
+            "summary": {"scopes": summary.scopes, "nodes": summary.nodes},
+            "conflicts_after": replica.conflicts_after,
+        }
+        body: dict[str, Any] = await self._post("/sync", payload, report)
         replica.offset_ms = self._offset(body["server_time"])
-        for m in pushed:
+        for m in last:
             replica.outbox.pop(m.timestamp, None)
         return body
 

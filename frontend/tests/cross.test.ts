@@ -1,6 +1,6 @@
 // The TypeScript engine against the Python core (crdt/) on seeded random inputs: the same
-// frontier, refine, uncovered/paths_needed and plan, and the same LWW registers and
-// conflicts. Vectors: tests/fixtures/cross-vectors.json, from make_cross_vectors.py.
+// frontier, refine, uncovered/paths_needed and plan, the same LWW registers and conflicts,
+// and the same next sync round. Vectors: tests/fixtures/cross-vectors.json, from make_cross_vectors.py.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,6 +10,7 @@ import { mergeBatch, rowKey, type Registers } from '../src/engine/merge';
 import { FlatTrie, timestampKey } from '../src/engine/merkle';
 import { messageFromJson } from '../src/engine/message';
 import { frontier, pathsNeeded, plan, refine, uncovered } from '../src/engine/reconcile';
+import { nextRound } from '../src/engine/rounds';
 import { Timestamp } from '../src/engine/timestamp';
 
 interface ReconcileCase {
@@ -35,9 +36,17 @@ interface MergeCase {
   second_changed: unknown[][];
 }
 
+interface RoundsCase {
+  id: string;
+  answer: { send: string[]; push: string[]; descend: string[]; root: [number, number]; held: string[] };
+  local: { root: [number, number]; in_send: unknown[]; in_push: unknown[]; outbox: unknown[] };
+  next: { push: string[]; descend: string[] } | null;
+}
+
 const DATA = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'cross-vectors.json'), 'utf8')) as {
   reconcile: ReconcileCase[];
   merge: MergeCase[];
+  rounds: RoundsCase[];
 };
 
 function trie(ts: string[]): FlatTrie {
@@ -85,5 +94,20 @@ describe('same decisions as the Python core', () => {
       .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
     expect(changed).toEqual(c.second_changed);
     expect(rowKey('a', 'b')).toBe('a\u0000b');
+  });
+
+  it.each(DATA.rounds.map((c) => [c.id, c] as const))('%s', (_id, c) => {
+    const following = nextRound(
+      { ...c.answer, held: new Set(c.answer.held) },
+      {
+        root: c.local.root,
+        inSend: c.local.in_send.map(messageFromJson),
+        inPush: c.local.in_push.map(messageFromJson),
+        outbox: c.local.outbox.map(messageFromJson),
+      },
+    );
+    expect(
+      following === null ? null : { push: following.push.map((m) => m.timestamp), descend: following.descend },
+    ).toEqual(c.next);
   });
 });

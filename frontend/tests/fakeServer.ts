@@ -11,7 +11,7 @@ import { messageFromJson, type Message } from '../src/engine/message';
 import { pathsNeeded, plan, type Summary } from '../src/engine/reconcile';
 import { validate } from '../src/engine/schema';
 import type { ServerConflict } from '../src/engine/store';
-import { Timestamp, minTimestampAt, nodeOf } from '../src/engine/timestamp';
+import { Timestamp, minTimestampAt } from '../src/engine/timestamp';
 
 interface Stored {
   m: Message;
@@ -64,7 +64,7 @@ export class FakeServer implements Transport {
     return inserted;
   }
 
-  messagesIn(paths: string[], after: string, exclude: string): Stored[] {
+  messagesIn(paths: string[], after: string): Stored[] {
     const out: Stored[] = [];
     for (const path of paths) {
       const [start, end] = keyRange(path);
@@ -72,7 +72,7 @@ export class FakeServer implements Transport {
       const hi = minTimestampAt(end);
       for (const s of this.log.values()) {
         const ts = s.m.timestamp;
-        if (ts >= lo && ts < hi && ts > after && nodeOf(ts) !== exclude) out.push(s);
+        if (ts >= lo && ts < hi && ts > after) out.push(s);
       }
     }
     return out.sort((a, b) => (a.m.timestamp < b.m.timestamp ? -1 : 1));
@@ -134,12 +134,14 @@ export class FakeServer implements Transport {
       sendPaths = decided.send;
     }
     response.send = sendPaths;
-    const records = sendPaths.length ? this.messagesIn(sendPaths, after, req.node) : [];
-    const page = records.slice(0, this.pageMessages);
-    response.messages = page.map((s) => ({ ...s.m, seq: s.seq }));
-    const last = page[page.length - 1];
+    // As the server: every message of the ranges but those pushed in this very request.
+    const pushed = new Set(messages.map((m) => m.timestamp));
+    const records = sendPaths.length ? this.messagesIn(sendPaths, after) : [];
+    const read = records.slice(0, this.pageMessages);
+    response.messages = read.filter((s) => !pushed.has(s.m.timestamp)).map((s) => ({ ...s.m, seq: s.seq }));
+    const last = read[read.length - 1];
     response.cursor =
-      records.length > page.length && last ? JSON.stringify({ paths: sendPaths, after: last.m.timestamp }) : null;
+      records.length > read.length && last ? JSON.stringify({ paths: sendPaths, after: last.m.timestamp }) : null;
     response.root = [this.trie.hash(''), this.trie.count('')];
     response.conflicts = this.conflicts.filter((c) => c.id > req.conflicts_after).slice(0, 200);
     return response;

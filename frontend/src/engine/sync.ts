@@ -1,18 +1,16 @@
 /**
- * The sync loop over HTTP (the same steps as recap_client/http.py): push the outbox,
- * reconcile by merkle ranges (send / push / descend), page through large catch-ups with the
- * server's cursor, push back what the server lacks ("extras"), follow the server's clock
- * and re-stamp unsent edits when it refuses them for drift; and the bootstrap of a new
- * device from /snapshot. Transport is injected: the unit tests run this against an
+ * The sync loop over HTTP: the I/O around `nextRound` (rounds.ts, the step every client
+ * runs): push the outbox, page through large catch-ups with the server's cursor, ask the
+ * step what comes next, follow the server's clock and re-stamp unsent edits when it
+ * refuses them for drift; and the bootstrap of a new device from /snapshot. Transport is injected: the unit tests run this against an
  * in-memory server.
  */
 import { keyRange } from './merkle';
 import { messageToJson, type Message } from './message';
 import type { Summary } from './reconcile';
+import { MAX_ROUNDS, nextRound, type Answer, type Local } from './rounds';
 import type { LocalReplica, RemoteMessage, ServerConflict } from './store';
-import { nodeOf } from './timestamp';
 
-export const MAX_ROUNDS = 40;
 /** Messages per request (the server allows 20 000) and a byte budget (avatars are big). */
 export const PUSH_LIMIT = 1000;
 export const PUSH_BYTES = 2 * 1024 * 1024;
@@ -207,33 +205,30 @@ export class SyncClient {
         await this.take(next, received, report);
         body = { ...body, cursor: next.cursor ?? null };
       }
-      const held = new Set([...received, ...pushed.map((m) => m.timestamp)]);
-      const extras: Message[] = [];
-      for (const path of body.send ?? []) {
-        const [start, end] = keyRange(path);
-        for (const m of await replica.messagesIn(start, end)) {
-          if (!held.has(m.timestamp) && nodeOf(m.timestamp) !== replica.node) extras.push(m);
-        }
-      }
-      for (const path of body.push ?? []) {
-        const [start, end] = keyRange(path);
-        extras.push(...(await replica.messagesIn(start, end)));
-      }
-      const moreOutbox = await replica.outboxPage(this.pushLimit);
-      const [rootHash, rootCount] = body.root;
-      const [localHash, localCount] = await replica.root();
-      const descend = body.descend ?? [];
-      if (
-        !descend.length &&
-        !extras.length &&
-        !moreOutbox.length &&
-        rootHash === localHash &&
-        rootCount === localCount
-      ) {
-        return report;
-      }
-      pushed = [...new Map([...moreOutbox, ...extras].map((m) => [m.timestamp, m])).values()];
-      summary = descend.length ? await replica.refineSummary(descend) : await replica.frontierSummary();
+      const answer: Answer = {
+        send: body.send ?? [],
+        push: body.push ?? [],
+        descend: body.descend ?? [],
+        root: body.root,
+        held: new Set([...received, ...pushed.map((m) => m.timestamp)]),
+      };
+      const inRanges = async (paths: readonly string[]): Promise<Message[]> => {
+        const out: Message[] = [];
+        for (const path of paths) out.push(...(await replica.messagesIn(...keyRange(path))));
+        return out;
+      };
+      const local: Local = {
+        root: await replica.root(),
+        inSend: await inRanges(answer.send),
+        inPush: await inRanges(answer.push),
+        outbox: await replica.outboxPage(this.pushLimit),
+      };
+      const following = nextRound(answer, local);
+      if (following === null) return report;
+      pushed = following.push;
+      summary = following.descend.length
+        ? await replica.refineSummary(following.descend)
+        : await replica.frontierSummary();
     }
   }
 
