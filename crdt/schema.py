@@ -2,10 +2,14 @@
 values each column accepts.
 
 The CRDT itself is schema-free (any dataset/row/column); this table is what keeps garbage
-out of the log. It is the single source for the server's validation and materialized
-tables, and is mirrored by the TypeScript client. Every dataset has `tombstone`: 1 deletes
-the row, and since it is an ordinary LWW field a delete concurrent with an edit of another
-field still deletes the row, and only a later write of `tombstone = 0` brings it back.
+out of the log. It is the single source of the data model: the server validates with it
+and builds its SQL from it; the TypeScript client (`frontend/src/engine/schema.ts`), the
+migrations' tables and the API's enumerations are checked against it by the tests, through
+`describe()` and its committed copy `tests/vectors/schema.json`.
+
+Every dataset has `tombstone`: 1 deletes the row, and since it is an ordinary LWW field a
+delete concurrent with an edit of another field still deletes the row, and only a later
+write of `tombstone = 0` brings it back.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 MAX_AVATAR = 200_000
+TEXT_MAX = 500
+SHORT_TEXT_MAX = 100
+QUANTITY_MAX = 1e12
 PRE_ORDER_STATUSES = ("pending", "confirmed")
 
 
@@ -58,11 +65,11 @@ def _is_date(v: Scalar) -> bool:
 
 
 def _is_nonneg_number(v: Scalar) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1e12
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= QUANTITY_MAX
 
 
-TEXT = ColumnType("text", "text", _text(500))
-SHORT_TEXT = ColumnType("short_text", "text", _text(100))
+TEXT = ColumnType("text", "text", _text(TEXT_MAX))
+SHORT_TEXT = ColumnType("short_text", "text", _text(SHORT_TEXT_MAX))
 UUID = ColumnType("uuid", "uuid", _is_uuid)
 DATE = ColumnType("date", "date", _is_date)
 DATETIME = ColumnType(
@@ -77,6 +84,8 @@ AVATAR = ColumnType(
     lambda v: isinstance(v, str) and len(v) <= MAX_AVATAR and v.startswith("data:image/"),
 )
 TOMBSTONE = ColumnType("tombstone", "smallint", lambda v: v in (0, 1) and not isinstance(v, float))
+
+_TYPES = (TEXT, SHORT_TEXT, UUID, DATE, DATETIME, STATUS, QUANTITY, EMAIL, AVATAR, TOMBSTONE)
 
 DATASETS: dict[str, dict[str, ColumnType]] = {
     "partners": {"name": TEXT, "short_name": SHORT_TEXT, "tombstone": TOMBSTONE},
@@ -122,3 +131,23 @@ def validate(message: Message) -> None:
             f"invalid value for {message.dataset}.{message.column} ({column.name}): "
             f"{str(message.value)[:60]!r}"
         )
+
+
+def describe() -> dict[str, object]:
+    """The model as plain data: every dataset's columns with their types' names, the
+    pre-order statuses, and the bounds the types enforce. Written to
+    `tests/vectors/schema.json`, which the TypeScript tests read."""
+    return {
+        "datasets": {
+            dataset: {column: kind.name for column, kind in columns.items()}
+            for dataset, columns in DATASETS.items()
+        },
+        "sql_types": {kind.name: kind.sql for kind in _TYPES},
+        "pre_order_statuses": list(PRE_ORDER_STATUSES),
+        "limits": {
+            "text": TEXT_MAX,
+            "short_text": SHORT_TEXT_MAX,
+            "avatar": MAX_AVATAR,
+            "quantity": QUANTITY_MAX,
+        },
+    }

@@ -9,8 +9,6 @@ import type { ConflictRecord, RowRecord } from '../engine/store';
 import { utcSeconds } from './dates';
 import { service } from './service';
 
-export type Status = 'pending' | 'confirmed';
-
 /** Weight of `quantity` units of a product, rounded to grams. */
 export function weightFor(product: RowRecord | undefined, quantity: number): number | null {
   const unit = product?.cols.unit_weight?.value;

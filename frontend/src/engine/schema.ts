@@ -1,5 +1,6 @@
 /**
- * Recap's data model as the merge sees it (mirrors crdt/schema.py, the single source):
+ * Recap's data model as the merge sees it (mirrors crdt/schema.py, the single source; the
+ * tests check this file against its copy tests/vectors/schema.json):
  * which datasets and columns exist and what values each column accepts. Every dataset has
  * `tombstone` (0/1; 1 deletes the row, delete wins). Nothing that fails here is written.
  */
@@ -12,6 +13,9 @@ const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const MAX_AVATAR = 200_000;
+export const TEXT_MAX = 500;
+export const SHORT_TEXT_MAX = 100;
+export const QUANTITY_MAX = 1e12;
 export const PRE_ORDER_STATUSES = ['pending', 'confirmed'] as const;
 export type PreOrderStatus = (typeof PRE_ORDER_STATUSES)[number];
 
@@ -41,15 +45,15 @@ export function isDate(v: Scalar): boolean {
 }
 
 export function isNonNegNumber(v: Scalar): boolean {
-  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1e12;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= QUANTITY_MAX;
 }
 
 export function isEmail(v: Scalar): boolean {
   return typeof v === 'string' && EMAIL.test(v);
 }
 
-export const TEXT: ColumnType = { name: 'text', check: text(500) };
-export const SHORT_TEXT: ColumnType = { name: 'short_text', check: text(100) };
+export const TEXT: ColumnType = { name: 'text', check: text(TEXT_MAX) };
+export const SHORT_TEXT: ColumnType = { name: 'short_text', check: text(SHORT_TEXT_MAX) };
 export const UUID_T: ColumnType = { name: 'uuid', check: isUuid };
 export const DATE_T: ColumnType = { name: 'date', check: isDate };
 export const DATETIME_T: ColumnType = {
@@ -58,7 +62,7 @@ export const DATETIME_T: ColumnType = {
 };
 export const STATUS: ColumnType = {
   name: 'status',
-  check: (v) => v === 'pending' || v === 'confirmed',
+  check: (v) => (PRE_ORDER_STATUSES as readonly Scalar[]).includes(v),
 };
 export const QUANTITY: ColumnType = { name: 'quantity', check: isNonNegNumber };
 export const EMAIL_T: ColumnType = { name: 'email', check: isEmail };

@@ -16,6 +16,7 @@ import { setOrderField } from '../app/actions';
 import { addDays, isoDate } from '../app/dates';
 import { service } from '../app/service';
 import { HttpError } from '../engine/sync';
+import { PRE_ORDER_STATUSES } from '../engine/schema';
 import type { Session, SyncStatus } from '../engine/store';
 import { canSeeAirtable } from '../dashboard/airtable';
 import { fetchOrders, fetchSummary, isUnreachable, localOrders, localSummary } from '../dashboard/data';
@@ -27,7 +28,6 @@ import { useToast } from './toast';
 
 const TOP = 10;
 const PAGE = 20;
-const STATUSES = ['pending', 'confirmed'] as const;
 
 type Source = { kind: 'server' } | { kind: 'local'; reason: string };
 
@@ -360,7 +360,7 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
             }}
           >
             <option value="">All</option>
-            {STATUSES.map((s) => (
+            {PRE_ORDER_STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>
@@ -401,7 +401,7 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
                     onChange={(e) => change(r, e.target.value)}
                   >
                     {r.status === null ? <option value="">–</option> : null}
-                    {STATUSES.map((s) => (
+                    {PRE_ORDER_STATUSES.map((s) => (
                       <option key={s} value={s}>
                         {s}
                       </option>

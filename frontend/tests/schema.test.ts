@@ -1,0 +1,47 @@
+// The data model is said once, in crdt/schema.py; tests/vectors/schema.json is its copy as
+// plain data (checked against the source by tests/crdt/test_schema_source.py). The engine's
+// schema must name the same datasets, columns and types, statuses and bounds.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import {
+  DATASETS,
+  MAX_AVATAR,
+  PRE_ORDER_STATUSES,
+  QUANTITY_MAX,
+  SHORT_TEXT_MAX,
+  TEXT_MAX,
+  type ColumnType,
+} from '../src/engine/schema';
+
+const SOURCE = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', '..', 'tests', 'vectors', 'schema.json'), 'utf8'),
+) as {
+  datasets: Record<string, Record<string, string>>;
+  pre_order_statuses: string[];
+  limits: { text: number; short_text: number; avatar: number; quantity: number };
+};
+
+describe('the engine schema is crdt/schema.py', () => {
+  it('has the same datasets, columns (in order) and column types', () => {
+    const mine = Object.fromEntries(
+      Object.entries(DATASETS as Record<string, Record<string, ColumnType>>).map(([ds, cols]) => [
+        ds,
+        Object.fromEntries(Object.entries(cols).map(([c, t]) => [c, t.name])),
+      ]),
+    );
+    expect(mine).toEqual(SOURCE.datasets);
+    for (const [ds, cols] of Object.entries(SOURCE.datasets)) {
+      expect(Object.keys((DATASETS as Record<string, object>)[ds] ?? {})).toEqual(Object.keys(cols));
+    }
+  });
+
+  it('has the same statuses and bounds', () => {
+    expect([...PRE_ORDER_STATUSES]).toEqual(SOURCE.pre_order_statuses);
+    expect({ text: TEXT_MAX, short_text: SHORT_TEXT_MAX, avatar: MAX_AVATAR, quantity: QUANTITY_MAX }).toEqual(
+      SOURCE.limits,
+    );
+  });
+});
