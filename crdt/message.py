@@ -17,17 +17,13 @@ from typing import Any
 import orjson
 
 from .errors import InvalidMessage, InvalidTimestamp
-from .timestamp import NODE_LENGTH, checked_millis
+from .timestamp import NODE_LENGTH, checked_message_millis, checked_millis
 
 Scalar = str | int | float | bool | None
 
 MAX_STRING_VALUE = 256 * 1024
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MAX_ROW = 128
-#: The span whose minutes are 16 base-3 digits (1997-04-13 .. 2051-11-05): the trie's key
-#: length. The reference's diff fails outside it, so messages must stay inside.
-MIN_MILLIS = 3**15 * 60_000
-MAX_MILLIS = 3**16 * 60_000 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +75,11 @@ class Message:
         timestamp = data.get("timestamp")
         prev = data.get("prev")
         try:
-            millis = checked_millis(timestamp)
+            checked_message_millis(timestamp)
             if prev is not None:
                 checked_millis(prev)
         except InvalidTimestamp as exc:
             raise InvalidMessage(str(exc)) from None
-        if not MIN_MILLIS <= millis <= MAX_MILLIS:
-            raise InvalidMessage("timestamp outside 1997-04-13 .. 2051-11-05")
         assert isinstance(dataset, str) and isinstance(column, str)
         assert isinstance(timestamp, str)
         return cls(dataset, row, column, value, timestamp, prev)
@@ -101,6 +95,8 @@ def check_scalar(value: Any) -> Scalar:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidMessage("number value must be finite")
+        if not -(2**53) <= value <= 2**53:  # as JavaScript reads numbers: the same set
+            raise InvalidMessage("number value outside the exact range of a JSON number")
         return value
     if isinstance(value, str):
         if len(value) > MAX_STRING_VALUE:

@@ -4,7 +4,7 @@
  * edit: not part of the message's identity, only read to classify conflicts.
  */
 import { InvalidMessage, InvalidTimestamp } from './errors';
-import { NODE_LENGTH, Timestamp } from './timestamp';
+import { NODE_LENGTH, Timestamp, checkedMessageMillis } from './timestamp';
 
 export type Scalar = string | number | boolean | null;
 
@@ -47,13 +47,14 @@ export function checkScalar(value: unknown): Scalar {
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new InvalidMessage('number value must be finite');
-    if (Number.isInteger(value) && Math.abs(value) > 2 ** 53) {
+    if (Math.abs(value) > 2 ** 53) {
       throw new InvalidMessage('integer value outside the exact range of a JSON number');
     }
     return value;
   }
   if (typeof value === 'string') {
-    if (value.length > MAX_STRING_VALUE) {
+    // Counted in code points, as Python's `len`: the same strings pass on both sides.
+    if (value.length > MAX_STRING_VALUE && Array.from(value).length > MAX_STRING_VALUE) {
       throw new InvalidMessage(`string value longer than ${MAX_STRING_VALUE} characters`);
     }
     if (value.includes('\u0000')) {
@@ -88,7 +89,7 @@ export function messageFromJson(data: unknown): Message {
   if (!('value' in obj)) throw new InvalidMessage('value is required (null is a value)');
   const value = checkScalar(obj.value);
   try {
-    Timestamp.parse(timestamp);
+    checkedMessageMillis(timestamp);
     if (prev !== undefined && prev !== null) Timestamp.parse(prev);
   } catch (exc) {
     if (exc instanceof InvalidTimestamp) throw new InvalidMessage(exc.message);

@@ -2,7 +2,8 @@
  * Hybrid-logical-clock timestamps in the exact string form of `@actual-app/crdt` v3 (and of
  * crdt/timestamp.py): `2026-11-23T06:00:00.005Z-001A-abcdef0123456789`. Fixed width, so text
  * order is timestamp order. Only the canonical spelling parses: the string is the message's
- * primary key.
+ * primary key. The grammar is DESIGN.md's ("Clock"); this parser and the Python one accept
+ * exactly the same strings (shared vectors: tests/vectors/timestamps.json).
  */
 import murmurhash from 'murmurhash';
 
@@ -12,6 +13,9 @@ export const MAX_COUNTER = 0xffff;
 export const NODE_LENGTH = 16;
 /** Year 10000 would need JavaScript's six-digit year form; nothing valid reaches it. */
 export const MAX_MILLIS = 253402300800000 - 1;
+/** The trie's span (1997-04-13 .. 2051-11-05): a message's timestamp must lie inside it. */
+export const MESSAGE_MIN_MILLIS = 3 ** 15 * 60_000;
+export const MESSAGE_MAX_MILLIS = 3 ** 16 * 60_000 - 1;
 
 const PATTERN = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)-([0-9A-F]{4})-([0-9a-f]{16})$/;
 const NODE_PATTERN = /^[0-9a-f]{16}$/;
@@ -86,4 +90,13 @@ export function nodeOf(text: string): string {
 /** The smallest timestamp string at `millis`: a lower bound for range scans. */
 export function minTimestampAt(millis: number): string {
   return `${isoMillis(millis)}-0000-0000000000000000`;
+}
+
+/** Physical millis of a message's timestamp: canonical and inside the trie's span. */
+export function checkedMessageMillis(text: unknown): number {
+  const millis = Timestamp.parse(text).millis;
+  if (millis < MESSAGE_MIN_MILLIS || millis > MESSAGE_MAX_MILLIS) {
+    throw new InvalidTimestamp('timestamp outside 1997-04-13 .. 2051-11-05');
+  }
+  return millis;
 }
