@@ -2,11 +2,7 @@
 reconciliation logic of the sync protocol. Pure Python: no I/O, no asyncio, no database."""
 
 from .errors import (
-    ClockDriftError,
-    ClockError,
-    CounterOverflow,
     CrdtError,
-    DuplicateNodeError,
     InvalidMessage,
     InvalidTimestamp,
 )
@@ -20,12 +16,8 @@ from .timestamp import Timestamp
 __all__ = [
     "ApplyResult",
     "Clock",
-    "ClockDriftError",
-    "ClockError",
     "Conflict",
-    "CounterOverflow",
     "CrdtError",
-    "DuplicateNodeError",
     "FlatTrie",
     "InvalidMessage",
     "InvalidTimestamp",

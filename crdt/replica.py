@@ -52,7 +52,7 @@ class Replica:
     def receive(self, messages: Iterable[Message], now_ms: int) -> ApplyResult:
         """Remote messages: advance the clock past the newest, then apply."""
         batch = list(messages)
-        newest = max((m.timestamp for m in batch if m.node != self.node), default=None)
+        newest = max((m.timestamp for m in batch), default=None)
         if newest is not None:
             self.clock = recv(self.clock, Timestamp.parse(newest), now_ms)
         return self.apply(batch)

@@ -13,19 +13,15 @@ Wall time is an input (`wall`), so tests can pin it; nothing else in the server 
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from crdt import hlc
-from crdt.errors import ClockError
 from crdt.merge import Register
 from crdt.message import Message, Scalar
 from crdt.schema import validate
-from crdt.timestamp import MAX_COUNTER, Timestamp, node_of
-
-from .errors import Unavailable
+from crdt.timestamp import Timestamp
 
 #: (dataset, row, column, value): one field a server-side write sets
 Edit = tuple[str, str, str, Scalar]
@@ -46,8 +42,14 @@ def new_node() -> str:
 class ServerClock:
     """The HLC of this server process's own node, with the wall clock it reads."""
 
-    def __init__(self, node: str, max_drift_ms: int, wall: Callable[[], int] = wall_ms) -> None:
-        self._clock = hlc.Clock.new(node, max_drift_ms)
+    def __init__(
+        self,
+        node: str,
+        max_drift_ms: int = hlc.DEFAULT_MAX_DRIFT_MS,
+        wall: Callable[[], int] = wall_ms,
+    ) -> None:
+        self._clock = hlc.Clock.new(node)
+        self.max_drift_ms = max_drift_ms
         self._wall = wall
 
     @property
@@ -61,17 +63,19 @@ class ServerClock:
     def now_ms(self) -> int:
         return self._wall()
 
+    def accepts(self, millis: int, now_ms: int) -> bool:
+        """Whether a message stamped at `millis` may be stored at `now_ms`: not more than
+        `max_drift_ms` ahead (DESIGN.md, "Clock"). Every clock that only follows accepted
+        messages then stays within that of the server's time."""
+        return hlc.check_drift(millis, now_ms, self.max_drift_ms)
+
     def observe(self, timestamps: Iterable[str], now_ms: int | None = None) -> None:
         """Move past the newest of `timestamps` (messages this process just stored), so the
-        server's own writes order after them. The drift check already bounded them when
-        they were accepted; a clock error here is not the sender's fault and is ignored."""
-        newest = max((t for t in timestamps if node_of(t) != self.node), default=None)
-        if newest is None:
-            return
-        with contextlib.suppress(ClockError):
-            self._clock = hlc.recv(
-                self._clock, Timestamp.parse(newest), self._wall() if now_ms is None else now_ms
-            )
+        server's own writes order after them."""
+        newest = max(timestamps, default=None)
+        if newest is not None:
+            now = self._wall() if now_ms is None else now_ms
+            self._clock = hlc.recv(self._clock, Timestamp.parse(newest), now)
 
     def stamp(self, current: RowRegisters, edits: Sequence[Edit]) -> list[Message]:
         """Messages for server-side edits, stamped after everything the edited rows hold
@@ -80,25 +84,18 @@ class ServerClock:
         the schema refuses raises InvalidMessage and nothing is stamped."""
         now = self._wall()
         clock = self._clock
-        try:
-            for regs in current.values():
-                for reg in regs.values():
-                    ts = Timestamp.parse(reg.timestamp)
-                    if ts.node != clock.node and ts > clock.last:
-                        clock = hlc.recv(clock, ts, now)
-            out = []
-            for dataset, row, column, value in edits:
-                clock, ts = hlc.send(clock, now)
-                prev = current.get((dataset, row), {}).get(column)
-                message = Message(
-                    dataset, row, column, value, str(ts), prev.timestamp if prev else None
-                )
-                validate(message)
-                out.append(message)
-        except ClockError as exc:
-            raise Unavailable(
-                f"server clock refused the write: {exc}", code="clock_error"
-            ) from None
+        for regs in current.values():
+            for reg in regs.values():
+                clock = hlc.recv(clock, Timestamp.parse(reg.timestamp), now)
+        out = []
+        for dataset, row, column, value in edits:
+            clock, ts = hlc.send(clock, now)
+            prev = current.get((dataset, row), {}).get(column)
+            message = Message(
+                dataset, row, column, value, str(ts), prev.timestamp if prev else None
+            )
+            validate(message)
+            out.append(message)
         self._clock = clock
         return out
 
@@ -110,14 +107,12 @@ class ImportStamper:
     that uses it runs without I/O."""
 
     def __init__(self, node: str, last: str | None) -> None:
-        self.last = Timestamp.parse(last) if last else Timestamp(0, 0, node)
+        self._clock = hlc.Clock(Timestamp.parse(last)) if last else hlc.Clock.new(node)
+
+    @property
+    def last(self) -> Timestamp:
+        return self._clock.last
 
     def stamp(self, millis: int) -> str:
-        last = self.last
-        if millis > last.millis:
-            self.last = Timestamp(millis, 0, last.node)
-        elif last.counter < MAX_COUNTER:
-            self.last = Timestamp(last.millis, last.counter + 1, last.node)
-        else:  # the counter is full: carry into the next millisecond
-            self.last = Timestamp(last.millis + 1, 0, last.node)
-        return str(self.last)
+        self._clock, ts = hlc.send(self._clock, millis)
+        return str(ts)

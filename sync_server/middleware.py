@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from crdt.errors import ClockDriftError, ClockError, CrdtError, InvalidMessage, RecapError
+from crdt.errors import CrdtError, InvalidMessage, RecapError
 
 from . import errors
 from .httpio import json_response
@@ -36,8 +36,6 @@ STATUS: dict[type[RecapError], int] = {
     errors.UpstreamFailed: 502,
     errors.Unavailable: 503,
     InvalidMessage: 422,
-    ClockDriftError: 422,
-    ClockError: 503,
     CrdtError: 422,
     RecapError: 500,
 }
