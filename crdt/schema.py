@@ -14,6 +14,7 @@ write of `tombstone = 0` brings it back.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +22,22 @@ from dataclasses import dataclass
 from .errors import InvalidMessage
 from .message import Message, Scalar
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+# ASCII digits only (`\d` would also match other scripts' digits); the TypeScript engine
+# uses the same patterns, and the shared vectors (tests/vectors/values.json) check both.
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATETIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?Z"
+)
+# Not in an email: "@", controls, and the characters either language calls white space.
+_NOT_EMAIL = "@\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+_EMAIL = re.compile(f"[^{_NOT_EMAIL}]{{1,64}}@[^{_NOT_EMAIL}]{{1,255}}\\.[^{_NOT_EMAIL}.]{{1,63}}")
 
 MAX_AVATAR = 200_000
 TEXT_MAX = 500
 SHORT_TEXT_MAX = 100
 QUANTITY_MAX = 1e12
+#: Dates (delivery dates) and datetimes (creation times) are real ones inside these years.
+YEAR_MIN, YEAR_MAX = 2000, 2099
 PRE_ORDER_STATUSES = ("pending", "confirmed")
 
 
@@ -52,16 +61,28 @@ def _is_uuid(v: Scalar) -> bool:
     return isinstance(v, str) and _UUID.fullmatch(v) is not None
 
 
-def _is_date(v: Scalar) -> bool:
-    if not isinstance(v, str) or not _DATE.fullmatch(v):
-        return False
-    import datetime
+def _real_day(year: int, month: int, day: int) -> bool:
+    return (
+        YEAR_MIN <= year <= YEAR_MAX
+        and 1 <= month <= 12
+        and 1 <= day <= calendar.monthrange(year, month)[1]
+    )
 
-    try:
-        datetime.date.fromisoformat(v)
-    except ValueError:
+
+def _is_date(v: Scalar) -> bool:
+    """`YYYY-MM-DD`, a real day of a year from YEAR_MIN to YEAR_MAX."""
+    found = _DATE.fullmatch(v) if isinstance(v, str) else None
+    return found is not None and _real_day(*map(int, found.groups()))
+
+
+def _is_datetime(v: Scalar) -> bool:
+    """`YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (UTC), a real day (as dates) and a real time of
+    day: hours 00-23, minutes and seconds 00-59."""
+    found = _DATETIME.fullmatch(v) if isinstance(v, str) else None
+    if found is None:
         return False
-    return True
+    year, month, day, hour, minute, second = map(int, found.groups()[:6])
+    return _real_day(year, month, day) and hour <= 23 and minute <= 59 and second <= 59
 
 
 def _is_nonneg_number(v: Scalar) -> bool:
@@ -72,9 +93,7 @@ TEXT = ColumnType("text", "text", _text(TEXT_MAX))
 SHORT_TEXT = ColumnType("short_text", "text", _text(SHORT_TEXT_MAX))
 UUID = ColumnType("uuid", "uuid", _is_uuid)
 DATE = ColumnType("date", "date", _is_date)
-DATETIME = ColumnType(
-    "datetime", "text", lambda v: isinstance(v, str) and bool(_DATETIME.fullmatch(v))
-)
+DATETIME = ColumnType("datetime", "text", _is_datetime)
 STATUS = ColumnType("status", "text", lambda v: v in PRE_ORDER_STATUSES)
 QUANTITY = ColumnType("quantity", "double precision", _is_nonneg_number)
 EMAIL = ColumnType("email", "text", lambda v: isinstance(v, str) and bool(_EMAIL.fullmatch(v)))
@@ -145,6 +164,8 @@ def describe() -> dict[str, object]:
         "sql_types": {kind.name: kind.sql for kind in _TYPES},
         "pre_order_statuses": list(PRE_ORDER_STATUSES),
         "limits": {
+            "year_min": YEAR_MIN,
+            "year_max": YEAR_MAX,
             "text": TEXT_MAX,
             "short_text": SHORT_TEXT_MAX,
             "avatar": MAX_AVATAR,

@@ -13,6 +13,8 @@ import {
   QUANTITY_MAX,
   SHORT_TEXT_MAX,
   TEXT_MAX,
+  YEAR_MAX,
+  YEAR_MIN,
   type ColumnType,
 } from '../src/engine/schema';
 
@@ -21,7 +23,7 @@ const SOURCE = JSON.parse(
 ) as {
   datasets: Record<string, Record<string, string>>;
   pre_order_statuses: string[];
-  limits: { text: number; short_text: number; avatar: number; quantity: number };
+  limits: { year_min: number; year_max: number; text: number; short_text: number; avatar: number; quantity: number };
 };
 
 describe('the engine schema is crdt/schema.py', () => {
@@ -40,8 +42,13 @@ describe('the engine schema is crdt/schema.py', () => {
 
   it('has the same statuses and bounds', () => {
     expect([...PRE_ORDER_STATUSES]).toEqual(SOURCE.pre_order_statuses);
-    expect({ text: TEXT_MAX, short_text: SHORT_TEXT_MAX, avatar: MAX_AVATAR, quantity: QUANTITY_MAX }).toEqual(
-      SOURCE.limits,
-    );
+    expect({
+      year_min: YEAR_MIN,
+      year_max: YEAR_MAX,
+      text: TEXT_MAX,
+      short_text: SHORT_TEXT_MAX,
+      avatar: MAX_AVATAR,
+      quantity: QUANTITY_MAX,
+    }).toEqual(SOURCE.limits);
   });
 });

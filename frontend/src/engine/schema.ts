@@ -7,15 +7,20 @@
 import { InvalidMessage } from './errors';
 import { checkScalar, type Message, type Scalar } from './message';
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{1,63}$/;
-const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+const DATE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
+const DATETIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?Z$/;
+/** Not in an email: "@", controls, and the characters either language calls white space. */
+const NOT_EMAIL = '@\\x00-\\x20\\x7f-\\x9f\\u00a0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+const EMAIL = new RegExp(`^[^${NOT_EMAIL}]{1,64}@[^${NOT_EMAIL}]{1,255}\\.[^${NOT_EMAIL}.]{1,63}$`);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const MAX_AVATAR = 200_000;
 export const TEXT_MAX = 500;
 export const SHORT_TEXT_MAX = 100;
 export const QUANTITY_MAX = 1e12;
+/** Dates (delivery dates) and datetimes (creation times) are real ones inside these years. */
+export const YEAR_MIN = 2000;
+export const YEAR_MAX = 2099;
 export const PRE_ORDER_STATUSES = ['pending', 'confirmed'] as const;
 export type PreOrderStatus = (typeof PRE_ORDER_STATUSES)[number];
 
@@ -38,10 +43,35 @@ export function isUuid(v: Scalar): boolean {
   return typeof v === 'string' && UUID.test(v);
 }
 
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function realDay(year: number, month: number, day: number): boolean {
+  return (
+    year >= YEAR_MIN && year <= YEAR_MAX && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month)
+  );
+}
+
+/** `YYYY-MM-DD`, a real day of a year from YEAR_MIN to YEAR_MAX. */
 export function isDate(v: Scalar): boolean {
-  if (typeof v !== 'string' || !DATE.test(v)) return false;
-  const d = new Date(`${v}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === v;
+  const m = typeof v === 'string' ? DATE.exec(v) : null;
+  return m !== null && realDay(Number(m[1]), Number(m[2]), Number(m[3]));
+}
+
+/** `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`: a real day (as dates) and a real time of day. */
+export function isDatetime(v: Scalar): boolean {
+  const m = typeof v === 'string' ? DATETIME.exec(v) : null;
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return realDay(year, month, day) && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 export function isNonNegNumber(v: Scalar): boolean {
@@ -56,10 +86,7 @@ export const TEXT: ColumnType = { name: 'text', check: text(TEXT_MAX) };
 export const SHORT_TEXT: ColumnType = { name: 'short_text', check: text(SHORT_TEXT_MAX) };
 export const UUID_T: ColumnType = { name: 'uuid', check: isUuid };
 export const DATE_T: ColumnType = { name: 'date', check: isDate };
-export const DATETIME_T: ColumnType = {
-  name: 'datetime',
-  check: (v) => typeof v === 'string' && DATETIME.test(v),
-};
+export const DATETIME_T: ColumnType = { name: 'datetime', check: isDatetime };
 export const STATUS: ColumnType = {
   name: 'status',
   check: (v) => (PRE_ORDER_STATUSES as readonly Scalar[]).includes(v),
@@ -68,7 +95,7 @@ export const QUANTITY: ColumnType = { name: 'quantity', check: isNonNegNumber };
 export const EMAIL_T: ColumnType = { name: 'email', check: isEmail };
 export const AVATAR: ColumnType = {
   name: 'avatar',
-  check: (v) => typeof v === 'string' && v.length <= MAX_AVATAR && v.startsWith('data:image/'),
+  check: (v) => typeof v === 'string' && text(MAX_AVATAR)(v) && v.startsWith('data:image/'),
 };
 export const TOMBSTONE: ColumnType = { name: 'tombstone', check: (v) => v === 0 || v === 1 };
 
