@@ -180,6 +180,13 @@ def demo_messages(
     return s.messages
 
 
+async def reserve_nodes(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """The seed's nodes write no more, but their ids are on record: reserve them, as a
+    server's own nodes are, so no device can claim them (DESIGN.md, "Node ids")."""
+    for node in sorted({m.node for m in messages}):
+        await user_store.reserve_server_node(conn, node)
+
+
 async def seed_demo(
     conn: asyncpg.Connection, rng: random.Random, days: int = 14
 ) -> list[SeededUser]:
@@ -194,6 +201,7 @@ async def seed_demo(
         ],
     )
     messages = demo_messages(rng, days, days, users=users)
+    await reserve_nodes(conn, messages)
     for i in range(0, len(messages), 5000):
         await apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
     print(f"seeded tenant {tenant_id}: {len(messages)} messages")
@@ -233,8 +241,10 @@ async def seed_large(url: str, count: int) -> None:
         for message in history(count, end - 3 * 365 * 86_400_000, end, seed=7):
             batch.append(message)
             if len(batch) == 10_000:
+                await reserve_nodes(conn, batch)
                 await apply_messages(conn, tenant_id, users[0].id, batch)
                 batch = []
+        await reserve_nodes(conn, batch)
         await apply_messages(conn, tenant_id, users[0].id, batch)
         print(
             f"seeded tenant {tenant_id} with {count:,} messages; "

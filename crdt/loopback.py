@@ -13,7 +13,7 @@ from .merkle import key_range, timestamp_key
 from .message import Message
 from .reconcile import Plan, frontier, paths_needed, plan, refine
 from .replica import Replica
-from .rounds import MAX_ROUNDS, Answer, Local, next_round
+from .rounds import MAX_ROUNDS, Answer, Done, Local, next_round
 from .timestamp import Timestamp
 
 
@@ -27,6 +27,7 @@ class SyncStats:
     sent_to_client: int = 0
     pushed_to_server: int = 0
     summary_nodes: int = 0
+    unrepaired: int = 0
 
 
 def serve(
@@ -35,10 +36,14 @@ def serve(
     scopes: list[str],
     pushed: list[Message],
     now_ms: int,
+    node: str,
 ) -> tuple[Plan, list[Message]]:
-    """The server's half of one round: apply the push, plan, collect the messages to send."""
+    """The server's half of one round: apply the push, plan, collect the messages to send.
+    As the real server, it takes from a node only that node's own messages."""
     from .reconcile import Summary
 
+    if any(m.node != node for m in pushed):
+        raise ValueError(f"a push from node {node} carries another node's message")
     server.receive(pushed, now_ms)
     summary = Summary(scopes, summary_nodes)
     nodes = {p: v for p in paths_needed(summary) if (v := server.trie.get(p)) is not None}
@@ -71,7 +76,7 @@ def sync(
             raise NoProgress(f"not in sync after {max_rounds} rounds")
         stats.summary_nodes += len(summary.nodes)
         stats.pushed_to_server += len(pushed)
-        result, sent = serve(server, summary.nodes, summary.scopes, pushed, now_ms)
+        result, sent = serve(server, summary.nodes, summary.scopes, pushed, now_ms, client.node)
         stats.sent_to_client += len(sent)
         client.receive(sent, now_ms)
         answer = Answer(
@@ -87,8 +92,9 @@ def sync(
             [m for path in result.push for m in client.messages_in(*key_range(path))],
             [],
         )
-        following = next_round(answer, local)
-        if following is None:
+        following = next_round(answer, local, client.node)
+        if isinstance(following, Done):
+            stats.unrepaired = len(following.unrepaired)
             return stats
         pushed = following.push
         descend = following.descend

@@ -13,10 +13,12 @@ shared cross-language vectors). A sync is:
    page, and asks `next_round`. Pushed next: the outbox page, what it holds in `push`
    ranges (the server has nothing there), and what it holds in `send` ranges that the
    server did not send (the server's copy of the range is now known exactly, so anything
-   else is the server's lack). The next summary refines the `descend` ranges, or restarts
-   from the frontier when there are none but the roots still differ.
+   else is the server's lack), of its own node only: a device writes only under its own
+   node id. The next summary refines the `descend` ranges, or restarts from the frontier
+   when there are none but the roots still differ.
 4. Done when nothing is left to push, nothing to descend into, and both roots (hash and
-   count) are equal.
+   count) are equal; or when what still differs is other nodes' messages the server lacks
+   (`Done.unrepaired`: only their authors can push them back, e.g. after a restore).
 
 Each round either pushes what the server lacks or descends a level (at most 16), so a sync
 ends within a bounded number of rounds; `MAX_ROUNDS` is the guard a client gives up at.
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 from .message import Message
+from .timestamp import node_of
 
 MAX_ROUNDS = 40
 
@@ -65,16 +68,28 @@ class NextRound:
     descend: list[str]
 
 
-def next_round(answer: Answer, local: Local) -> NextRound | None:
-    """The next round, or None when the client and the server hold the same messages.
+@dataclass(frozen=True)
+class Done:
+    """In sync, as far as this client can bring it: `unrepaired` are messages of other
+    nodes that the client holds and the server lacks (only a message's own node may push
+    it, so they wait for their author; empty unless the server lost data)."""
+
+    unrepaired: list[Message]
+
+
+def next_round(answer: Answer, local: Local, node: str) -> NextRound | Done:
+    """The next round, or Done when the client and the server hold the same messages.
 
     The server's pages of a `send` range hold every message it has there but those pushed
     in the same request (which the client holds: they are in `held`), whoever wrote them;
-    so what the client holds there beyond `held` is exactly what the server lacks."""
-    extras = [m for m in local.in_send if m.timestamp not in answer.held]
-    extras += local.in_push
-    if not answer.descend and not extras and not local.outbox and answer.root == local.root:
-        return None
+    so what the client holds there beyond `held` is exactly what the server lacks. Of that,
+    the client pushes what its own node wrote (the server refuses anything else)."""
+    lacking = [m for m in local.in_send if m.timestamp not in answer.held] + local.in_push
+    extras = [m for m in lacking if node_of(m.timestamp) == node]
+    unrepaired = _unique(m for m in lacking if node_of(m.timestamp) != node)
+    nothing_to_do = not answer.descend and not extras and not local.outbox
+    if nothing_to_do and (answer.root == local.root or unrepaired):
+        return Done(unrepaired)
     return NextRound(_unique([*local.outbox, *extras]), list(answer.descend))
 
 

@@ -18,7 +18,7 @@ import orjson
 from crdt.merkle import key_range
 from crdt.message import Message
 from crdt.reconcile import Summary, frontier, refine
-from crdt.rounds import MAX_ROUNDS, Answer, Local, next_round
+from crdt.rounds import MAX_ROUNDS, Answer, Done, Local, next_round
 
 from .replica import ClientReplica
 
@@ -45,6 +45,8 @@ class SyncReport:
     summary_nodes: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: other nodes' messages this replica holds and the server lacks (crdt/rounds.py)
+    unrepaired: int = 0
 
 
 class SyncClient:
@@ -137,8 +139,9 @@ class SyncClient:
                 in_push=[m for p in answer.push for m in replica.messages_in(*key_range(p))],
                 outbox=self._outbox_page(),
             )
-            following = next_round(answer, local)
-            if following is None:
+            following = next_round(answer, local, replica.node)
+            if isinstance(following, Done):
+                report.unrepaired = len(following.unrepaired)
                 replica.save()
                 report.seconds = time.perf_counter() - started
                 return report
@@ -153,17 +156,20 @@ class SyncClient:
         self, pushed: list[Message], summary: Summary, report: SyncReport
     ) -> dict[str, Any]:
         """One round: `pushed` beyond one request's limit goes first in push-only requests,
-        the rest with the summary. After `422 clock_drift` (our clock is ahead of the
-        server's), learn the offset, re-stamp the edits no one has seen, and redo the round
-        once with them (and the frontier)."""
+        the rest with the summary. The server refuses a request whole, so its edits are
+        still unseen when it answers `422 clock_drift` (our clock is ahead of the
+        server's: learn the offset) or `409 timestamp_reused` (one of our stamps names
+        another message already: move the clock past it); then re-stamp the edits no one
+        has seen and redo the round once with them (and the frontier)."""
         try:
             return await self._round_once(pushed, summary, report)
         except SyncError as exc:
-            if exc.code != "clock_drift":
+            if exc.code not in ("clock_drift", "timestamp_reused"):
                 raise
             replica = self.replica
-            replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
-            replica.restamp_outbox()
+            if exc.code == "clock_drift":
+                replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
+            replica.restamp_outbox(after=exc.body.get("timestamp"))
             pushed[:] = self._outbox_page()
             return await self._round_once(pushed, frontier(replica.trie), report)
 
@@ -215,7 +221,8 @@ class SyncClient:
             self.replica.conflicts_after = max(self.replica.conflicts_after, watermark)
 
     async def bootstrap(self, progress: Any = None) -> SyncReport:
-        """A new device: the snapshot instead of the history, then a normal sync.
+        """A new device: the snapshot instead of the history, then a normal sync, under a
+        fresh node id (a new replica never reuses one: DESIGN.md, "Node ids").
 
         The cyclic garbage collector is paused meanwhile: a bootstrap builds millions of
         containers (parsed pages, registers, trie nodes) that all stay alive, and the
@@ -231,6 +238,7 @@ class SyncClient:
 
     async def _bootstrap(self, progress: Any) -> SyncReport:
         started = time.perf_counter()
+        self.replica.renew_node()
         report = SyncReport()
         body = await self._get("/snapshot", report)
         total = body.get("total_rows") or 0

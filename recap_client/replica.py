@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from crdt.hlc import Clock, send
+from crdt.hlc import Clock, recv, send
 from crdt.merge import Register, merge_field
 from crdt.merkle import FlatTrie
 from crdt.message import Message, Scalar
@@ -30,6 +30,14 @@ class ClientReplica(Replica):
         self.snapshot_seq = 0
         self.conflicts_after = 0
         self.conflicts: list[dict[str, Any]] = []
+
+    def renew_node(self) -> None:
+        """Start over as a new replica: a fresh random node id and clock. Only an empty
+        replica may (a bootstrap's first step): its edits must keep the node that made
+        them."""
+        if self.log or self.outbox:
+            raise ValueError("only an empty replica takes a new node id")
+        self.clock = Clock.new(secrets.token_hex(8))
 
     # -- time -------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -52,22 +60,24 @@ class ClientReplica(Replica):
         self.save()
         return out
 
-    def restamp_outbox(self) -> None:
+    def restamp_outbox(self, after: str | None = None) -> None:
         """Give every unacknowledged edit a fresh timestamp from the corrected clock.
 
-        Only for edits no one has seen (the server refused them for clock drift): they are
+        Only for edits no one has seen (the server refused their request: for clock drift,
+        or because one of their stamps, `after`, already names another message): they are
         withdrawn and made again, in their original order, after everything this replica
-        has seen."""
+        has seen and after `after`."""
         old = sorted(self.outbox.values(), key=lambda m: m.timestamp)
         self.outbox.clear()
         self._withdraw(old)
         seen = [
             *self.log,
             *(r.timestamp for regs in self.registers.values() for r in regs.values()),
+            *([after] if after else []),
         ]
-        self.clock = Clock.new(self.node, self.clock.max_drift_ms)
+        self.clock = Clock.new(self.node)
         if seen:
-            self.clock = Clock(_bump(max(seen), self.node), self.clock.max_drift_ms)
+            self.clock = Clock(_bump(max(seen), self.node))
         for m in old:
             self.clock, ts = send(self.clock, self.now_ms())
             current = self.register(m.dataset, m.row, m.column)
@@ -112,13 +122,9 @@ class ClientReplica(Replica):
         def counted(m: Message) -> bool:
             return bool(horizon) and 0 < seqs.get(m.timestamp, 0) <= horizon
 
-        batch = [m for m in messages if m.node != self.node]
-        if batch:
-            from crdt.hlc import recv
-            from crdt.timestamp import Timestamp
-
-            newest = Timestamp.parse(max(m.timestamp for m in batch))
-            self.clock = recv(self.clock, newest, max(self.now_ms(), newest.millis))
+        if messages:  # our own node's too: a reused node id must not stamp them again
+            newest = Timestamp.parse(max(m.timestamp for m in messages))
+            self.clock = recv(self.clock, newest, self.now_ms())
         return self.apply(messages, counted=counted)
 
     def adopt_snapshot_rows(self, dataset: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -148,9 +154,7 @@ class ClientReplica(Replica):
         if newest:
             seen = Timestamp.parse(newest)
             if (seen.millis, seen.counter) > (self.clock.last.millis, self.clock.last.counter):
-                self.clock = Clock(
-                    Timestamp(seen.millis, seen.counter, self.node), self.clock.max_drift_ms
-                )
+                self.clock = Clock(Timestamp(seen.millis, seen.counter, self.node))
 
     def adopt_snapshot_trie(self, nodes: list[list[Any]], seq: int) -> None:
         trie = FlatTrie()

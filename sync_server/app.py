@@ -15,7 +15,6 @@ from . import database, operations
 from .airtable.bridge import AirtableBridge
 from .airtable.secrets_box import SecretsBox
 from .api import catalog, connectors, docs, events, preorders, summary  # noqa: F401  (operations)
-from .clock import ServerClock, new_node
 from .keys import (
     BRIDGE,
     CLOCK,
@@ -37,7 +36,7 @@ from .middleware import error_middleware, security_headers
 from .ratelimit import RateLimiter
 from .routes import auth, debug, health, live, snapshot, sync  # noqa: F401  (operations)
 from .services.live import LiveHub
-from .services.nodes import NodeOwners
+from .services.nodes import NodeOwners, server_clock
 from .services.records import Records
 from .services.relay import Relay
 from .services.summary import SummaryCache
@@ -55,6 +54,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await database.migrate_async(url)
     pool = await database.create_pool(url, settings.pool_min, settings.pool_max)
     app[POOL] = pool
+    app[CLOCK] = await server_clock(pool, settings.max_drift_ms)
     app[WRITER] = TenantWriter(pool, app[METRICS])
     app[SYNC] = SyncService(pool, app[WRITER], app[CLOCK], app[NODE_OWNERS], settings, app[METRICS])
     app[RECORDS] = Records(pool, app[CLOCK])
@@ -132,7 +132,6 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
-    app[CLOCK] = ServerClock(new_node(), settings.max_drift_ms)
     app[SUMMARY_CACHE] = SummaryCache()
     app[NODE_OWNERS] = NodeOwners()
     app[SECRETS_BOX] = SecretsBox(settings.connector_key, settings.token_secret)

@@ -9,6 +9,7 @@
         ├── Forbidden             403 the caller's role or device may not do this
         ├── NotFound              404
         ├── Conflict              409 e.g. an Idempotency-Key reused with another body
+        │   └── TimestampReused       a timestamp already stored with other content
         ├── PreconditionFailed    412 a stale If-Match
         ├── TooLarge              413 too many messages in one request
         ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
@@ -52,6 +53,14 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     code = "conflict"
+
+
+class TimestampReused(Conflict):
+    """A pushed message's timestamp is already stored with different content: two edits
+    under one identity (a node id used twice, or a clock that went back). Details:
+    `timestamp`, and `index` in the request."""
+
+    code = "timestamp_reused"
 
 
 class PreconditionFailed(ServiceError):

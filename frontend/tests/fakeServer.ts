@@ -11,7 +11,7 @@ import { messageFromJson, type Message } from '../src/engine/message';
 import { pathsNeeded, plan, type Summary } from '../src/engine/reconcile';
 import { validate } from '../src/engine/schema';
 import type { ServerConflict } from '../src/engine/store';
-import { Timestamp, minTimestampAt } from '../src/engine/timestamp';
+import { Timestamp, minTimestampAt, nodeOf } from '../src/engine/timestamp';
 
 interface Stored {
   m: Message;
@@ -108,10 +108,22 @@ export class FakeServer implements Transport {
       } catch (exc) {
         throw new HttpError(422, { code: 'invalid', message: `message ${i}: ${String(exc)}` });
       }
+      if (nodeOf(m.timestamp) !== req.node) {
+        throw new HttpError(403, { code: 'foreign_node', message: `message ${i}: not this device's node`, index: i });
+      }
       if (Timestamp.parse(m.timestamp).millis - serverNow > this.maxDriftMs) {
         throw new HttpError(422, { code: 'clock_drift', message: 'ahead', index: i, server_time: serverNow });
       }
       return m;
+    });
+    // As the server: a timestamp already stored with other content refuses the request.
+    messages.forEach((m, i) => {
+      const held = this.log.get(m.timestamp)?.m;
+      const same = (a: Message, b: Message): boolean =>
+        a.dataset === b.dataset && a.row === b.row && a.column === b.column && a.value === b.value;
+      if (held && !same(held, m)) {
+        throw new HttpError(409, { code: 'timestamp_reused', message: 'reused', timestamp: m.timestamp, index: i });
+      }
     });
     const inserted = this.apply(messages);
     let sendPaths: string[] = [];

@@ -103,16 +103,34 @@ describe('sync loop', () => {
       const base = Date.parse('2025-01-01T00:00:00Z');
       const shared = remoteMessages(150, 'eeeeeeeeeeeeeeee', base + seed * 1000, 3_600_000);
       const serverOnly = remoteMessages(90 * seed, '1111111111111111', base + 500, 7_200_000 + seed);
-      const clientOnly = remoteMessages(70, '2222222222222222', base + 900, 5_400_000);
       server.apply([...shared, ...serverOnly]);
       const c = await newReplica();
+      // The client's own edits the server lacks (pushed before a server restore, say).
+      const clientOnly = remoteMessages(70, c.node, base + 900, 5_400_000);
       await c.receiveRemote([...shared, ...clientOnly]);
       const report = await new SyncClient(c, server).sync();
       expect(report.rounds).toBeLessThanOrEqual(12);
+      expect(report.unrepaired).toBe(0);
       expect(server.log.size).toBe(150 + 90 * seed + 70);
       expect(await c.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
       expect(await state(c)).toEqual(serverState(server));
     }
+  });
+
+  it("never pushes another node's messages: those the server lacks end the sync as unrepaired", async () => {
+    const server = new FakeServer();
+    const base = Date.parse('2025-01-01T00:00:00Z');
+    const shared = remoteMessages(50, 'eeeeeeeeeeeeeeee', base, 3_600_000);
+    const theirs = remoteMessages(20, '2222222222222222', base + 900, 5_400_000);
+    server.apply(shared);
+    const c = await newReplica();
+    await c.receiveRemote([...shared, ...theirs]);
+    const report = await new SyncClient(c, server).sync();
+    expect(report.unrepaired).toBe(20);
+    expect(report.rounds).toBeLessThanOrEqual(12);
+    expect(server.log.size).toBe(50);
+    const pushed = server.requests.flatMap((r) => (r.body as { messages?: { timestamp: string }[] }).messages ?? []);
+    expect(pushed.filter((m) => m.timestamp.endsWith('2222222222222222'))).toEqual([]);
   });
 
   it('re-stamps unsent edits when the server refuses them for clock drift', async () => {
@@ -135,6 +153,31 @@ describe('sync loop', () => {
     // New edits are stamped with the corrected clock.
     const [m] = await a.edit([{ dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 3 }]);
     expect(Timestamp.parse(m?.timestamp).millis).toBeLessThan(Date.now() + 5000);
+  });
+
+  it('re-stamps unsent edits when the server already holds one of their stamps', async () => {
+    // A device restored from a backup: the server holds an edit this node stamped after the
+    // backup, at the very timestamp the restored device stamps its next edit with.
+    const server = new FakeServer();
+    const a = await newReplica();
+    const row = newId();
+    const [mine] = await a.edit([{ dataset: 'partners', row, column: 'name', value: 'After restore' }]);
+    const other = newId();
+    const lost = {
+      dataset: 'partners',
+      row: other,
+      column: 'name',
+      value: 'Before restore',
+      timestamp: mine?.timestamp ?? '',
+    };
+    server.apply([lost]);
+    await new SyncClient(a, server).sync();
+    expect(await a.outboxCount()).toBe(0);
+    expect(rowOf(server, 'partners', row)?.name?.value).toBe('After restore');
+    expect(rowOf(server, 'partners', other)?.name?.value).toBe('Before restore');
+    expect(await a.value('partners', other, 'name')).toBe('Before restore');
+    expect(server.log.get(mine?.timestamp ?? '')?.m.row).toBe(other);
+    expect(await a.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
   });
 
   it('bootstraps a new device from the snapshot, then stays in sync', async () => {

@@ -9,7 +9,7 @@ import asyncpg
 from ..clock import new_node
 from ..errors import Invalid, NotFound
 from ..models import AirtableConnectorIn, AirtableConnectorOut
-from ..storage import connectors
+from ..storage import connectors, users
 from .secrets_box import SecretsBox
 
 
@@ -47,15 +47,11 @@ async def configure(
         if current is None:
             if sealed is None:
                 raise Invalid("api_key: required when connecting a base")
+            node = new_node()
+            while not await users.register_bridge_node(conn, tenant_id, node):
+                node = new_node()
             await connectors.create(
-                conn,
-                tenant_id,
-                body.base_id,
-                body.table,
-                sealed,
-                field_map,
-                body.schedule_s,
-                new_node(),
+                conn, tenant_id, body.base_id, body.table, sealed, field_map, body.schedule_s, node
             )
             return
         moved = current != (body.base_id, body.table)

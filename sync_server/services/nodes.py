@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import time
 
+import asyncpg
+
+from ..clock import ServerClock, new_node
 from ..storage import users
 from ..storage.common import Conn
 
@@ -34,3 +37,13 @@ class NodeOwners:
             self._confirmed.clear()
         self._confirmed[key] = (user_id, now)
         return True
+
+
+async def server_clock(pool: asyncpg.Pool, max_drift_ms: int) -> ServerClock:
+    """This process's clock, on a fresh node id reserved in every tenant, so no device can
+    ever register it and write under the server's name."""
+    async with pool.acquire() as conn:
+        while True:
+            node = new_node()
+            if await users.reserve_server_node(conn, node):
+                return ServerClock(node, max_drift_ms)

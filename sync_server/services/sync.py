@@ -20,7 +20,7 @@ from crdt.timestamp import millis_of
 
 from ..auth import Principal
 from ..clock import ServerClock
-from ..errors import Forbidden, Invalid, TooLarge
+from ..errors import Forbidden, Invalid, TimestampReused, TooLarge
 from ..metrics import Metrics
 from ..protocol import Cursor, SyncRequest
 from ..settings import Settings
@@ -33,9 +33,11 @@ from .writer import TenantWriter
 CONFLICTS_PAGE = 200
 
 
-def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[Message]:
+def parse_messages(raw: list[Any], node: str, clock: ServerClock, server_now: int) -> list[Message]:
     """Validate every message before anything is written; the first bad one fails the
-    request with its index, so a batch is all or nothing."""
+    request with its index, so a batch is all or nothing. Each must carry the pushing
+    device's own node id (403 `foreign_node`): a device writes only under its own name, so
+    no one can take another device's next timestamp and erase its edit."""
     out = []
     seen: dict[str, Message] = {}
     for i, item in enumerate(raw):
@@ -44,6 +46,13 @@ def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[M
             validate(message)
         except InvalidMessage as exc:
             raise Invalid(f"message {i}: {exc}", index=i) from None
+        if message.node != node:
+            raise Forbidden(
+                f"message {i} carries node {message.node}, not this device's node {node}: a "
+                "device pushes only its own edits",
+                code="foreign_node",
+                index=i,
+            )
         twin = seen.setdefault(message.timestamp, message)
         if twin is not message and _content(twin) != _content(message):
             # A timestamp is a message's identity: two different edits under one stamp
@@ -54,10 +63,11 @@ def parse_messages(raw: list[Any], server_now: int, max_drift_ms: int) -> list[M
                 index=i,
             )
         millis = millis_of(message.timestamp)  # validated by from_json
-        if millis - server_now > max_drift_ms:
+        if not clock.accepts(millis, server_now):
             raise Invalid(
                 f"message {i} is stamped {millis - server_now} ms ahead of the server clock "
-                f"(limit {max_drift_ms} ms); correct the clock offset and re-stamp unsent edits",
+                f"(limit {clock.max_drift_ms} ms); correct the clock offset and re-stamp unsent "
+                "edits",
                 code="clock_drift",
                 index=i,
                 server_time=server_now,
@@ -90,15 +100,24 @@ class SyncService:
                 code="too_many_messages",
             )
         server_now = self.clock.now_ms()
-        pushed = parse_messages(body.messages, server_now, settings.max_drift_ms)
+        pushed = parse_messages(body.messages, body.node, self.clock, server_now)
         # Decoded before anything is written: a malformed cursor must not leave a stored batch.
         cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
 
         async with self.pool.acquire() as conn:  # a pool checkout costs no round trip
             if not await self.owners.owns(conn, who.tenant_id, body.node, who.user_id):
-                raise Forbidden("this node id belongs to another user's device")
+                raise Forbidden(
+                    "this node id belongs to another device; a new replica draws a fresh one",
+                    code="foreign_node",
+                )
         # No connection is held while waiting for the tenant's writer: it needs one of its own.
-        outcome = await self.writer.apply(who.tenant_id, who.user_id, body.node, pushed)
+        try:
+            outcome = await self.writer.apply(who.tenant_id, who.user_id, body.node, pushed)
+        except TimestampReused as exc:  # say which message of this request it was
+            stamps = [m.timestamp for m in pushed]
+            exc.details["index"] = stamps.index(exc.details["timestamp"])
+            exc.message = f"message {exc.details['index']}: {exc.message}"
+            raise
         self.clock.observe((m.timestamp for m in outcome.inserted), server_now)
         self.metrics.counters["messages_received"] += len(pushed)
         self.metrics.counters["messages_inserted"] += len(outcome.inserted)

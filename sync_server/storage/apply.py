@@ -16,6 +16,7 @@ from crdt.merge import Conflict, merge_batch
 from crdt.merkle import FlatTrie
 from crdt.message import Message
 
+from ..errors import TimestampReused
 from ..events import derive_events
 from . import conflicts, merkle, messages, outbox, registers
 from .common import Conn, lock_tenant
@@ -41,8 +42,10 @@ async def apply_messages(
     """Store and apply a validated batch in one transaction (a savepoint when the caller
     already holds one, e.g. to check an If-Match under the tenant lock first). Duplicates
     (in the batch or already stored) are ignored; only newly stored messages touch the trie
-    and registers. Each message records who sent it: `user_id` and the pushing node `origin`,
-    or per message `senders` [(user, origin)] when a batch coalesces several pushes."""
+    and registers. A timestamp already stored with other content raises TimestampReused
+    and nothing of the batch is kept: a message's timestamp is its identity. Each message
+    records who sent it: `user_id` and the pushing node `origin`, or per message `senders`
+    [(user, origin)] when a batch coalesces several pushes."""
     outcome = ApplyOutcome()
     if not batch:
         return outcome
@@ -52,9 +55,17 @@ async def apply_messages(
     async with conn.transaction():
         await lock_tenant(conn, tenant_id)
         returned = await messages.insert(conn, tenant_id, unique, sent_by)
+        new = {r["timestamp"] for r in returned}
+        if len(new) < len(unique):  # some were stored already: the same message, or not?
+            reused = await messages.first_reused(
+                conn, tenant_id, [m for m in unique if m.timestamp not in new]
+            )
+            if reused is not None:
+                raise TimestampReused(
+                    f"timestamp {reused} is already stored with other content", timestamp=reused
+                )
         if not returned:
             return outcome
-        new = {r["timestamp"] for r in returned}
         outcome.max_seq = max(r["seq"] for r in returned)
         outcome.inserted = [m for m in unique if m.timestamp in new]
 

@@ -46,6 +46,28 @@ async def insert(
     return records
 
 
+async def first_reused(conn: Conn, tenant_id: str, batch: list[Message]) -> str | None:
+    """The first of these timestamps (already stored) whose stored message differs from the
+    one given: another dataset, row, column or value under the same identity."""
+    if not batch:
+        return None
+    found: str | None = await conn.fetchval(
+        """SELECT u.ts FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+               WITH ORDINALITY AS u(ts, ds, r, c, v, i)
+           JOIN messages m ON m.tenant_id = $1 AND m.timestamp = u.ts
+           WHERE (m.dataset, m.row_id, m.col) IS DISTINCT FROM (u.ds, u.r, u.c)
+              OR m.value IS DISTINCT FROM u.v::jsonb
+           ORDER BY u.i LIMIT 1""",
+        tenant_id,
+        [m.timestamp for m in batch],
+        [m.dataset for m in batch],
+        [m.row for m in batch],
+        [m.column for m in batch],
+        [json_text(m.value) for m in batch],
+    )
+    return found
+
+
 async def max_seq(conn: Conn, tenant_id: str) -> int:
     """The tenant's latest sequence number (0 when it has no messages)."""
     value: int = await conn.fetchval(

@@ -58,24 +58,60 @@ async def by_id(conn: Conn, tenant_id: str, user_id: str) -> asyncpg.Record | No
 
 
 async def register_node(conn: Conn, tenant_id: str, node: str, user_id: str) -> bool:
-    """Record that `node` is this user's device; False if another user already owns it."""
+    """Record that `node` is this user's device, on its first sync (later syncs refresh
+    `last_seen`). False if the node id is taken: another user's device, the tenant's
+    Airtable bridge, or a server process's own node."""
     owner = await conn.fetchval(
-        """INSERT INTO nodes (tenant_id, node, user_id) VALUES ($1, $2, $3)
+        """INSERT INTO nodes (tenant_id, node, user_id, kind)
+           SELECT $1, $2, $3, 'device'
+           WHERE NOT EXISTS (SELECT 1 FROM system_nodes WHERE node = $2)
            ON CONFLICT (tenant_id, node) DO UPDATE SET last_seen = now()
            RETURNING user_id""",
         tenant_id,
         node,
         user_id,
     )
-    return str(owner) == user_id
+    return owner is not None and str(owner) == user_id
+
+
+async def register_bridge_node(conn: Conn, tenant_id: str, node: str) -> bool:
+    """Give the tenant's Airtable bridge this node id; False if it is taken."""
+    taken = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM nodes WHERE tenant_id = $1 AND node = $2)
+               OR EXISTS (SELECT 1 FROM system_nodes WHERE node = $2)""",
+        tenant_id,
+        node,
+    )
+    if taken:
+        return False
+    await conn.execute(
+        "INSERT INTO nodes (tenant_id, node, user_id, kind) VALUES ($1, $2, NULL, 'bridge')",
+        tenant_id,
+        node,
+    )
+    return True
+
+
+async def reserve_server_node(conn: Conn, node: str) -> bool:
+    """Reserve a server process's node id in every tenant; False if any device or bridge
+    already uses it (the process then draws another)."""
+    reserved = await conn.fetchval(
+        """INSERT INTO system_nodes (node, kind)
+           SELECT $1, 'server' WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE node = $1)
+           ON CONFLICT (node) DO NOTHING
+           RETURNING 1""",
+        node,
+    )
+    return reserved is not None
 
 
 async def node_owners(conn: Conn, tenant_id: str, nodes: list[str]) -> dict[str, str]:
-    """The user owning each of `nodes` that a device registered."""
+    """The user owning each of `nodes` that is a device's."""
     return {
         r["node"]: str(r["user_id"])
         for r in await conn.fetch(
-            "SELECT node, user_id FROM nodes WHERE tenant_id = $1 AND node = ANY($2::text[])",
+            "SELECT node, user_id FROM nodes WHERE tenant_id = $1 AND node = ANY($2::text[]) "
+            "AND user_id IS NOT NULL",
             tenant_id,
             nodes,
         )

@@ -376,7 +376,7 @@ async def test_a_node_id_belongs_to_the_first_user_who_syncs_with_it(
             headers={"Authorization": f"Bearer {t.token(user)}"},
         ) as resp:
             if resp.status == 403:
-                assert (await resp.json())["code"] == "forbidden"
+                assert (await resp.json())["code"] == "foreign_node"
             return resp.status
 
     other = await make_server()

@@ -6,12 +6,14 @@
  *
  * Pushed next: the next outbox page, what the client holds in `push` ranges (the server has
  * nothing there), and what it holds in `send` ranges beyond what the server's pages brought
- * and what this round pushed (the server's copy of those ranges is now known exactly). The
- * next summary refines the `descend` ranges, or restarts from the frontier when there are
- * none but the roots differ. Done when nothing is left to push or descend into and both
- * roots (hash and count) are equal.
+ * and what this round pushed (the server's copy of those ranges is now known exactly), of
+ * its own node only. The next summary refines the `descend` ranges, or restarts from the
+ * frontier when there are none but the roots differ. Done when nothing is left to push or
+ * descend into and both roots (hash and count) are equal, or when what still differs is
+ * other nodes' messages the server lacks.
  */
 import type { Message } from './message';
+import { nodeOf } from './timestamp';
 
 export const MAX_ROUNDS = 40;
 
@@ -42,11 +44,23 @@ export interface NextRound {
   readonly descend: string[];
 }
 
-/** The next round, or null when the client and the server hold the same messages. */
-export function nextRound(answer: Answer, local: Local): NextRound | null {
-  const extras = [...local.inSend.filter((m) => !answer.held.has(m.timestamp)), ...local.inPush];
+/** In sync, as far as this client can bring it: `unrepaired` are other nodes' messages the
+ * client holds and the server lacks (only a message's own node may push it). */
+export interface Done {
+  readonly done: true;
+  readonly unrepaired: Message[];
+}
+
+/** The next round, or Done when the client and the server hold the same messages. The
+ * client pushes only what its own node wrote (the server refuses anything else). */
+export function nextRound(answer: Answer, local: Local, node: string): NextRound | Done {
+  const lacking = [...local.inSend.filter((m) => !answer.held.has(m.timestamp)), ...local.inPush];
+  const extras = lacking.filter((m) => nodeOf(m.timestamp) === node);
+  const unrepaired = unique(lacking.filter((m) => nodeOf(m.timestamp) !== node));
   const sameRoot = answer.root[0] === local.root[0] && answer.root[1] === local.root[1];
-  if (!answer.descend.length && !extras.length && !local.outbox.length && sameRoot) return null;
+  if (!answer.descend.length && !extras.length && !local.outbox.length && (sameRoot || unrepaired.length)) {
+    return { done: true, unrepaired };
+  }
   return { push: unique([...local.outbox, ...extras]), descend: [...answer.descend] };
 }
 

@@ -275,12 +275,12 @@ export class LocalReplica {
       const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
       const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
       const fresh = unique.filter((_, i) => stored[i] === undefined);
-      const remote = unique.filter((m) => nodeOf(m.timestamp) !== this.node);
-      const newest = remote.reduce<string | null>((a, m) => (a === null || m.timestamp > a ? m.timestamp : a), null);
+      // Our own node's messages too: a reused node id must not stamp them again.
+      const newest = unique.reduce<string | null>((a, m) => (a === null || m.timestamp > a ? m.timestamp : a), null);
       if (newest !== null) {
         const ts = Timestamp.parse(newest);
         const now = this.physicalNow() + (await this.offset());
-        const clock = recv(await this.readClock(), ts, Math.max(now, ts.millis));
+        const clock = recv(await this.readClock(), ts, now);
         await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       }
       if (!fresh.length) return result;
@@ -382,10 +382,11 @@ export class LocalReplica {
 
   // -- clock drift -----------------------------------------------------------------
   /** Give every unacknowledged edit a fresh timestamp from the corrected clock (the server
-   * refused them for clock drift, so no one has seen them): they leave the log, the trie
+   * refused their request, for clock drift or because one of their stamps, `after`,
+   * already names another message, so no one has seen them): they leave the log, the trie
    * and the outbox and are made again, in their original order, by a clock reset to the
-   * newest timestamp held that is not one of theirs. */
-  async restampOutbox(offsetMs: number): Promise<Message[]> {
+   * newest timestamp held that is not one of theirs (and past `after`). */
+  async restampOutbox(offsetMs: number, after: string | null = null): Promise<Message[]> {
     const db = this.db;
     return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks, db.outbox], async () => {
       await db.meta.put({ key: 'offset', value: offsetMs });
@@ -399,6 +400,7 @@ export class LocalReplica {
       await db.messages.bulkDelete([...oldTs]);
       await db.outbox.clear();
       let newest = (await db.messages.orderBy('timestamp').last())?.timestamp ?? null;
+      if (after !== null && (newest === null || after > newest)) newest = after;
       await db.rowGroups.each((group) => {
         for (const cols of Object.values(group.rows)) {
           for (const reg of Object.values(cols)) {
@@ -406,11 +408,10 @@ export class LocalReplica {
           }
         }
       });
-      const base = newClock(this.node);
-      let clock: Clock = base;
+      let clock: Clock = newClock(this.node);
       if (newest !== null) {
         const t = Timestamp.parse(newest);
-        clock = { last: new Timestamp(t.millis, t.counter, this.node), maxDriftMs: base.maxDriftMs };
+        clock = { last: new Timestamp(t.millis, t.counter, this.node) };
       }
       const now = this.physicalNow() + offsetMs;
       const renamed = new Map<string, string>();
@@ -475,7 +476,7 @@ export class LocalReplica {
           if (typeof ts !== 'string') return;
           const cur = cols[column];
           if (cur === undefined || cur.timestamp < ts) cols[column] = { value, timestamp: ts };
-          if (nodeOf(ts) !== this.node && (acc.newest === null || ts > acc.newest)) acc.newest = ts;
+          if (acc.newest === null || ts > acc.newest) acc.newest = ts;
         });
         return derive(dataset, String(row[0]), cols);
       });
@@ -484,7 +485,7 @@ export class LocalReplica {
         // Keep the clock ahead of every adopted value, so an edit wins over what it replaces.
         const ts = Timestamp.parse(acc.newest);
         const now = this.physicalNow() + (await this.offset());
-        const clock = recv(await this.readClock(), ts, Math.max(now, ts.millis));
+        const clock = recv(await this.readClock(), ts, now);
         await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       }
     });

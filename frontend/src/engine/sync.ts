@@ -134,6 +134,8 @@ export interface SyncReport {
   pushed: number;
   received: number;
   conflicts: ServerConflict[];
+  /** Other nodes' messages this device holds and the server lacks (see rounds.ts). */
+  unrepaired: number;
 }
 
 export interface SyncOptions {
@@ -185,7 +187,7 @@ export class SyncClient {
   /** Run rounds until this replica and the server hold the same messages. */
   async sync(): Promise<SyncReport> {
     const replica = this.replica;
-    const report: SyncReport = { requests: 0, rounds: 0, pushed: 0, received: 0, conflicts: [] };
+    const report: SyncReport = { requests: 0, rounds: 0, pushed: 0, received: 0, conflicts: [], unrepaired: 0 };
     let summary: Summary = await replica.frontierSummary();
     let pushed = await replica.outboxPage(this.pushLimit);
     for (;;) {
@@ -223,8 +225,11 @@ export class SyncClient {
         inPush: await inRanges(answer.push),
         outbox: await replica.outboxPage(this.pushLimit),
       };
-      const following = nextRound(answer, local);
-      if (following === null) return report;
+      const following = nextRound(answer, local, replica.node);
+      if ('done' in following) {
+        report.unrepaired = following.unrepaired.length;
+        return report;
+      }
       pushed = following.push;
       summary = following.descend.length
         ? await replica.refineSummary(following.descend)
@@ -247,12 +252,17 @@ export class SyncClient {
     try {
       return await this.roundOnce(pushed, summary, report);
     } catch (exc) {
-      if (!(exc instanceof HttpError) || exc.code !== 'clock_drift') throw exc;
-      // Our clock is ahead of the server's: learn the offset, re-stamp the edits no one
-      // has seen, and retry once with them.
-      const serverTime = Number(exc.field('server_time'));
-      const offset = Number.isFinite(serverTime) ? serverTime - this.now() : 0;
-      await replica.restampOutbox(offset);
+      if (!(exc instanceof HttpError) || (exc.code !== 'clock_drift' && exc.code !== 'timestamp_reused')) throw exc;
+      // The server refused the request whole, so its edits are unseen: our clock is ahead
+      // of the server's (learn the offset), or one of our stamps already names another
+      // message (move the clock past it). Re-stamp them and retry once.
+      let offset = await replica.offset();
+      if (exc.code === 'clock_drift') {
+        const serverTime = Number(exc.field('server_time'));
+        offset = Number.isFinite(serverTime) ? serverTime - this.now() : 0;
+      }
+      const reused = exc.field('timestamp');
+      await replica.restampOutbox(offset, typeof reused === 'string' ? reused : null);
       const fresh = await replica.outboxPage(this.pushLimit);
       return await this.roundOnce(fresh, await replica.frontierSummary(), report);
     }
