@@ -81,6 +81,7 @@ class SeededUser:
     email: str
     password: str
     role: str
+    name: str = ""
 
 
 class Stamper:
@@ -108,7 +109,7 @@ async def create_tenant(
         await user_store.create_user(
             conn, user_id, tenant_id, email.lower(), display, hash_password(password), role
         )
-        out.append(SeededUser(user_id, email.lower(), password, role))
+        out.append(SeededUser(user_id, email.lower(), password, role, display))
     return tenant_id, out
 
 
@@ -176,7 +177,8 @@ def demo_messages(
                     },
                 )
     for user in users or []:
-        s.row("profiles", user.id, {"name": user.email.split("@")[0].title(), "email": user.email})
+        # The profile's name and email are the user's display name and login email.
+        s.row("profiles", user.id, {"name": user.name or user.email, "email": user.email})
     return s.messages
 
 

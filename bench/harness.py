@@ -189,7 +189,7 @@ class Harness:
     async def tenant(self, name: str, users: list[str]) -> tuple[str, dict[str, str]]:
         """A tenant and its users' tokens (user name -> token)."""
         from seed import create_tenant
-        from sync_server.auth import issue_token
+        from sync_server.services.accounts import open_session
 
         assert self.conn is not None
         tenant_id, created = await create_tenant(
@@ -198,7 +198,7 @@ class Harness:
             [(f"{u}-{secrets.token_hex(3)}@bench.example", u, "pw", "admin") for u in users],
         )
         tokens = {
-            u: issue_token(self.secret, c.id, tenant_id, "admin", 86400)
+            u: await open_session(self.conn, self.secret, c.id, tenant_id, 86400)
             for u, c in zip(users, created, strict=True)
         }
         return tenant_id, tokens

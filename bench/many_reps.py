@@ -60,7 +60,7 @@ async def _generate(
         clients = [SyncClient(url, ClientReplica(), session, t) for t in tokens]
         for c in clients:
             await c.sync()
-        sockets = [await session.ws_connect(f"{url}/live?token={t}") for t in subscribers]
+        sockets = [await session.ws_connect(await _live_url(session, url, t)) for t in subscribers]
         counts = {"notices": 0}
         lags: list[float] = []
 
@@ -252,3 +252,11 @@ async def many_reps(h: Harness, quick: bool) -> list[Row]:
         )
     )
     return rows
+
+
+async def _live_url(session: aiohttp.ClientSession, url: str, token: str) -> str:
+    """/live with a short-lived ticket, as the browser connects."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.post(url + "/auth/ticket", headers=headers) as resp:
+        ticket = (await resp.json())["ticket"]
+    return f"{url}/live?ticket={ticket}"

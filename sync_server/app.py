@@ -14,8 +14,17 @@ from aiohttp import web
 from . import database, operations
 from .airtable.bridge import AirtableBridge
 from .airtable.secrets_box import SecretsBox
-from .api import catalog, connectors, docs, events, preorders, summary  # noqa: F401  (operations)
+from .api import (  # noqa: F401  (importing declares their operations)
+    accounts,
+    catalog,
+    connectors,
+    docs,
+    events,
+    preorders,
+    summary,
+)
 from .keys import (
+    ACCOUNTS,
     BRIDGE,
     CLOCK,
     HUB,
@@ -35,6 +44,7 @@ from .metrics import Metrics
 from .middleware import error_middleware, security_headers
 from .ratelimit import RateLimiter
 from .routes import auth, debug, health, live, snapshot, sync  # noqa: F401  (operations)
+from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners, server_clock
 from .services.records import Records
@@ -58,6 +68,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[WRITER] = TenantWriter(pool, app[METRICS])
     app[SYNC] = SyncService(pool, app[WRITER], app[CLOCK], app[NODE_OWNERS], settings, app[METRICS])
     app[RECORDS] = Records(pool, app[CLOCK])
+    app[ACCOUNTS] = Accounts(pool, app[CLOCK], settings)
     hub = LiveHub(url)
     hub.on_change.append(app[SUMMARY_CACHE].invalidate)
     await hub.start()

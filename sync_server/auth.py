@@ -1,7 +1,11 @@
-"""Passwords (scrypt, a standard KDF) and signed, expiring bearer tokens (HMAC-SHA256).
+"""Passwords (scrypt, a standard KDF), signed bearer tokens (HMAC-SHA256), and the secrets
+of invite and reset links.
 
-A token is `base64url(json claims) "." base64url(hmac)`: stateless, so every server process
-can check it with the shared secret. Claims: user, tenant, role, expiry.
+A token is `base64url(json claims) "." base64url(hmac)`. Claims: the session it belongs to,
+its user and tenant, its kind (`session`, or `ticket`: a short-lived one for the WebSocket
+handshake, which a browser cannot give headers) and expiry. The signature proves the server
+issued it; the session, kept on the server, says whether it still holds (signed out,
+password or role changed, user deactivated, device revoked) and the user's role now.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Literal
 
 import orjson
 
-Role = Literal["rep", "admin"]
-ROLES: tuple[Role, ...] = ("rep", "admin")
+Role = Literal["rep", "manager", "admin"]
+ROLES: tuple[Role, ...] = ("rep", "manager", "admin")
+TokenKind = Literal["session", "ticket"]
+MIN_PASSWORD = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -41,36 +47,75 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Claims:
+    """What a valid token says (its session may since have ended: the server checks)."""
+
+    session_id: str
+    user_id: str
+    tenant_id: str
+    expires_at: int
+    kind: TokenKind
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
+    """The caller of a request: its user, tenant and role now, and its session."""
+
     user_id: str
     tenant_id: str
     role: Role
-    expires_at: int
+    session_id: str
 
 
-def issue_token(secret: str, user_id: str, tenant_id: str, role: Role, ttl_s: int) -> str:
-    claims = {"u": user_id, "t": tenant_id, "r": role, "e": int(time.time()) + ttl_s}
+def issue_token(
+    secret: str,
+    session_id: str,
+    user_id: str,
+    tenant_id: str,
+    ttl_s: int,
+    kind: TokenKind = "session",
+    now: float | None = None,
+) -> str:
+    claims = {
+        "s": session_id,
+        "u": user_id,
+        "t": tenant_id,
+        "k": kind,
+        "e": int(time.time() if now is None else now) + ttl_s,
+    }
     body = _b64(orjson.dumps(claims))
     return f"{body}.{_sign(secret, body)}"
 
 
-def read_token(secret: str, token: str, now: float | None = None) -> Principal | None:
-    """The token's principal, or None if it is malformed, forged or expired."""
+def read_token(
+    secret: str, token: str, kind: TokenKind = "session", now: float | None = None
+) -> Claims | None:
+    """The token's claims, or None if it is malformed, forged, expired or of another kind."""
     if not token.isascii():  # compare_digest refuses non-ASCII str; no valid token has any
         return None
     body, _, sig = token.partition(".")
     if not body or not sig or not hmac.compare_digest(sig, _sign(secret, body)):
         return None
     try:
-        claims = orjson.loads(_unb64(body))
-        principal = Principal(str(claims["u"]), str(claims["t"]), claims["r"], int(claims["e"]))
+        c = orjson.loads(_unb64(body))
+        claims = Claims(str(c["s"]), str(c["u"]), str(c["t"]), int(c["e"]), c["k"])
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return None
-    if principal.role not in ROLES:
+    if claims.kind != kind:
         return None
-    if principal.expires_at <= (time.time() if now is None else now):
+    if claims.expires_at <= (time.time() if now is None else now):
         return None
-    return principal
+    return claims
+
+
+def link_secret() -> tuple[str, str]:
+    """A new secret for an invite or reset link, and the hash the server keeps of it."""
+    plain = secrets.token_urlsafe(32)
+    return plain, secret_hash(plain)
+
+
+def secret_hash(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
 
 
 def _sign(secret: str, body: str) -> str:

@@ -9,7 +9,8 @@
         ├── Forbidden             403 the caller's role or device may not do this
         ├── NotFound              404
         ├── Conflict              409 e.g. an Idempotency-Key reused with another body
-        │   └── TimestampReused       a timestamp already stored with other content
+        │   ├── TimestampReused       a timestamp already stored with other content
+        │   └── EmailTaken            another account signs in with this email
         ├── PreconditionFailed    412 a stale If-Match
         ├── TooLarge              413 too many messages in one request
         ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
@@ -61,6 +62,12 @@ class TimestampReused(Conflict):
     `timestamp`, and `index` in the request."""
 
     code = "timestamp_reused"
+
+
+class EmailTaken(Conflict):
+    """A profile's email (the login email) is another account's. Details: `user_id`."""
+
+    code = "email_taken"
 
 
 class PreconditionFailed(ServiceError):

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from .auth import Principal, Role, read_token
 from .errors import BadRequest, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from .keys import LIMITER, PRINCIPAL, SETTINGS
+from .keys import LIMITER, POOL, PRINCIPAL, SETTINGS
+from .storage import sessions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,22 +64,63 @@ def path_uuid(request: web.Request, name: str = "id") -> str:
         raise NotFound(f"no such {name}: not a UUID") from None
 
 
-def authenticate(request: web.Request, roles: Collection[Role]) -> Principal:
-    """The caller, from the bearer token (or `?token=`, for the WebSocket, whose handshake
-    cannot carry headers from a browser); 401 without a valid one, 403 if its role is not
-    among `roles`, 429 once it is over its rate. Called once per request, by the guard
-    the operation registry puts around every handler that requires a user."""
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
-    found = read_token(request.app[SETTINGS].token_secret, token) if token else None
-    if found is None:
+SESSION_ENDED = {
+    "signed_out": "you signed out on this device; sign in again",
+    "password_changed": "the password was changed; sign in again",
+    "role_changed": "your role was changed; sign in again",
+}
+
+
+async def authenticate(request: web.Request, roles: Collection[Role], ticket: bool) -> Principal:
+    """The caller, from the bearer token in the `Authorization` header (or, for the
+    WebSocket, whose handshake a browser cannot give headers, a short-lived `?ticket=`),
+    checked against its session on the server: 401 without a valid token or when the
+    session ended, 403 `account_disabled` or `device_revoked`, 403 if the user's role (as
+    it is now) is not among `roles`, 429 once the user is over its rate. Called once per
+    request, by the guard the operation registry puts around every handler that requires a
+    user."""
+    secret = request.app[SETTINGS].token_secret
+    if ticket:
+        claims = read_token(secret, request.query.get("ticket", ""), kind="ticket")
+    else:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        claims = read_token(secret, token) if token else None
+    if claims is None:
         raise Unauthorized()
-    if found.role not in roles:
+    async with request.app[POOL].acquire() as conn:
+        found = await sessions.state(conn, claims.session_id)
+    if found is None or found.user_id != claims.user_id:
+        raise Unauthorized()
+    if found.device_revoked or found.ended_reason == "device_revoked":
+        raise Forbidden(
+            "this device was removed from the account; export its unsynced edits",
+            code="device_revoked",
+        )
+    if not found.active or found.ended_reason == "deactivated":
+        raise Forbidden("this account was deactivated by an admin", code="account_disabled")
+    if found.ended_reason is not None:
+        raise Unauthorized(SESSION_ENDED[found.ended_reason], code="session_ended")
+    if found.expired:
+        raise Unauthorized("the session expired; sign in again", code="session_ended")
+    role: Role = found.role  # type: ignore[assignment]
+    if role not in roles:
         raise Forbidden(f"this endpoint requires the {' or '.join(roles)} role")
-    wait = request.app[LIMITER].allow(found.user_id)
+    wait = request.app[LIMITER].allow(claims.user_id)
     if wait:
         raise RateLimited(f"too many requests; retry in {wait:.2f} s", retry_after_s=round(wait, 2))
-    return found
+    return Principal(claims.user_id, claims.tenant_id, role, claims.session_id)
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address (the peer's; a proxy in front must be trusted to be used)."""
+    return request.remote or "unknown"
+
+
+def base_url(request: web.Request) -> str:
+    """Where the app is served, for links sent to people (invites, password resets)."""
+    configured = request.app[SETTINGS].public_url
+    return configured.rstrip("/") if configured else f"{request.scheme}://{request.host}"
 
 
 def caller(request: web.Request) -> Principal:

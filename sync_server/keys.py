@@ -16,6 +16,7 @@ from .auth import Principal
 from .clock import ServerClock
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners
 from .services.records import Records
@@ -37,6 +38,7 @@ SUMMARY_CACHE = web.AppKey("summary_cache", SummaryCache)
 RELAY = web.AppKey("relay", Relay)
 SYNC = web.AppKey("sync", SyncService)
 RECORDS = web.AppKey("records", Records)
+ACCOUNTS = web.AppKey("accounts", Accounts)
 SECRETS_BOX = web.AppKey("secrets_box", SecretsBox)
 BRIDGE = web.AppKey("airtable_bridge", AirtableBridge)
 

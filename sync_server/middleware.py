@@ -4,6 +4,7 @@ request ids and structured request logs, security headers."""
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except RecapError as exc:
         status = status_of(exc)
         response = json_response(error_body(exc), status)
+        wait = exc.details.get("retry_after_s")
+        if isinstance(wait, int | float):  # whole seconds, at least one (RFC 9110)
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
     except web.HTTPRequestEntityTooLarge:
         status = 413
         response = json_response(

@@ -216,10 +216,39 @@ class Summary(BaseModel):
     version: int = Field(description="The tenant's message sequence the figures reflect")
 
 
-# -- sync protocol (described here so the whole surface is in one document) -----------------
+# -- accounts --------------------------------------------------------------------------------
+Role = Literal["rep", "manager", "admin"]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=NO_NUL)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+LinkSecret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=r"^[\w-]+$")]
+
+
 class LoginIn(Strict):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^\x00]*$")]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    email: Email
+    password: Password
+
+
+class SignupIn(Strict):
+    company: Text
+    name: Text
+    email: Email
+    password: Password = Field(description="at least 8 characters")
+
+
+class AcceptInviteIn(Strict):
+    token: LinkSecret = Field(description="the secret at the end of the invite link")
+    name: Text
+    password: Password = Field(description="at least 8 characters")
+
+
+class ResetPasswordIn(Strict):
+    token: LinkSecret = Field(description="the secret at the end of the reset link")
+    password: Password = Field(description="at least 8 characters")
+
+
+class PasswordChangeIn(Strict):
+    current_password: Password
+    new_password: Password = Field(description="at least 8 characters")
 
 
 class UserOut(BaseModel):
@@ -227,7 +256,7 @@ class UserOut(BaseModel):
     tenant_id: uuid.UUID
     email: str
     display_name: str
-    role: Literal["rep", "admin"]
+    role: Role
 
 
 class LoginOut(BaseModel):
@@ -236,6 +265,83 @@ class LoginOut(BaseModel):
     user: UserOut
 
 
+class TicketOut(BaseModel):
+    ticket: str = Field(description="for GET /live?ticket=, within expires_in seconds")
+    expires_in: int
+
+
+class InviteIn(Strict):
+    email: Email
+    role: Role = "rep"
+
+
+class LinkOut(BaseModel):
+    """An invite or a password-reset link (the link itself only when it is made)."""
+
+    id: uuid.UUID
+    kind: Literal["invite", "reset"]
+    email: str
+    role: Role | None
+    user_id: uuid.UUID | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+    link: str | None = None
+
+
+class LinkList(BaseModel):
+    items: list[LinkOut]
+
+
+class Member(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    active: bool
+    created_at: datetime.datetime
+    last_sync: datetime.datetime | None
+
+
+class MemberList(BaseModel):
+    items: list[Member]
+
+
+class RoleIn(Strict):
+    role: Role
+
+
+class Device(BaseModel):
+    node: str
+    user_id: uuid.UUID
+    user_name: str
+    first_sync: datetime.datetime
+    last_sync: datetime.datetime
+    user_agent: str | None
+    revoked_at: datetime.datetime | None
+
+
+class DeviceList(BaseModel):
+    items: list[Device]
+
+
+class Profile(BaseModel):
+    """The profile document: its `version` goes up by one with every change (the ETag)."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+    avatar: str | None
+    role: Role
+    version: int
+
+
+class ProfilePatch(Patch):
+    name: Text | None = None
+    email: Email | None = None
+    avatar: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+
+
+# -- sync protocol (described here so the whole surface is in one document) -----------------
 class WireMessage(BaseModel):
     dataset: str
     row: str

@@ -77,6 +77,8 @@ class Operation:
     roles: tuple[Role, ...] = USERS
     #: routed and guarded but left out of the OpenAPI document (a WebSocket, Prometheus text)
     documented: bool = True
+    #: authenticated by a short-lived `?ticket=` instead of the header (the WebSocket)
+    ticket: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
     #: other success statuses answered with the same body (e.g. 200 for a replayed create)
     also: dict[int, str] = field(default_factory=dict)
@@ -99,10 +101,10 @@ def guarded(op: Operation) -> Handler:
     """The handler behind the access check its declaration asks for."""
     if not op.roles:
         return op.handler
-    handler, roles = op.handler, op.roles
+    handler, roles, ticket = op.handler, op.roles, op.ticket
 
     async def guard(request: web.Request) -> web.StreamResponse:
-        request[PRINCIPAL] = authenticate(request, roles)
+        request[PRINCIPAL] = await authenticate(request, roles, ticket)
         return await handler(request)
 
     guard.__name__ = handler.__name__
@@ -212,14 +214,13 @@ def _path_params(path: str) -> list[dict[str, Any]]:
     out = []
     for part in path.split("/"):
         if part.startswith("{") and part.endswith("}"):
-            out.append(
-                {
-                    "name": part[1:-1],
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
-                }
+            name = part[1:-1]
+            schema = (  # a device's node id, else a row or record id
+                {"type": "string", "pattern": "^[0-9a-f]{16}$"}
+                if name == "node"
+                else {"type": "string", "format": "uuid"}
             )
+            out.append({"name": name, "in": "path", "required": True, "schema": schema})
     return out
 
 

@@ -40,6 +40,8 @@ class Settings(BaseModel):
     airtable_max_retries: int = 5
     airtable_backoff_s: float = 0.5
     airtable_poll_s: float = 30.0
+    #: where people reach the app (invite and reset links); default: the request's host
+    public_url: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
@@ -74,6 +76,7 @@ class Settings(BaseModel):
             "airtable_max_retries",
             "airtable_backoff_s",
             "airtable_poll_s",
+            "public_url",
         ):
             key = f"RECAP_{name.upper()}"
             if key in env:

@@ -160,11 +160,13 @@ async def make_tenant(db_url: str, server: Running, http: aiohttp.ClientSession)
         name: str = "Acme",
         reps: tuple[str, ...] = ("alice", "bob"),
         admins: tuple[str, ...] = ("carla",),
+        managers: tuple[str, ...] = (),
     ) -> Tenant:
         conn = await asyncpg.connect(db_url)
         suffix = secrets.token_hex(3)
         spec = [(f"{u}-{suffix}@example.com", u.title(), "pw-" + u, "rep") for u in reps]
         spec += [(f"{u}-{suffix}@example.com", u.title(), "pw-" + u, "admin") for u in admins]
+        spec += [(f"{u}-{suffix}@example.com", u.title(), "pw-" + u, "manager") for u in managers]
         tenant_id, users = await create_tenant(conn, name, spec)
         await conn.close()
         out: dict[str, tuple[str, str]] = {}
@@ -177,3 +179,12 @@ async def make_tenant(db_url: str, server: Running, http: aiohttp.ClientSession)
         return Tenant(tenant_id, out)
 
     return make
+
+
+async def live_url(http: aiohttp.ClientSession, base: str, token: str) -> str:
+    """The /live WebSocket URL for a token's session: with a short-lived ticket, as a
+    browser connects (it cannot give the handshake headers)."""
+    async with http.post(base + "/auth/ticket", headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200, await r.text()
+        ticket = (await r.json())["ticket"]
+    return f"{base}/live?ticket={ticket}"

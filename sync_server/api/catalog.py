@@ -67,7 +67,7 @@ async def _create(
 ) -> web.Response:
     who = caller(request)
     fields = body.model_dump(mode="json")
-    row = await request.app[RECORDS].create_catalog_row(who.tenant_id, who.user_id, dataset, fields)
+    row = await request.app[RECORDS].create_catalog_row(who, dataset, fields)
     document = shown.model_validate({"id": row, **body.model_dump()})
     return json_response(document.model_dump(mode="json"), 201)
 

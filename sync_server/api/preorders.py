@@ -81,7 +81,7 @@ async def list_preorders(request: web.Request) -> web.Response:
     body=PreOrderIn,
     response=PreOrder,
     headers=[IDEMPOTENCY],
-    errors=[400, 409, 422, 428],
+    errors=[400, 403, 409, 422, 428],
     also={200: "A replay: the original response to this Idempotency-Key"},
     response_headers={"ETag": "The record's version", "Idempotent-Replayed": "`true` on a replay"},
 )
@@ -93,9 +93,7 @@ async def create_preorder(request: web.Request) -> web.Response:
     if len(key) > 200 or not key.isascii() or not key.isprintable():
         raise Invalid("Idempotency-Key must be at most 200 printable ASCII characters")
     body = await parse_body(request, PreOrderIn)
-    order, replayed = await request.app[RECORDS].create_preorder(
-        who.tenant_id, who.user_id, key, body
-    )
+    order, replayed = await request.app[RECORDS].create_preorder(who, key, body)
     if replayed:
         return json_response(order, 200, ETag=order["etag"], **{"Idempotent-Replayed": "true"})
     return json_response(order, 201, ETag=order["etag"])
@@ -125,7 +123,7 @@ async def get_preorder(request: web.Request) -> web.Response:
     body=PreOrderPatch,
     response=PreOrder,
     headers=[IF_MATCH],
-    errors=[400, 404, 412, 422, 428],
+    errors=[400, 403, 404, 412, 422, 428],
     response_headers={"ETag": "The new version"},
 )
 async def patch_preorder(request: web.Request) -> web.Response:
@@ -133,7 +131,7 @@ async def patch_preorder(request: web.Request) -> web.Response:
     order_id = path_uuid(request)
     changes = _changes(await parse_body(request, PreOrderPatch))
     order = await request.app[RECORDS].patch_preorder(
-        who.tenant_id, who.user_id, order_id, changes, request.headers.get("If-Match")
+        who, order_id, changes, request.headers.get("If-Match")
     )
     return json_response(order, ETag=order["etag"])
 
@@ -144,13 +142,13 @@ async def patch_preorder(request: web.Request) -> web.Response:
     "Delete a pre-order (a tombstone)",
     "pre-orders",
     status=204,
-    errors=[404, 412],
+    errors=[403, 404, 412],
     headers=[Header("If-Match", False, "Optional: delete only if unchanged")],
 )
 async def delete_preorder(request: web.Request) -> web.Response:
     who = caller(request)
     await request.app[RECORDS].delete_preorder(
-        who.tenant_id, who.user_id, path_uuid(request), request.headers.get("If-Match")
+        who, path_uuid(request), request.headers.get("If-Match")
     )
     return web.Response(status=204)
 
@@ -163,13 +161,13 @@ async def delete_preorder(request: web.Request) -> web.Response:
     status=201,
     body=FlowIn,
     response=PreOrder,
-    errors=[400, 404, 422],
+    errors=[400, 403, 404, 422],
 )
 async def add_flow(request: web.Request) -> web.Response:
     who = caller(request)
     order_id = path_uuid(request)
     body = await parse_body(request, FlowIn)
-    order = await request.app[RECORDS].add_flow(who.tenant_id, who.user_id, order_id, body)
+    order = await request.app[RECORDS].add_flow(who, order_id, body)
     return json_response(order, 201, ETag=order["etag"])
 
 
@@ -181,14 +179,14 @@ async def add_flow(request: web.Request) -> web.Response:
     body=FlowPatch,
     response=PreOrder,
     headers=[IF_MATCH],
-    errors=[400, 404, 412, 422, 428],
+    errors=[400, 403, 404, 412, 422, 428],
 )
 async def patch_flow(request: web.Request) -> web.Response:
     who = caller(request)
     order_id, flow_id = path_uuid(request), path_uuid(request, "flow_id")
     changes = _changes(await parse_body(request, FlowPatch))
     order = await request.app[RECORDS].patch_flow(
-        who.tenant_id, who.user_id, order_id, flow_id, changes, request.headers.get("If-Match")
+        who, order_id, flow_id, changes, request.headers.get("If-Match")
     )
     return json_response(order, ETag=order["etag"])
 
@@ -199,10 +197,10 @@ async def patch_flow(request: web.Request) -> web.Response:
     "Remove a flow",
     "pre-orders",
     status=204,
-    errors=[404],
+    errors=[403, 404],
 )
 async def delete_flow(request: web.Request) -> web.Response:
     who = caller(request)
     order_id, flow_id = path_uuid(request), path_uuid(request, "flow_id")
-    await request.app[RECORDS].delete_flow(who.tenant_id, who.user_id, order_id, flow_id)
+    await request.app[RECORDS].delete_flow(who, order_id, flow_id)
     return web.Response(status=204)

@@ -1,6 +1,6 @@
 """GET /live: a WebSocket per client; the server says `{"type": "changed", "seq": n}` when
-its tenant has new messages, and the client runs a sync round. Auth: `?token=` (browsers
-cannot set headers on a WebSocket)."""
+its tenant has new messages, and the client runs a sync round. Auth: `?ticket=`, a
+short-lived token from POST /auth/ticket (browsers cannot set headers on a WebSocket)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..keys import HUB
 from ..operations import operation
 
 
-@operation("GET", "/live", "Live change notices (WebSocket)", "sync", documented=False)
+@operation("GET", "/live", "Live change notices (WebSocket)", "sync", documented=False, ticket=True)
 async def live(request: web.Request) -> web.WebSocketResponse:
     who = caller(request)
     ws = web.WebSocketResponse(heartbeat=25)

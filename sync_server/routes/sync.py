@@ -30,6 +30,8 @@ async def sync(request: web.Request) -> web.Response:
         body = SyncRequest.model_validate(await read_json(request))
     except ValidationError as exc:
         raise Invalid(describe(exc)) from None
-    response = await request.app[SYNC].round(caller(request), body)
+    response = await request.app[SYNC].round(
+        caller(request), body, request.headers.get("User-Agent")
+    )
     request.app[METRICS].observe_sync(time.perf_counter() - started)
     return json_response(response)

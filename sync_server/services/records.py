@@ -22,12 +22,14 @@ from crdt.merge import Register
 from crdt.message import Scalar
 from crdt.schema import DATASETS
 
+from ..auth import Principal
 from ..clock import Edit, ServerClock
 from ..errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from ..models import FlowIn, PreOrder, PreOrderIn
 from ..storage import idempotency, records, registers
 from ..storage.apply import apply_messages
 from ..storage.common import Conn, lock_tenant
+from .permissions import check_fields
 
 IDEMPOTENCY_TTL = datetime.timedelta(hours=24)
 #: The columns of the catalog datasets the API shows and accepts (all but the tombstone).
@@ -123,22 +125,25 @@ class Records:
     async def _write(
         self,
         conn: Conn,
-        tenant: str,
-        user_id: str,
+        who: Principal,
         current: Mapping[tuple[str, str], Mapping[str, Register]],
         edits: list[Edit],
     ) -> None:
+        """Stamp and apply the caller's edits, if their role may make them (403
+        `forbidden_write` otherwise, as for a device's push)."""
+        check_fields(who, edits)
         if edits:
             batch = self.clock.stamp(current, edits)
-            await apply_messages(conn, tenant, user_id, batch)
+            await apply_messages(conn, who.tenant_id, who.user_id, batch)
 
     # -- pre-orders ----------------------------------------------------------------------
     async def create_preorder(
-        self, tenant: str, user_id: str, key: str, body: PreOrderIn
+        self, who: Principal, key: str, body: PreOrderIn
     ) -> tuple[dict[str, Any], bool]:
         """Create a pre-order, once per Idempotency-Key: the answer, and whether it is the
         replay of an earlier create. Under the tenant lock, in the create's transaction, so
         concurrent duplicates serialize and the key survives restarts."""
+        tenant = who.tenant_id
         digest = hashlib.sha256(
             orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
@@ -166,19 +171,19 @@ class Records:
             ]
             for flow in body.flows:
                 edits += flow_edits(str(uuid_utils.uuid7()), order_id, flow)
-            await self._write(conn, tenant, user_id, {}, edits)
+            await self._write(conn, who, {}, edits)
             response = await read(conn, tenant, order_id)
             await idempotency.save(conn, tenant, key, digest, 201, response)
         return response, False
 
     async def patch_preorder(
         self,
-        tenant: str,
-        user_id: str,
+        who: Principal,
         order_id: str,
         changes: dict[str, Scalar],
         if_match: str | None,
     ) -> dict[str, Any]:
+        tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
             regs = await _order_registers(conn, tenant, order_id)
@@ -188,42 +193,40 @@ class Records:
                     conn, tenant, "partners", [str(changes["partner_id"])], "partner"
                 )
             edits = [("pre_orders", order_id, c, v) for c, v in sorted(changes.items())]
-            await self._write(conn, tenant, user_id, {("pre_orders", order_id): regs}, edits)
+            await self._write(conn, who, {("pre_orders", order_id): regs}, edits)
             return await read(conn, tenant, order_id)
 
-    async def delete_preorder(
-        self, tenant: str, user_id: str, order_id: str, if_match: str | None
-    ) -> None:
+    async def delete_preorder(self, who: Principal, order_id: str, if_match: str | None) -> None:
         """A tombstone; with If-Match, only if the pre-order is unchanged."""
+        tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
             regs = await _order_registers(conn, tenant, order_id)
             if if_match is not None:
                 check_if_match(if_match, etag_of(regs))
             edits: list[Edit] = [("pre_orders", order_id, "tombstone", 1)]
-            await self._write(conn, tenant, user_id, {("pre_orders", order_id): regs}, edits)
+            await self._write(conn, who, {("pre_orders", order_id): regs}, edits)
 
     # -- flows ---------------------------------------------------------------------------
-    async def add_flow(
-        self, tenant: str, user_id: str, order_id: str, body: FlowIn
-    ) -> dict[str, Any]:
+    async def add_flow(self, who: Principal, order_id: str, body: FlowIn) -> dict[str, Any]:
+        tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
             await _order_registers(conn, tenant, order_id)
             await _require_live(conn, tenant, "products", [str(body.product_id)], "product")
             edits = flow_edits(str(uuid_utils.uuid7()), order_id, body)
-            await self._write(conn, tenant, user_id, {}, edits)
+            await self._write(conn, who, {}, edits)
             return await read(conn, tenant, order_id)
 
     async def patch_flow(
         self,
-        tenant: str,
-        user_id: str,
+        who: Principal,
         order_id: str,
         flow_id: str,
         changes: dict[str, Scalar],
         if_match: str | None,
     ) -> dict[str, Any]:
+        tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
             regs = await _flow_registers(conn, tenant, order_id, flow_id)
@@ -233,24 +236,25 @@ class Records:
                     conn, tenant, "products", [str(changes["product_id"])], "product"
                 )
             edits = [("pre_order_flows", flow_id, c, v) for c, v in sorted(changes.items())]
-            await self._write(conn, tenant, user_id, {("pre_order_flows", flow_id): regs}, edits)
+            await self._write(conn, who, {("pre_order_flows", flow_id): regs}, edits)
             return await read(conn, tenant, order_id)
 
-    async def delete_flow(self, tenant: str, user_id: str, order_id: str, flow_id: str) -> None:
+    async def delete_flow(self, who: Principal, order_id: str, flow_id: str) -> None:
+        tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
             regs = await _flow_registers(conn, tenant, order_id, flow_id)
             edits: list[Edit] = [("pre_order_flows", flow_id, "tombstone", 1)]
-            await self._write(conn, tenant, user_id, {("pre_order_flows", flow_id): regs}, edits)
+            await self._write(conn, who, {("pre_order_flows", flow_id): regs}, edits)
 
     # -- partners and products -----------------------------------------------------------
     async def create_catalog_row(
-        self, tenant: str, user_id: str, dataset: str, fields: dict[str, Scalar]
+        self, who: Principal, dataset: str, fields: dict[str, Scalar]
     ) -> str:
         """A new partner or product; its id."""
         row = str(uuid_utils.uuid7())
         edits: list[Edit] = [(dataset, row, c, v) for c, v in fields.items() if v is not None]
         edits.append((dataset, row, "tombstone", 0))
         async with self.pool.acquire() as conn:
-            await self._write(conn, tenant, user_id, {}, edits)
+            await self._write(conn, who, {}, edits)
         return row

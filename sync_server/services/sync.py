@@ -20,13 +20,14 @@ from crdt.timestamp import millis_of
 
 from ..auth import Principal
 from ..clock import ServerClock
-from ..errors import Forbidden, Invalid, TimestampReused, TooLarge
+from ..errors import EmailTaken, Forbidden, Invalid, TimestampReused, TooLarge
 from ..metrics import Metrics
 from ..protocol import Cursor, SyncRequest
 from ..settings import Settings
 from ..storage import conflicts, merkle, messages
 from ..storage.common import Conn
 from .nodes import NodeOwners
+from .permissions import check_writes
 from .writer import TenantWriter
 
 #: Conflict notices per response; the watermark says where the next page starts.
@@ -89,7 +90,9 @@ class SyncService:
     settings: Settings
     metrics: Metrics
 
-    async def round(self, who: Principal, body: SyncRequest) -> dict[str, Any]:
+    async def round(
+        self, who: Principal, body: SyncRequest, user_agent: str | None = None
+    ) -> dict[str, Any]:
         """Apply the pushed messages, then answer the round: the plan, a page of messages,
         the server's root and the caller's conflicts."""
         settings = self.settings
@@ -101,21 +104,29 @@ class SyncService:
             )
         server_now = self.clock.now_ms()
         pushed = parse_messages(body.messages, body.node, self.clock, server_now)
+        check_writes(who, pushed)
         # Decoded before anything is written: a malformed cursor must not leave a stored batch.
         cursor = Cursor.decode(body.cursor) if body.cursor is not None else None
 
         async with self.pool.acquire() as conn:  # a pool checkout costs no round trip
-            if not await self.owners.owns(conn, who.tenant_id, body.node, who.user_id):
-                raise Forbidden(
-                    "this node id belongs to another device; a new replica draws a fresh one",
-                    code="foreign_node",
-                )
+            await self.owners.claim(conn, who, body.node, user_agent)
         # No connection is held while waiting for the tenant's writer: it needs one of its own.
         try:
             outcome = await self.writer.apply(who.tenant_id, who.user_id, body.node, pushed)
         except TimestampReused as exc:  # say which message of this request it was
             stamps = [m.timestamp for m in pushed]
             exc.details["index"] = stamps.index(exc.details["timestamp"])
+            exc.message = f"message {exc.details['index']}: {exc.message}"
+            raise
+        except EmailTaken as exc:  # the profile email message that collided
+            exc.details["index"] = next(
+                (
+                    i
+                    for i, m in enumerate(pushed)
+                    if (m.dataset, m.row, m.column) == ("profiles", exc.details["user_id"], "email")
+                ),
+                None,
+            )
             exc.message = f"message {exc.details['index']}: {exc.message}"
             raise
         self.clock.observe((m.timestamp for m in outcome.inserted), server_now)

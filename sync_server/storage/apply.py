@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crdt.merge import Conflict, merge_batch
+import asyncpg
+
+from crdt.merge import Conflict, Register, merge_batch
 from crdt.merkle import FlatTrie
 from crdt.message import Message
 
-from ..errors import TimestampReused
+from ..errors import EmailTaken, TimestampReused
 from ..events import derive_events
-from . import conflicts, merkle, messages, outbox, registers
+from . import conflicts, merkle, messages, outbox, registers, users
 from .common import Conn, lock_tenant
 
 
@@ -29,6 +31,28 @@ class ApplyOutcome:
     conflicts: list[Conflict] = field(default_factory=list)
     max_seq: int | None = None
     events: int = 0
+
+
+async def _follow_profiles(
+    conn: Conn, tenant_id: str, changed: dict[tuple[str, str, str], Register]
+) -> None:
+    """A profile's name and email are its user's display name and login email: when the
+    LWW winner of either changes, the user's row follows (an email another account signs
+    in with fails the batch: 409 `email_taken`)."""
+    identity: dict[str, dict[str, str]] = {}
+    for (dataset, row, column), reg in changed.items():
+        if dataset == "profiles" and column in ("name", "email") and isinstance(reg.value, str):
+            identity.setdefault(row, {})[column] = reg.value
+    for user_id, values in sorted(identity.items()):
+        try:
+            async with conn.transaction():  # a savepoint: the error below is ours to map
+                await users.set_identity(
+                    conn, tenant_id, user_id, values.get("email"), values.get("name")
+                )
+        except asyncpg.UniqueViolationError:
+            raise EmailTaken(
+                f"another account signs in with {values.get('email')}", user_id=user_id
+            ) from None
 
 
 async def apply_messages(
@@ -79,6 +103,7 @@ async def apply_messages(
         outcome.applied = len(merged.applied)
         outcome.conflicts = merged.conflicts
         await registers.write(conn, tenant_id, merged.changed)
+        await _follow_profiles(conn, tenant_id, merged.changed)
         if merged.conflicts:
             await conflicts.store(conn, tenant_id, user_id, merged.conflicts)
         events = derive_events(current, merged.changed)

@@ -25,7 +25,7 @@ def _select_rows_sql(dataset: str) -> str:
 def _upsert_rows_sql(dataset: str) -> str:
     """One statement per dataset: every changed row written once, each column guarded by
     its own LWW check (a column the batch did not change arrives with a null timestamp and
-    keeps its value)."""
+    keeps its value), and its version counted up."""
     columns = list(DATASETS[dataset])
     names = ", ".join(f"{c}, {c}_ts" for c in columns)
     arrays = ", ".join(f"${2 + 2 * i}::text[], ${3 + 2 * i}::text[]" for i in range(len(columns)))
@@ -37,6 +37,10 @@ def _upsert_rows_sql(dataset: str) -> str:
         f"{c}_ts = CASE WHEN {_wins(c)} THEN EXCLUDED.{c}_ts ELSE t.{c}_ts END"
         for c in columns
     )
+    # The row's version: 1 when created (the column's default), one more per batch that
+    # changes any of its fields.
+    changed = " OR ".join(f"({_wins(c)})" for c in columns)
+    updates += f", version = t.version + CASE WHEN {changed} THEN 1 ELSE 0 END"
     return (
         f"INSERT INTO {dataset} AS t (tenant_id, id, {names}) "  # noqa: S608
         f"SELECT $1, u.id, {select} FROM unnest(${n}::uuid[], {arrays}) "
@@ -90,6 +94,20 @@ async def write(conn: Conn, tenant_id: str, changed: dict[tuple[str, str, str], 
             arrays.append([value_text(r.value) if r else None for r in regs])
             arrays.append([r.timestamp if r else None for r in regs])
         await conn.execute(UPSERT_ROWS[dataset], tenant_id, *arrays, ids)
+
+
+async def with_version(
+    conn: Conn, tenant_id: str, dataset: str, row: str
+) -> tuple[dict[str, Register], int] | None:
+    """A row's registers and version, or None if it has none."""
+    record = await conn.fetchrow(
+        SELECT_ROWS[dataset].replace("SELECT id::text AS id,", "SELECT id::text AS id, version,"),
+        tenant_id,
+        [row],
+    )
+    if record is None:
+        return None
+    return registers_of_record(record, dataset), int(record["version"])
 
 
 async def live_row(

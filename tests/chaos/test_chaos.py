@@ -30,7 +30,7 @@ import orjson
 
 from recap_client import ClientReplica, SyncClient
 from seed import create_tenant
-from sync_server.auth import issue_token
+from sync_server.services.accounts import open_session
 from tests.chaos.proxy import ChaosProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,8 +155,8 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
             for i in range(reps_n + 1)
         ],
     )
+    tokens = [await open_session(conn, secret, u.id, tenant_id, 3600) for u in users]
     await conn.close()
-    tokens = [issue_token(secret, u.id, tenant_id, "rep", 3600) for u in users]
 
     servers = [Server(db_url, secret, tmp_path / f"server{i}.log") for i in range(2)]
     for s in servers:

@@ -23,7 +23,7 @@ import asyncpg
 
 from recap_client import ClientReplica, SyncClient
 from seed import create_tenant
-from sync_server.auth import issue_token
+from sync_server.services.accounts import open_session
 from tests.chaos.test_chaos import Server
 
 SECONDS = float(os.environ.get("RECAP_SOAK_SECONDS", "185"))
@@ -54,6 +54,7 @@ async def test_soak_is_stable(db_url: str, tmp_path: Path) -> None:
             for i in range(REPS)
         ],
     )
+    tokens = [await open_session(conn, secret, u.id, tenant_id, 3600) for u in users]
     server = Server(db_url, secret, tmp_path / "server.log")
     await server.start()
     assert server.proc is not None
@@ -70,9 +71,9 @@ async def test_soak_is_stable(db_url: str, tmp_path: Path) -> None:
                     server.url,
                     ClientReplica(),
                     session,
-                    issue_token(secret, u.id, tenant_id, "rep", 3600),
+                    token,
                 )
-                for u in users
+                for token in tokens
             ]
             for c in clients:
                 await c.sync()

@@ -114,7 +114,7 @@ async def test_profile_is_edited_offline_first_and_synced(
     page = await new_page()
     await sign_in(page, app.url, tenant.email("bob"))
     await page.get_by_test_id("nav-profile").click()
-    await page.get_by_test_id("profile-name").fill("Bob Chen")
+    await page.get_by_test_id("profile-name").fill("Robert Chen")
     await page.get_by_test_id("profile-email").fill("bob@")
     await expect(page.get_by_test_id("profile-email-error")).to_be_visible()
     await expect(page.get_by_test_id("profile-save")).to_be_disabled()
@@ -125,9 +125,9 @@ async def test_profile_is_edited_offline_first_and_synced(
     avatar = page.get_by_test_id("profile-avatar-img")
     await expect(avatar).to_have_attribute("src", re.compile(r"^data:image/webp"))
     await page.get_by_test_id("profile-save").click()
-    await expect(page.get_by_test_id("me-name")).to_have_text("Bob Chen")
+    await expect(page.get_by_test_id("me-name")).to_have_text("Robert Chen")
     await page.reload()
-    await expect(page.get_by_test_id("profile-name")).to_have_value("Bob Chen")
+    await expect(page.get_by_test_id("profile-name")).to_have_value("Robert Chen")
     await expect(page.get_by_test_id("profile-email")).to_have_value("bob.chen@e2e.example")
     await wait_synced(page)
     rows = await db_fetch(
@@ -135,7 +135,7 @@ async def test_profile_is_edited_offline_first_and_synced(
         "SELECT name, email, avatar FROM profiles WHERE id = $1::uuid",
         tenant.users["bob"].id,
     )
-    assert (rows[0]["name"], rows[0]["email"]) == ("Bob Chen", "bob.chen@e2e.example")
+    assert (rows[0]["name"], rows[0]["email"]) == ("Robert Chen", "bob.chen@e2e.example")
     assert rows[0]["avatar"].startswith("data:image/webp")
     assert len(rows[0]["avatar"]) < 200_000
 

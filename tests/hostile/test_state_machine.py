@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from crdt.hlc import send
 from crdt.timestamp import Timestamp
 from seed import create_tenant
-from sync_server.auth import ROLES, Role, issue_token
+from sync_server.services.accounts import open_session
 from sync_server.settings import PROJECT_ROOT
 from tests.conftest import TEST_SECRET, Tenant
 from tests.hostile.arena import Arena, forged, new_row
@@ -118,15 +118,14 @@ class Devices(RuleBasedStateMachine):
         ]
         spec.append((f"carla-{suffix}@example.com", "Carla", "pw", "admin"))
         tenant_id, users = await create_tenant(conn, "Acme", spec)
-        await conn.close()
-        roles: dict[str, Role] = {role: role for role in ROLES}
         tokens = {
             u.email.split("-")[0]: (
                 u.id,
-                issue_token(TEST_SECRET, u.id, tenant_id, roles[u.role], 3600),
+                await open_session(conn, TEST_SECRET, u.id, tenant_id, 3600),
             )
             for u in users
         }
+        await conn.close()
         http = aiohttp.ClientSession()
         arena = Arena(self.url, http, Tenant(tenant_id, tokens), self.db_url)
         arena.join("alice-1", "alice")

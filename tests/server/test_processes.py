@@ -32,7 +32,7 @@ from crdt.schema import DATASETS
 from recap_client import ClientReplica
 from sync_server.settings import PROJECT_ROOT
 from sync_server.storage.common import scalar_from_db
-from tests.conftest import TEST_SECRET, MakeTenant
+from tests.conftest import TEST_SECRET, MakeTenant, live_url
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -148,9 +148,9 @@ async def test_live_updates_cross_processes_and_stay_in_the_tenant(
     one, two = await asyncio.gather(spawn(), spawn())
     a, b = await make_tenant("Acme"), await make_tenant("Globex")
     async with (
-        http.ws_connect(f"{two.url}/live?token={a.token('bob')}") as a_on_two,
-        http.ws_connect(f"{two.url}/live?token={b.token('bob')}") as b_on_two,
-        http.ws_connect(f"{one.url}/live?token={a.token('carla')}") as a_on_one,
+        http.ws_connect(await live_url(http, two.url, a.token("bob"))) as a_on_two,
+        http.ws_connect(await live_url(http, two.url, b.token("bob"))) as b_on_two,
+        http.ws_connect(await live_url(http, one.url, a.token("carla"))) as a_on_one,
     ):
         for ws in (a_on_two, b_on_two, a_on_one):
             assert (await ws.receive_json(timeout=5))["type"] == "hello"

@@ -28,7 +28,7 @@ from sync_server.operations import OPERATIONS
 from sync_server.services import records as records_service
 from sync_server.storage import records as queries
 from sync_server.storage.apply import apply_messages
-from tests.conftest import MakeServer, MakeTenant, Running, Tenant
+from tests.conftest import MakeServer, MakeTenant, Running, Tenant, live_url
 
 API = "/api/v1"
 DAY = datetime.timedelta(days=1)
@@ -930,7 +930,7 @@ async def test_live_socket_receives_event_notices(
     t = await make_tenant()
     carla = api(fast, http, t)
     partner = await carla.create_partner("Nordic")
-    async with http.ws_connect(f"{fast.url}/live?token={t.token('alice')}") as ws:
+    async with http.ws_connect(await live_url(http, fast.url, t.token("alice"))) as ws:
         assert (await ws.receive_json(timeout=5))["type"] == "hello"
         order = await carla.new_order(partner)
         notices: list[dict[str, Any]] = []
@@ -1070,6 +1070,45 @@ async def test_tenant_isolation_on_every_endpoint(
     assert [s["pre_orders"] for s in summary.body["by_status"]] == [1]
     assert [p["product_id"] for p in summary.body["top_products"]] == [product_b]
     assert [p["partner_id"] for p in summary.body["busiest_partners"]] == [partner_b]
+
+    # People: B's admin sees none of A's users, invites or devices, and can touch none.
+    alice_id = a.user_id("alice")
+    invite_a = (
+        await alpha.call("POST", f"{API}/invites", {"email": f"new-{oid[:8]}@a.example"})
+    ).body["id"]
+    device_a = ClientReplica()
+    device_a.edit_field("pre_order_flows", fid, "quantity", 4)
+    async with http.post(
+        server.url + "/sync",
+        json={"node": device_a.node, "messages": [m.to_json() for m in device_a.log.values()]},
+        headers={"Authorization": f"Bearer {a.token('alice')}"},
+    ) as resp:
+        assert resp.status == 200
+    secrets_of_a |= {alice_id, invite_a, device_a.node, "new-"}
+    users = f"{API}/users"
+    listed_users = await as_b("GET", users, users)
+    assert alice_id not in json.dumps(listed_users.body)
+    assert (await as_b("GET", f"{API}/invites", f"{API}/invites")).body["items"] == []
+    assert (
+        await as_b("DELETE", f"{API}/invites/{{id}}", f"{API}/invites/{invite_a}")
+    ).status == 404
+    for action, body in (("role", {"role": "admin"}), ("deactivate", None), ("reactivate", None)):
+        template = f"{users}/{{id}}/{action}"
+        assert (await as_b("POST", template, f"{users}/{alice_id}/{action}", body)).status == 404
+    reset = f"{users}/{{id}}/reset-link"
+    assert (await as_b("POST", reset, f"{users}/{alice_id}/reset-link")).status == 404
+    profile = f"{users}/{{id}}"
+    assert (await as_b("GET", profile, f"{users}/{alice_id}")).status == 404
+    patched = await as_b(
+        "PATCH", profile, f"{users}/{alice_id}", {"name": "Eve"}, **{"If-Match": '"1"'}
+    )
+    assert patched.status in (403, 404)
+    devices = await as_b("GET", f"{API}/devices", f"{API}/devices")
+    assert device_a.node not in json.dumps(devices.body)
+    revoke = f"{API}/devices/{{node}}/revoke"
+    assert (await as_b("POST", revoke, f"{API}/devices/{device_a.node}/revoke")).status == 404
+    b_invite = await as_b("POST", f"{API}/invites", f"{API}/invites", {"email": "x@b.example"})
+    assert b_invite.status == 201
 
     # Every operation that reads or writes a tenant's data (the public ones serve the docs).
     every = {(op.method, op.path) for op in OPERATIONS if op.path.startswith(API) and op.roles}

@@ -32,6 +32,7 @@ export class AppService {
   private releaseLeadership: (() => void) | null = null;
   private leading = false;
   private ws: WebSocket | null = null;
+  private wsConnecting = false;
   private wsRetry = 0;
   private wsTimer: ReturnType<typeof setTimeout> | null = null;
   private session: Session | null = null;
@@ -219,10 +220,36 @@ export class AppService {
   }
 
   // -- live updates --------------------------------------------------------------------
+  /** The WebSocket carries no headers from a browser: it is opened with a short-lived
+   * ticket asked for with the session's token (the token itself never goes in a URL). */
   private connectLive(): void {
-    if (!this.leading || this.ws || !this.session || this.session.expires_at < Date.now()) return;
+    if (!this.leading || this.ws || this.wsConnecting || !this.session || this.session.expires_at < Date.now()) return;
+    const token = this.session.token;
+    this.wsConnecting = true;
+    void (async () => {
+      let ticket: string;
+      try {
+        const resp = await fetch(`${this.baseUrl}/auth/ticket`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}` },
+          cache: 'no-store',
+        });
+        if (!resp.ok) throw new Error(`ticket: ${resp.status}`);
+        ticket = ((await resp.json()) as { ticket: string }).ticket;
+      } catch {
+        this.wsConnecting = false;
+        this.scheduleLive();
+        return;
+      }
+      this.wsConnecting = false;
+      this.openLive(ticket);
+    })();
+  }
+
+  private openLive(ticket: string): void {
+    if (!this.leading || this.ws) return;
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const url = `${proto}//${window.location.host}/live?token=${encodeURIComponent(this.session.token)}`;
+    const url = `${proto}//${window.location.host}/live?ticket=${encodeURIComponent(ticket)}`;
     let ws: WebSocket;
     try {
       ws = new WebSocket(url);
