@@ -30,6 +30,9 @@ export class FakeServer implements Transport {
   now: () => number = Date.now;
   offline = false;
   requests: { path: string; body: unknown }[] = [];
+  /** As the server's permissions (and the profile email check): a message this rule refuses
+   * fails its whole request with the rule's status and code and the message's index. */
+  refuse: ((m: Message) => { status: number; code: string; message: string } | null) | null = null;
 
   apply(messages: Message[]): Message[] {
     const inserted: Message[] = [];
@@ -125,6 +128,13 @@ export class FakeServer implements Transport {
         throw new HttpError(409, { code: 'timestamp_reused', message: 'reused', timestamp: m.timestamp, index: i });
       }
     });
+    const rule = this.refuse;
+    if (rule) {
+      messages.forEach((m, i) => {
+        const no = rule(m);
+        if (no) throw new HttpError(no.status, { code: no.code, message: `message ${i}: ${no.message}`, index: i });
+      });
+    }
     const inserted = this.apply(messages);
     let sendPaths: string[] = [];
     let after = '';

@@ -113,7 +113,8 @@ export class RowGroups {
     });
   }
 
-  /** Store rows (each replacing its previous version) and write their groups back. */
+  /** Store rows (each replacing its previous version; one with no registers is removed)
+   * and write their groups back. */
   async put(rows: readonly RowRecord[]): Promise<void> {
     if (!rows.length) return;
     const gks = rows.map((r) => groupKey(r.ds, r.id));
@@ -125,7 +126,9 @@ export class RowGroups {
       const text = keyText(gk);
       const group = this.groups.get(text);
       if (group === undefined) throw new Error(`row group ${text} used before load`);
-      group.rows[r.id] = r.cols;
+      // A row left without any register (every edit of it withdrawn) is no row at all.
+      if (Object.keys(r.cols).length) group.rows[r.id] = r.cols;
+      else Reflect.deleteProperty(group.rows, r.id);
       touched.add(text);
     });
     const out: RowGroup[] = [];

@@ -10,8 +10,11 @@
  *                the UI reads by (see rowgroups.ts);
  * - `messages`   the message log by timestamp (range scans by trie path);
  * - `trieBlocks` the merkle trie, one record per subtree (see trieblocks.ts);
- * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row;
- * - `conflicts`  the server's conflict notices for this user, by id.
+ * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row, each
+ *                with the register it replaced (`was`: to put it back if it is refused);
+ * - `conflicts`  the server's conflict notices for this user, by id;
+ * - `refused`    edits the server refused for good (a role that may not write them, an
+ *                email another account uses), by timestamp, until the user discards them.
  *
  * Every write is ONE readwrite transaction that awaits nothing but IndexedDB, so an edit
  * is stamped, logged, queued, applied and hashed atomically before any network I/O, and
@@ -99,6 +102,29 @@ export interface RemoteMessage extends Message {
   readonly seq?: number;
 }
 
+/** An unacknowledged edit, with the register it replaced when it was made (none: the field
+ * had no value). A bootstrapped device holds adopted values only as registers, not in its
+ * log, so a refused edit could not otherwise be taken back to the value it overwrote. */
+export interface OutboxRecord extends Message {
+  readonly was?: Register;
+}
+
+/** An edit the server refused (403 `forbidden_write`, 409 `email_taken`): out of the
+ * outbox, the log and the trie, so the rest syncs; its register still shows it until the
+ * user discards it. */
+export interface RefusedRecord extends OutboxRecord {
+  readonly code: string;
+  readonly reason: string;
+  /** When it was refused (epoch ms). */
+  readonly at: number;
+}
+
+/** The message alone (the wire and log form), without an outbox or refused record's extras. */
+export function messageOf(m: Message): Message {
+  const base = { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp: m.timestamp };
+  return m.prev === undefined ? base : { ...base, prev: m.prev };
+}
+
 export interface Change {
   dataset: string;
   row: string;
@@ -111,8 +137,9 @@ export class RecapDB extends Dexie {
   declare rowGroups: Table<RowGroup, GroupKey>;
   declare messages: Table<Message, string>;
   declare trieBlocks: Table<TrieBlock, string>;
-  declare outbox: Table<Message, string>;
+  declare outbox: Table<OutboxRecord, string>;
   declare conflicts: Table<ConflictRecord, number>;
+  declare refused: Table<RefusedRecord, string>;
 
   constructor(name = 'recap') {
     super(name);
@@ -142,6 +169,8 @@ export class RecapDB extends Dexie {
         await new RowGroups(tx.table<RowGroup, GroupKey>('rowGroups')).put(old.map((r) => derive(r.ds, r.id, r.cols)));
       });
     this.version(5).stores({ registers: null });
+    // Version 6: edits the server refused for good, until the user discards them.
+    this.version(6).stores({ refused: 'timestamp' });
   }
 }
 
@@ -231,17 +260,20 @@ export class LocalReplica {
       rows.forEach((r) => {
         if (r) current.set(rowKey(r.ds, r.id), r.cols);
       });
-      const latest = new Map<string, string>();
+      const latest = new Map<string, Register>();
       const messages: Message[] = [];
+      const queued: OutboxRecord[] = [];
       for (const c of changes) {
         const [next, ts] = send(clock, now);
         clock = next;
         const fk = fieldKey(c);
-        const prev = latest.get(fk) ?? current.get(rowKey(c.dataset, c.row))?.[c.column]?.timestamp;
+        const was = latest.get(fk) ?? current.get(rowKey(c.dataset, c.row))?.[c.column];
         const timestamp = ts.toString();
         const base = { dataset: c.dataset, row: c.row, column: c.column, value: c.value, timestamp };
-        messages.push(prev === undefined ? base : { ...base, prev });
-        latest.set(fk, timestamp);
+        const m: Message = was === undefined ? base : { ...base, prev: was.timestamp };
+        messages.push(m);
+        queued.push(was === undefined ? m : { ...m, was });
+        latest.set(fk, registerOf(m));
       }
       const merged = mergeBatch(current, messages);
       await writeRows(store, rows, merged.changed);
@@ -249,7 +281,7 @@ export class LocalReplica {
       for (const m of messages) delta.insert(m.timestamp);
       await this.applyTrieDelta(delta);
       await db.messages.bulkAdd(messages);
-      await db.outbox.bulkAdd(messages);
+      await db.outbox.bulkAdd(queued);
       await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       return messages;
     });
@@ -316,7 +348,12 @@ export class LocalReplica {
   }
 
   async outboxPage(limit: number): Promise<Message[]> {
-    return this.db.outbox.orderBy('timestamp').limit(limit).toArray();
+    return (await this.db.outbox.orderBy('timestamp').limit(limit).toArray()).map(messageOf);
+  }
+
+  /** Every unacknowledged edit, oldest first (to export them). */
+  async outboxMessages(): Promise<Message[]> {
+    return (await this.db.outbox.orderBy('timestamp').toArray()).map(messageOf);
   }
 
   async outboxCount(): Promise<number> {
@@ -416,6 +453,7 @@ export class LocalReplica {
       const now = this.physicalNow() + offsetMs;
       const renamed = new Map<string, string>();
       const fresh: Message[] = [];
+      const queued: OutboxRecord[] = [];
       for (const m of old) {
         const [next, ts] = send(clock, now);
         clock = next;
@@ -423,7 +461,11 @@ export class LocalReplica {
         renamed.set(m.timestamp, timestamp);
         const prev = m.prev === undefined ? undefined : (renamed.get(m.prev) ?? m.prev);
         const b = { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp };
-        fresh.push(prev === undefined ? b : { ...b, prev });
+        const made: Message = prev === undefined ? b : { ...b, prev };
+        fresh.push(made);
+        // What it replaced keeps its place; an earlier edit of this batch has its new stamp.
+        const was = m.was && { ...m.was, timestamp: renamed.get(m.was.timestamp) ?? m.was.timestamp };
+        queued.push(was ? { ...made, was } : made);
       }
       const keys = [
         ...new Map(fresh.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values(),
@@ -452,9 +494,126 @@ export class LocalReplica {
       for (const m of fresh) delta.insert(m.timestamp);
       await this.applyTrieDelta(delta);
       await db.messages.bulkAdd(fresh);
-      await db.outbox.bulkAdd(fresh);
+      await db.outbox.bulkAdd(queued);
       await db.meta.put({ key: 'clock', value: clockToJson(clock) });
       return fresh;
+    });
+  }
+
+  // -- refused edits ---------------------------------------------------------------
+  /** The server refused `m` for good (its whole request, with `m`'s index): take it out of
+   * the outbox, the log and the trie, so the rest syncs and it is never pushed again, and
+   * keep it in `refused` with the reason. Its register still shows it (the user sees what
+   * they did, marked refused) until they discard it. */
+  async refuse(m: Message, code: string, reason: string, at: number = Date.now()): Promise<void> {
+    const db = this.db;
+    await db.transaction('rw', [db.messages, db.trieBlocks, db.outbox, db.refused], async () => {
+      const queued = await db.outbox.get(m.timestamp);
+      const logged = await db.messages.get(m.timestamp);
+      if (logged) {
+        await this.withdrawFromLog([m.timestamp]);
+      }
+      if (queued) await db.outbox.delete(m.timestamp);
+      const base = messageOf(queued ?? logged ?? m);
+      const was = queued?.was;
+      await db.refused.put(was ? { ...base, was, code, reason, at } : { ...base, code, reason, at });
+    });
+  }
+
+  /** Take messages out of the log and the trie (inside the caller's transaction). */
+  private async withdrawFromLog(timestamps: readonly string[]): Promise<void> {
+    if (!timestamps.length) return;
+    const removal = new FlatTrie();
+    for (const ts of timestamps) removal.remove(ts);
+    await this.applyTrieDelta(removal);
+    await this.db.messages.bulkDelete([...timestamps]);
+  }
+
+  async refusedEdits(): Promise<RefusedRecord[]> {
+    return this.db.refused.orderBy('timestamp').toArray();
+  }
+
+  /** Withdraw refused edits on this device: out of the `refused` table (and of the log, the
+   * trie and the outbox, should they still be there), and each field whose register holds
+   * one of them is merged again from what remains: the register the edit replaced when it
+   * was made (`was`; an adopted snapshot value is in no log) and the log's later messages
+   * for that field. A `was` that is itself a discarded edit is followed to what that one
+   * replaced. */
+  async discardRefused(timestamps: readonly string[]): Promise<void> {
+    const db = this.db;
+    await db.transaction('rw', [db.messages, db.trieBlocks, db.outbox, db.refused, db.rowGroups], async () => {
+      const found = (await db.refused.bulkGet([...timestamps])).filter((r): r is RefusedRecord => r !== undefined);
+      if (!found.length) return;
+      const gone = new Map(found.map((r) => [r.timestamp, r]));
+      const resolve = (w: Register | undefined): Register | undefined => {
+        let cur = w;
+        for (let guard = 0; cur !== undefined && gone.has(cur.timestamp) && guard <= gone.size; guard++) {
+          cur = gone.get(cur.timestamp)?.was;
+        }
+        return cur !== undefined && gone.has(cur.timestamp) ? undefined : cur;
+      };
+      const stamps = [...gone.keys()];
+      const logged = (await db.messages.bulkGet(stamps)).filter((m): m is Message => m !== undefined);
+      await this.withdrawFromLog(logged.map((m) => m.timestamp));
+      await db.outbox.bulkDelete(stamps);
+      await db.refused.bulkDelete(stamps);
+      // Records that replaced a discarded edit now replaced what it had replaced.
+      const relink = <T extends OutboxRecord>(r: T): T | null => {
+        if (r.was === undefined || !gone.has(r.was.timestamp)) return null;
+        const { was: old, ...rest } = r;
+        const was = resolve(old);
+        return (was === undefined ? rest : { ...rest, was }) as T;
+      };
+      const refused = (await db.refused.toArray()).map(relink).filter((r): r is RefusedRecord => r !== null);
+      if (refused.length) await db.refused.bulkPut(refused);
+      const queued = (await db.outbox.toArray()).map(relink).filter((r): r is OutboxRecord => r !== null);
+      if (queued.length) await db.outbox.bulkPut(queued);
+      // Fields whose register still holds a discarded edit: merge them again.
+      const keys = [
+        ...new Map(found.map((r) => [rowKey(r.dataset, r.row), [r.dataset, r.row] as [string, string]])).values(),
+      ];
+      const store = new RowGroups(db.rowGroups);
+      const rows = await store.get(keys);
+      const redo = new Map<string, { base: Register | undefined }>();
+      for (const r of found) {
+        const held = rows.find((x) => x?.ds === r.dataset && x.id === r.row)?.cols[r.column];
+        if (held !== undefined && gone.has(held.timestamp)) {
+          const fk = fieldKey(r);
+          if (!redo.has(fk)) redo.set(fk, { base: resolve(gone.get(held.timestamp)?.was) });
+        }
+      }
+      if (!redo.size) return;
+      let from: string | null = null;
+      for (const { base } of redo.values()) {
+        const t = base?.timestamp ?? '';
+        if (from === null || t < from) from = t;
+      }
+      const later = new Map<string, Message[]>();
+      await db.messages
+        .where('timestamp')
+        .above(from ?? '')
+        .each((m) => {
+          const fk = fieldKey(m);
+          if (redo.has(fk)) later.set(fk, [...(later.get(fk) ?? []), m]);
+        });
+      const put: RowRecord[] = [];
+      rows.forEach((rec, i) => {
+        const [ds, id] = keys[i] ?? ['', ''];
+        if (rec === undefined) return;
+        const cols: Record<string, Register> = { ...rec.cols };
+        let changed = false;
+        for (const column of Object.keys(cols)) {
+          const fk = fieldKey({ dataset: ds, row: id, column });
+          const entry = redo.get(fk);
+          if (entry === undefined) continue;
+          const { register } = mergeField(entry.base, later.get(fk) ?? []);
+          if (register === undefined) Reflect.deleteProperty(cols, column);
+          else cols[column] = register;
+          changed = true;
+        }
+        if (changed) put.push(derive(ds, id, cols));
+      });
+      await store.put(put);
     });
   }
 

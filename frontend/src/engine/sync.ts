@@ -2,7 +2,8 @@
  * The sync loop over HTTP: the I/O around `nextRound` (rounds.ts, the step every client
  * runs): push the outbox, page through large catch-ups with the server's cursor, ask the
  * step what comes next, follow the server's clock and re-stamp unsent edits when it
- * refuses them for drift; and the bootstrap of a new device from /snapshot. Transport is injected: the unit tests run this against an
+ * refuses them for drift, set aside an edit it refuses for good (a role that may not write
+ * it) and sync the rest; and the bootstrap of a new device from /snapshot. Transport is injected: the unit tests run this against an
  * in-memory server.
  */
 import { keyRange } from './merkle';
@@ -46,6 +47,31 @@ export class HttpError extends Error {
 
 /** The network is unreachable (fetch rejected): nothing was learned about the server. */
 export class NetworkError extends Error {}
+
+/** Refusals of one message for good: the server refuses the whole request and names the
+ * message by its index in that request's `messages`. */
+export const REFUSAL_CODES: ReadonlySet<string> = new Set(['forbidden_write', 'email_taken']);
+
+/** The server refused `message` for good (see REFUSAL_CODES); the rest of its request was
+ * not stored and goes again without it. */
+export class RefusedEdit extends Error {
+  constructor(
+    readonly refused: Message,
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(`${code}: ${reason}`);
+  }
+}
+
+/** The message of `sent` that `exc` refuses, if it is a refusal naming one by index. */
+export function refusedIn(exc: unknown, sent: readonly Message[]): RefusedEdit | null {
+  if (!(exc instanceof HttpError) || exc.code === null || !REFUSAL_CODES.has(exc.code)) return null;
+  const index = exc.field('index');
+  const m = typeof index === 'number' && Number.isInteger(index) ? sent[index] : undefined;
+  if (m === undefined) return null;
+  return new RefusedEdit(m, exc.code, HttpError.describe(exc.body));
+}
 
 export interface Transport {
   post(path: string, body: unknown): Promise<unknown>;
@@ -136,6 +162,8 @@ export interface SyncReport {
   conflicts: ServerConflict[];
   /** Other nodes' messages this device holds and the server lacks (see rounds.ts). */
   unrepaired: number;
+  /** Edits the server refused for good, moved to the `refused` table. */
+  refused: number;
 }
 
 export interface SyncOptions {
@@ -187,7 +215,15 @@ export class SyncClient {
   /** Run rounds until this replica and the server hold the same messages. */
   async sync(): Promise<SyncReport> {
     const replica = this.replica;
-    const report: SyncReport = { requests: 0, rounds: 0, pushed: 0, received: 0, conflicts: [], unrepaired: 0 };
+    const report: SyncReport = {
+      requests: 0,
+      rounds: 0,
+      pushed: 0,
+      received: 0,
+      conflicts: [],
+      unrepaired: 0,
+      refused: 0,
+    };
     let summary: Summary = await replica.frontierSummary();
     let pushed = await replica.outboxPage(this.pushLimit);
     for (;;) {
@@ -242,29 +278,64 @@ export class SyncClient {
     return this.transport.post('/sync', payload);
   }
 
-  /** One round: extra chunks beyond one request's budget go first as push-only requests. */
+  /** One round: extra chunks beyond one request's budget go first as push-only requests.
+   * A request refused for one of its messages (REFUSAL_CODES, with its index) moves that
+   * message to the `refused` table and the round starts again without it, so a refused
+   * edit never blocks the outbox; a clock refusal re-stamps the unsent edits once. */
   private async round(
     pushed: Message[],
     summary: Summary,
     report: SyncReport,
   ): Promise<{ body: SyncResponse; pushed: Message[] }> {
     const replica = this.replica;
-    try {
-      return await this.roundOnce(pushed, summary, report);
-    } catch (exc) {
-      if (!(exc instanceof HttpError) || (exc.code !== 'clock_drift' && exc.code !== 'timestamp_reused')) throw exc;
-      // The server refused the request whole, so its edits are unseen: our clock is ahead
-      // of the server's (learn the offset), or one of our stamps already names another
-      // message (move the clock past it). Re-stamp them and retry once.
-      let offset = await replica.offset();
-      if (exc.code === 'clock_drift') {
-        const serverTime = Number(exc.field('server_time'));
-        offset = Number.isFinite(serverTime) ? serverTime - this.now() : 0;
+    let restamped = false;
+    const refused = new Set<string>();
+    let push = pushed;
+    let sum = summary;
+    for (;;) {
+      try {
+        return await this.roundOnce(push, sum, report);
+      } catch (exc) {
+        if (exc instanceof RefusedEdit) {
+          const ts = exc.refused.timestamp;
+          // Each refusal takes a message out for good: the same one twice is a server fault.
+          if (refused.has(ts)) throw new Error(`the server refused ${ts} again: ${exc.message}`, { cause: exc });
+          refused.add(ts);
+          await replica.refuse(exc.refused, exc.code, exc.reason);
+          report.refused += 1;
+        } else if (
+          !restamped &&
+          exc instanceof HttpError &&
+          (exc.code === 'clock_drift' || exc.code === 'timestamp_reused')
+        ) {
+          // The server refused the request whole, so its edits are unseen: our clock is ahead
+          // of the server's (learn the offset), or one of our stamps already names another
+          // message (move the clock past it). Re-stamp them and retry once.
+          restamped = true;
+          let offset = await replica.offset();
+          if (exc.code === 'clock_drift') {
+            const serverTime = Number(exc.field('server_time'));
+            offset = Number.isFinite(serverTime) ? serverTime - this.now() : 0;
+          }
+          const reused = exc.field('timestamp');
+          await replica.restampOutbox(offset, typeof reused === 'string' ? reused : null);
+        } else {
+          throw exc;
+        }
+        // Start the round again from the frontier, with what is left to push (anything else
+        // the server lacks is found again by the exchange).
+        push = await replica.outboxPage(this.pushLimit);
+        sum = await replica.frontierSummary();
       }
-      const reused = exc.field('timestamp');
-      await replica.restampOutbox(offset, typeof reused === 'string' ? reused : null);
-      const fresh = await replica.outboxPage(this.pushLimit);
-      return await this.roundOnce(fresh, await replica.frontierSummary(), report);
+    }
+  }
+
+  /** POST a request that pushes `sent`; a refusal of one of them becomes RefusedEdit. */
+  private async push(payload: Record<string, unknown>, sent: readonly Message[], report: SyncReport): Promise<unknown> {
+    try {
+      return await this.post(payload, report);
+    } catch (exc) {
+      throw refusedIn(exc, sent) ?? exc;
     }
   }
 
@@ -277,19 +348,21 @@ export class SyncClient {
     const chunks = chunk(pushed, this.pushLimit);
     const last = chunks.pop() ?? [];
     for (const c of chunks) {
-      await this.post(
+      await this.push(
         { node: replica.node, messages: c.map(messageToJson), conflicts_after: await replica.conflictsAfter() },
+        c,
         report,
       );
       await replica.ack(c.map((m) => m.timestamp));
     }
-    const body = (await this.post(
+    const body = (await this.push(
       {
         node: replica.node,
         messages: last.map(messageToJson),
         summary: { scopes: summary.scopes, nodes: summary.nodes },
         conflicts_after: await replica.conflictsAfter(),
       },
+      last,
       report,
     )) as SyncResponse;
     await replica.setMeta('offset', this.offsetFrom(body.server_time));
