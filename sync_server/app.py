@@ -44,6 +44,7 @@ from .metrics import Metrics
 from .middleware import error_middleware, security_headers
 from .ratelimit import RateLimiter
 from .routes import auth, debug, health, live, snapshot, sync  # noqa: F401  (operations)
+from .services import webhooks
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners, server_clock
@@ -61,7 +62,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     entries of a tenant that changed)."""
     settings = app[SETTINGS]
     url = settings.database_url or database.embedded_url(settings.data_dir)
-    await database.migrate_async(url)
+    await database.wait_until_reachable(url, settings.db_wait_s)
     pool = await database.create_pool(url, settings.pool_min, settings.pool_max)
     app[POOL] = pool
     app[CLOCK] = await server_clock(pool, settings.max_drift_ms)
@@ -81,7 +82,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _relay(app: web.Application) -> AsyncIterator[None]:
     """The outbox relay of this process (after the database: it needs the pool)."""
     settings = app[SETTINGS]
-    relay = Relay(app[POOL], interval_s=settings.relay_interval_s)
+    relay = Relay(
+        app[POOL],
+        interval_s=settings.relay_interval_s,
+        allow=webhooks.allow_list(settings.webhook_allow),
+        timeout_s=settings.webhook_timeout_s,
+    )
     app[RELAY] = relay
     if settings.relay_enabled:
         await relay.start()

@@ -82,3 +82,70 @@ async def create_pool(url: str, min_size: int, max_size: int) -> asyncpg.Pool:
 
 async def migrate_async(url: str) -> None:
     await asyncio.to_thread(migrate, url)
+
+
+#: What a request or a start meets while PostgreSQL is down or restarting.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (rather than a bad statement)."""
+    return isinstance(exc, UNREACHABLE) and not isinstance(exc, asyncpg.PostgresSyntaxError)
+
+
+async def wait_until_reachable(
+    url: str, deadline_s: float, first_wait_s: float = 0.2, max_wait_s: float = 5.0
+) -> None:
+    """Connect and apply migrations, retrying with exponential backoff while PostgreSQL
+    cannot be reached (a server started before its database, or during a restart), for up to
+    `deadline_s`; then the last error propagates."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline_s
+    wait = first_wait_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await migrate_async(url)
+            return
+        except Exception as exc:
+            if loop.time() + wait > give_up or not _looks_unreachable(exc):
+                raise
+            log.warning(
+                "database not reachable; retrying",
+                extra={"attempt": attempt, "wait_s": round(wait, 2), "error": str(exc)[:200]},
+            )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, max_wait_s)
+
+
+def _looks_unreachable(exc: BaseException) -> bool:
+    """The migration runner (yoyo, on psycopg) could not connect: psycopg says so with an
+    OperationalError (refused, no socket, the server starting up or shutting down)."""
+    import psycopg
+
+    return is_unreachable(exc) or isinstance(exc, psycopg.OperationalError)
+
+
+async def migrations_pending(url: str) -> int:
+    """How many migrations are not applied yet (0 once the schema is current)."""
+
+    def count() -> int:
+        from yoyo import get_backend, read_migrations
+
+        backend = get_backend(yoyo_url(url))
+        try:
+            return len(backend.to_apply(read_migrations(str(MIGRATIONS))))
+        finally:
+            backend.connection.close()
+
+    return await asyncio.to_thread(count)

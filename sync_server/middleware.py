@@ -14,6 +14,7 @@ from aiohttp import web
 from crdt.errors import CrdtError, InvalidMessage, RecapError
 
 from . import errors
+from .database import is_unreachable
 from .httpio import json_response
 from .keys import METRICS, SETTINGS
 
@@ -84,9 +85,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
         if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
-    except Exception:
-        log.exception("unhandled error", extra={"request_id": request_id})
-        response = json_response({"code": "internal", "message": "internal server error"}, 500)
+    except Exception as exc:
+        if is_unreachable(exc):  # PostgreSQL is down or restarting: come back shortly
+            status = 503
+            response = json_response(
+                {"code": "unavailable", "message": "the database cannot be reached; retry soon"},
+                503,
+            )
+            response.headers["Retry-After"] = "2"
+            log.warning("database unreachable", extra={"request_id": request_id})
+        else:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            response = json_response({"code": "internal", "message": "internal server error"}, 500)
     response.headers["X-Request-Id"] = request_id
     request.app[METRICS].observe_request(route, status)
     if request.app[SETTINGS].log_requests:

@@ -49,6 +49,7 @@ ERROR_TEXT = {
     428: "A precondition header is required",
     429: "Rate limited",
     502: "The upstream service (Airtable) failed; the body says why",
+    503: "Temporarily unavailable (the database cannot be reached); retry after Retry-After",
 }
 
 
@@ -199,7 +200,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {str(op.status): ok}
     for status, text in op.also.items():
         out[str(status)] = {**ok, "description": text}
-    codes = set(op.errors) | ({401, 429} if op.roles else set())
+    codes = set(op.errors) | ({401, 429} if op.roles else set()) | {503}
     if op.roles and op.roles != USERS:
         codes.add(403)
     for code in sorted(codes):

@@ -32,7 +32,12 @@ class Settings(BaseModel):
     static_dir: Path | None = PROJECT_ROOT / "frontend" / "dist"
     log_requests: bool = True
     relay_enabled: bool = True
+    #: how long a start waits for PostgreSQL (with backoff) before giving up
+    db_wait_s: float = 60.0
     relay_interval_s: float = 0.5
+    #: networks (comma-separated CIDRs) a webhook may reach besides public addresses
+    webhook_allow: str = ""
+    webhook_timeout_s: float = 5.0
     connector_key: str = ""
     airtable_api_url: str = "https://api.airtable.com"
     airtable_rate_per_s: int = 5
@@ -77,6 +82,9 @@ class Settings(BaseModel):
             "airtable_backoff_s",
             "airtable_poll_s",
             "public_url",
+            "db_wait_s",
+            "webhook_allow",
+            "webhook_timeout_s",
         ):
             key = f"RECAP_{name.upper()}"
             if key in env:

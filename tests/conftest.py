@@ -81,6 +81,8 @@ def settings_for(db_url: str, tmp: Path, **overrides: object) -> Settings:
         # nothing listens on the discard port: a run fails fast instead of leaving the machine
         "airtable_api_url": "http://127.0.0.1:9",
         "airtable_backoff_s": 0.01,
+        # the test webhooks listen on loopback, which a real deployment refuses
+        "webhook_allow": "127.0.0.0/8",
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..httpio import caller, json_response, parse_body, parse_query
-from ..keys import POOL
+from ..keys import POOL, SETTINGS
 from ..models import EventPage, EventQuery, WebhookIn, WebhookOut
 from ..operations import ADMINS, operation
+from ..services import webhooks
 from ..storage import outbox
 
 
@@ -57,6 +58,10 @@ async def get_webhook(request: web.Request) -> web.Response:
 )
 async def put_webhook(request: web.Request) -> web.Response:
     body = await parse_body(request, WebhookIn)
+    if body.url is not None:
+        await webhooks.check_target(
+            body.url, webhooks.allow_list(request.app[SETTINGS].webhook_allow)
+        )
     async with request.app[POOL].acquire() as conn:
         await outbox.set_webhook(conn, caller(request).tenant_id, body.url)
     return json_response({"url": body.url})

@@ -44,22 +44,39 @@ async def notify_events(conn: Conn, notices: list[dict[str, Any]]) -> None:
     )
 
 
-async def claim_due(conn: Conn, limit: int, lease_s: int) -> list[asyncpg.Record]:
-    """Claim up to `limit` due, unpublished events: their next attempt moves `lease_s`
-    ahead, so no other process takes them meanwhile, and a process killed mid-publish
-    leaves them due again when the lease ends."""
+async def claim_due(
+    conn: Conn, limit: int, lease_s: int, skip_tenants: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Claim up to `limit` due, unpublished events (none of `skip_tenants`, whose earlier
+    events this process is still delivering): their next attempt moves `lease_s` ahead, so
+    no other process takes them meanwhile, and a process killed mid-publish leaves them due
+    again when the lease ends."""
     records: list[asyncpg.Record] = await conn.fetch(
         """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
            WHERE id IN (
                SELECT id FROM outbox
                WHERE published_at IS NULL AND next_attempt_at <= now()
+                 AND tenant_id <> ALL($3::uuid[])
                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
                AS aggregate_id, payload, attempts, created_at""",
         limit,
         lease_s,
+        skip_tenants or [],
     )
     return records
+
+
+async def postpone(conn: Conn, event_ids: list[int], seconds: float) -> None:
+    """Move claimed events' next attempt `seconds` ahead without counting an attempt (they
+    wait behind an earlier event of theirs that failed)."""
+    if event_ids:
+        await conn.execute(
+            "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2) "
+            "WHERE id = ANY($1::bigint[])",
+            event_ids,
+            seconds,
+        )
 
 
 async def mark_failed(conn: Conn, event_id: int, error: str, backoff_s: float) -> None:

@@ -267,6 +267,14 @@ async def test_metrics_count_syncs_messages_and_conflicts(
     await alice.sync()
     await bob.sync()
     async with http.get(server.url + "/metrics") as resp:
+        assert resp.status == 401  # not for anyone: an admin's token
+    async with http.get(
+        server.url + "/metrics", headers={"Authorization": f"Bearer {t.token('alice')}"}
+    ) as resp:
+        assert resp.status == 403
+    async with http.get(
+        server.url + "/metrics", headers={"Authorization": f"Bearer {t.token('carla')}"}
+    ) as resp:
         text = await resp.text()
     values = {
         line.split()[0]: float(line.split()[1])
