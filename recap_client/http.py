@@ -243,7 +243,12 @@ class SyncClient:
         body = await self._get("/snapshot", report)
         total = body.get("total_rows") or 0
         done_rows = 0
+        late: list[dict[str, Any]] = []  # messages since the first page, before the last
         while not body["done"]:
+            if "dataset" not in body:  # a page of late messages: applied with the trie
+                late += body["messages"]
+                body = await self._get(f"/snapshot?cursor={body['cursor']}", report)
+                continue
             # The next page is asked for first and the current one adopted in a thread, so
             # the server's work on the next page (PostgreSQL builds it) overlaps ours. Safe
             # because nothing else touches this replica until the bootstrap returns.
@@ -261,7 +266,7 @@ class SyncClient:
                 progress(done_rows, total)
             body = await following
         self.replica.adopt_snapshot_trie(body["trie"], body["seq"])
-        self.replica.receive_remote(body["messages"])
+        self.replica.receive_remote(late + body["messages"])
         tail = await self.sync()
         report.requests += tail.requests
         report.bytes_received += tail.bytes_received

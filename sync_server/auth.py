@@ -1,5 +1,5 @@
-"""Passwords (scrypt, a standard KDF), signed bearer tokens (HMAC-SHA256), and the secrets
-of invite and reset links.
+"""Passwords (scrypt, a standard KDF), signed bearer tokens (HMAC-SHA256), sealed values a
+client carries back (snapshot cursors), and the secrets of invite and reset links.
 
 A token is `base64url(json claims) "." base64url(hmac)`. Claims: the session it belongs to,
 its user and tenant, its kind (`session`, or `ticket`: a short-lived one for the WebSocket
@@ -106,6 +106,28 @@ def read_token(
     if claims.expires_at <= (time.time() if now is None else now):
         return None
     return claims
+
+
+def seal(secret: str, purpose: str, payload: dict[str, object]) -> str:
+    """`payload` as text a client carries and cannot change: base64url JSON and an HMAC over
+    it and `purpose` (so a value sealed for one use is never accepted for another, nor as
+    a token)."""
+    body = _b64(orjson.dumps(payload))
+    return f"{body}.{_sign(secret, f'{purpose}:{body}')}"
+
+
+def unseal(secret: str, purpose: str, text: str) -> dict[str, object] | None:
+    """What `seal` sealed for `purpose`, or None if the text is malformed or was altered."""
+    if not text.isascii():
+        return None
+    body, _, sig = text.partition(".")
+    if not body or not sig or not hmac.compare_digest(sig, _sign(secret, f"{purpose}:{body}")):
+        return None
+    try:
+        payload = orjson.loads(_unb64(body))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def link_secret() -> tuple[str, str]:

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from ..httpio import caller
+from ..httpio import caller, parse_query
 from ..keys import POOL, SETTINGS
 from ..operations import operation
 from ..services import snapshot
@@ -32,14 +32,17 @@ def _json_with(body: dict[str, Any], key: str, raw: bytes) -> web.Response:
     "/snapshot",
     "Bootstrap a new device: current state in pages",
     "sync",
-    errors=[400],
+    errors=[400, 422],
     query=SnapshotQuery,
 )
 async def get_snapshot(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
     body, key, raw = await snapshot.page(
         request.app[POOL],
         caller(request).tenant_id,
-        request.query.get("cursor"),
-        request.app[SETTINGS].snapshot_page_rows,
+        parse_query(request, SnapshotQuery).cursor,
+        settings.snapshot_page_rows,
+        settings.page_messages,
+        settings.token_secret,
     )
     return _json_with(body, key, raw)

@@ -127,14 +127,17 @@ async def in_paths(
     return records
 
 
-async def between_seq(conn: Conn, tenant_id: str, after: int, upto: int) -> list[asyncpg.Record]:
-    """Messages with `after < seq <= upto`, in seq order."""
+async def between_seq(
+    conn: Conn, tenant_id: str, after: int, upto: int, limit: int | None = None
+) -> list[asyncpg.Record]:
+    """Messages with `after < seq <= upto`, in seq order (the first `limit` of them)."""
     records: list[asyncpg.Record] = await conn.fetch(
         """SELECT timestamp, dataset, row_id, col, value, seq FROM messages
-           WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq""",
+           WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4""",
         tenant_id,
         after,
         upto,
+        limit,
     )
     return records
 

@@ -54,13 +54,16 @@ async def rows_page(
 
 
 async def closing(
-    conn: Conn, tenant_id: str, start: int
-) -> tuple[int, list[asyncpg.Record], bytes]:
-    """In one repeatable-read snapshot: the tenant's sequence `seq`, the messages with
-    `start < seq' <= seq` (those that arrived since the first page), and the trie at `seq`
-    as JSON text."""
+    conn: Conn, tenant_id: str, start: int, limit: int
+) -> tuple[int, list[asyncpg.Record], bytes | None]:
+    """In one repeatable-read snapshot: the tenant's sequence `seq` and the first `limit`
+    messages with `start < seq' <= seq` (those that arrived since the first page); if that
+    is all of them, the trie at `seq` as JSON text too, else None (more pages of late
+    messages come first)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         seq = await messages.max_seq(conn, tenant_id)
-        late = await messages.between_seq(conn, tenant_id, start, seq)
+        late = await messages.between_seq(conn, tenant_id, start, seq, limit + 1)
+        if len(late) > limit:
+            return seq, late[:limit], None
         trie = await merkle.whole_json(conn, tenant_id)
     return seq, late, trie

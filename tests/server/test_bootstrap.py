@@ -228,6 +228,115 @@ async def test_writes_during_a_paged_bootstrap_are_not_lost(
     assert replica.state() == editor.replica.state()
 
 
+async def test_late_messages_come_in_bounded_pages(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """More messages arrived during the bootstrap than a page holds: they come a page at a
+    time before the closing page (no response is larger than a page), and the client that
+    follows them ends in the server's state."""
+    server = await make_server(snapshot_page_rows=10, page_messages=5)
+    t = await make_tenant()
+    await seed(server.db_url, t, days=1)
+    editor = client(server, http, t.token("bob"))
+    await editor.sync()
+    rng = random.Random(3)
+
+    # By hand: 23 messages land after the first page.
+    replica = ClientReplica()
+    page = await get(http, server.url + "/snapshot", t.token("alice"))
+    history_edits(editor.replica, rng, 23)
+    written = len(editor.replica.outbox)
+    await editor.sync()
+    late: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    while not page["done"]:
+        if "dataset" in page:
+            replica.adopt_snapshot_rows(page["dataset"], page["columns"], page["rows"])
+            assert len(page["rows"]) <= 10
+        else:
+            assert "trie" not in page
+            sizes.append(len(page["messages"]))
+            late += page["messages"]
+        page = await get(http, f"{server.url}/snapshot?cursor={page['cursor']}", t.token("alice"))
+    sizes.append(len(page["messages"]))
+    assert all(size <= 5 for size in sizes) and len(sizes) == -(-written // 5)
+    everything = late + page["messages"]
+    assert len(everything) == written
+    assert [m["seq"] for m in everything] == sorted({m["seq"] for m in everything})
+    replica.adopt_snapshot_trie(page["trie"], page["seq"])
+    replica.receive_remote(everything)
+    assert replica.state() == editor.replica.state()
+    assert replica.trie.get("") == await server_root(server.db_url, t.id)
+
+    # The client does the same on its own, with writes landing while it pages.
+    boot = client(server, http, t.token("alice"))
+    fetch = boot._get
+    calls = 0
+
+    async def writing_get(path: str, report: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # after the first page: 17 more edits, several late pages
+            history_edits(editor.replica, rng, 17, start=100)
+            await editor.sync()
+        return await fetch(path, report)
+
+    boot._get = writing_get  # type: ignore[method-assign]
+    await boot.bootstrap()
+    assert boot.replica.state() == editor.replica.state()
+    assert boot.replica.trie.get("") == await server_root(server.db_url, t.id)
+
+
+async def test_snapshot_cursors_are_sealed_to_their_tenant(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """A forged cursor (the old unsigned form with `start` 0, which asked for the whole
+    history in one closing page), an altered one, or another tenant's: 400, nothing read."""
+    import base64
+
+    server = await make_server(snapshot_page_rows=10)
+    a, b = await make_tenant("A"), await make_tenant("B")
+    await seed(server.db_url, a, days=1)
+    first = await get(http, server.url + "/snapshot", a.token("alice"))
+    cursor = first["cursor"]
+    body, _, sig = cursor.partition(".")
+    forged_state = orjson.dumps({"start": 0, "ds": 4, "after": "", "t": a.id})
+    forged = base64.urlsafe_b64encode(forged_state).decode().rstrip("=")
+    flipped = body[:-1] + ("A" if body[-1] != "A" else "B")
+    attempts = {
+        "unsigned": forged,
+        "re-bodied": f"{forged}.{sig}",
+        "altered": f"{flipped}.{sig}",
+        "no signature": body,
+        "garbage": "..%%",
+    }
+    for name, text in attempts.items():
+        async with http.get(
+            f"{server.url}/snapshot",
+            params={"cursor": text},
+            headers={"Authorization": f"Bearer {a.token('alice')}"},
+        ) as resp:
+            reply = await resp.json()
+            assert (resp.status, reply["code"]) == (400, "bad_request"), (name, reply)
+    # Tenant B cannot page through A's snapshot with A's cursor.
+    async with http.get(
+        f"{server.url}/snapshot",
+        params={"cursor": cursor},
+        headers={"Authorization": f"Bearer {b.token('alice')}"},
+    ) as resp:
+        assert resp.status == 400
+    async with http.get(
+        f"{server.url}/snapshot",
+        params={"cursor": "x" * 1001},
+        headers={"Authorization": f"Bearer {a.token('alice')}"},
+    ) as resp:
+        assert resp.status == 422
+    # The real cursor still works for A.
+    assert (await get(http, f"{server.url}/snapshot?cursor={cursor}", a.token("alice")))[
+        "done"
+    ] is False
+
+
 def minute_stamps(start_ms: int, node: str, n: int) -> list[str]:
     return [f"{iso_millis(start_ms + i * 1000)}-0000-{node}" for i in range(n)]
 
