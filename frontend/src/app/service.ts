@@ -23,6 +23,75 @@ export interface LoginResult {
 
 export class LoginError extends Error {}
 
+/** Why this device may no longer sync (`meta.ended`): it was revoked, or its user was
+ * deactivated. Only exporting its unsynced edits and signing out are left. */
+export interface Ended {
+  code: 'device_revoked' | 'account_disabled';
+  message: string;
+  at: number;
+}
+
+/** Answers that end this device's syncing for good (see Ended). */
+export function endedBy(e: unknown): Ended['code'] | null {
+  if (!(e instanceof HttpError) || e.status !== 403) return null;
+  return e.code === 'device_revoked' || e.code === 'account_disabled' ? e.code : null;
+}
+
+/** A sign-in answer, or a LoginError with a sentence for the person (`messages` by code
+ * and status, else the server's message). */
+async function signInCall(path: string, body: unknown, messages: Record<string, string> = {}): Promise<LoginResult> {
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new LoginError('Cannot reach the server. This needs a connection (once per device).');
+  }
+  const answer = (await resp.json().catch(() => ({}))) as Partial<LoginResult> & { code?: string; message?: string };
+  if (!resp.ok) {
+    const known = messages[answer.code ?? ''] ?? messages[String(resp.status)];
+    if (known) throw new LoginError(known);
+    if (resp.status === 429) {
+      const wait = Number(resp.headers.get('Retry-After') ?? 60);
+      throw new LoginError(`Too many attempts: try again in ${Math.max(1, Math.ceil(wait / 60))} min.`);
+    }
+    throw new LoginError(answer.message ?? `The server answered ${resp.status}.`);
+  }
+  if (typeof answer.token !== 'string' || answer.user === undefined) {
+    throw new LoginError(`Unexpected answer from the server (${resp.status}).`);
+  }
+  return answer as LoginResult;
+}
+
+/** A public call answered with no content (204), or a LoginError as signInCall. */
+async function publicCall(path: string, body: unknown, messages: Record<string, string>): Promise<void> {
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch {
+    throw new LoginError('Cannot reach the server. This needs a connection.');
+  }
+  if (resp.ok) return;
+  const answer = (await resp.json().catch(() => ({}))) as { code?: string; message?: string };
+  throw new LoginError(
+    messages[answer.code ?? ''] ??
+      messages[String(resp.status)] ??
+      answer.message ??
+      `The server answered ${resp.status}.`,
+  );
+}
+
+const LINK_INVALID = 'This link is unknown, already used, withdrawn or expired. Ask your admin for a new one.';
+
 export class AppService {
   readonly db = new RecapDB('recap');
   readonly replica = new LocalReplica(this.db);
@@ -92,25 +161,98 @@ export class AppService {
     });
   }
 
-  // -- sign-in, bootstrap, sign-out -------------------------------------------------------
+  // -- sign-in, sign-up, links, bootstrap, sign-out ------------------------------------------
   async login(email: string, password: string): Promise<LoginResult> {
+    return signInCall(
+      `${this.baseUrl}/auth/login`,
+      { email, password },
+      {
+        '401': 'Wrong email or password.',
+        account_disabled: 'This account was deactivated by an admin of your company.',
+      },
+    );
+  }
+
+  /** A new company and its first admin, signed in (then saveSession, as after login). */
+  async signup(company: string, name: string, email: string, password: string): Promise<LoginResult> {
+    return signInCall(
+      `${this.baseUrl}/auth/signup`,
+      { company, name, email, password },
+      { email_taken: 'An account with this email exists already: sign in instead.' },
+    );
+  }
+
+  /** Accept an invite link: the new user, signed in. */
+  async acceptInvite(secret: string, name: string, password: string): Promise<LoginResult> {
+    return signInCall(
+      `${this.baseUrl}/auth/accept-invite`,
+      { token: secret, name, password },
+      { link_invalid: LINK_INVALID, email_taken: 'An account with this email exists already: sign in instead.' },
+    );
+  }
+
+  /** A new password from a reset link (every session of that user ends). */
+  async resetPassword(secret: string, password: string): Promise<void> {
+    await publicCall(
+      `${this.baseUrl}/auth/reset-password`,
+      { token: secret, password },
+      { link_invalid: LINK_INVALID },
+    );
+  }
+
+  /** A call to the server's API with the session's token. Network failures are
+   * NetworkError, error answers HttpError; an answer that ends this device (revoked,
+   * account deactivated) also shows the notice. */
+  async api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const session = await this.currentSession();
+    if (typeof navigator !== 'undefined' && !navigator.onLine) throw new NetworkError('the browser is offline');
+    const headers: Record<string, string> = {};
+    if (session) headers.Authorization = `Bearer ${session.token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     let resp: Response;
     try {
-      resp = await fetch(`${this.baseUrl}/auth/login`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ email, password }),
+      resp = await fetch(this.baseUrl + path, {
+        method,
+        headers,
         cache: 'no-store',
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-    } catch {
-      throw new LoginError('Cannot reach the server. Signing in needs a connection (once per device).');
+    } catch (e) {
+      throw new NetworkError(e instanceof Error ? e.message : String(e));
     }
-    const body = (await resp.json().catch(() => ({}))) as Partial<LoginResult> & { code?: string; message?: string };
-    if (resp.status === 401) throw new LoginError('Wrong email or password.');
-    if (!resp.ok || typeof body.token !== 'string' || body.user === undefined) {
-      throw new LoginError(body.message ?? `Sign-in failed (${resp.status}).`);
+    const answer: unknown = resp.status === 204 ? null : await resp.json().catch(() => null);
+    if (!resp.ok) {
+      const error = new HttpError(resp.status, answer);
+      this.noticeFailure(error);
+      throw error;
     }
-    return body as LoginResult;
+    return answer as T;
+  }
+
+  /** Any failed call: when it says this device is revoked or its account deactivated,
+   * stop syncing and remember why (every tab then shows the notice). */
+  noticeFailure(e: unknown): boolean {
+    const code = endedBy(e);
+    if (code === null) return false;
+    this.stopSync();
+    const message = e instanceof HttpError ? HttpError.describe(e.body) : String(e);
+    void this.replica.getMeta<Ended>('ended').then((old) => {
+      if (old?.code !== code) return this.replica.setMeta('ended', { code, message, at: Date.now() } satisfies Ended);
+      return undefined;
+    });
+    return true;
+  }
+
+  /** The unsynced edits as a JSON document (to keep them when this device cannot sync). */
+  async exportUnsynced(): Promise<unknown> {
+    const session = await this.currentSession();
+    return {
+      exported_at: new Date().toISOString(),
+      user: session ? { id: session.user.id, email: session.user.email } : null,
+      node: this.replica.node,
+      messages: await this.replica.outboxMessages(),
+      refused: await this.replica.refusedEdits(),
+    };
   }
 
   async saveSession(result: LoginResult): Promise<Session> {
@@ -138,7 +280,12 @@ export class AppService {
 
   /** A new device: adopt the server's snapshot (with progress), then sync. */
   async bootstrap(progress: (p: BootstrapProgress) => void): Promise<void> {
-    await this.client().bootstrap(progress);
+    try {
+      await this.client().bootstrap(progress);
+    } catch (e) {
+      this.noticeFailure(e);
+      throw e;
+    }
     // Old notices the server had for this user are history, not news, on a new device.
     await this.db.conflicts.toCollection().modify({ notified: 1 });
     await this.replica.setMeta('bootstrapped', true);
@@ -183,6 +330,8 @@ export class AppService {
     // Another tab may have signed in again since: always sync with the stored session.
     await this.currentSession();
     if (!this.session) throw new HttpError(401, { code: 'unauthorized' });
+    const ended = await this.replica.getMeta<Ended>('ended');
+    if (ended) throw new HttpError(403, { code: ended.code, message: ended.message });
     if (!navigator.onLine) throw new NetworkError('the browser is offline');
     await this.setStatus({ phase: 'syncing' });
     await this.client().sync();
@@ -191,6 +340,11 @@ export class AppService {
   }
 
   private onSyncFailure(e: unknown): { retryAfterMs?: number; stop?: boolean } {
+    if (this.noticeFailure(e)) {
+      const message = e instanceof Error ? e.message : String(e);
+      void this.setStatus({ phase: 'error', error: message });
+      return { stop: true };
+    }
     if (e instanceof NetworkError) {
       void this.setStatus({ phase: 'offline', error: null });
       return {};
@@ -234,7 +388,14 @@ export class AppService {
           headers: { Authorization: `Bearer ${token}` },
           cache: 'no-store',
         });
-        if (!resp.ok) throw new Error(`ticket: ${resp.status}`);
+        if (!resp.ok) {
+          const error = new HttpError(resp.status, await resp.json().catch(() => null));
+          if (this.noticeFailure(error)) {
+            this.wsConnecting = false;
+            return;
+          }
+          throw error;
+        }
         ticket = ((await resp.json()) as { ticket: string }).ticket;
       } catch {
         this.wsConnecting = false;
@@ -303,9 +464,28 @@ export class AppService {
     ws?.close();
   }
 
-  /** Clear every local table (the database itself) and tell the other tabs. */
+  /** End the session on the server (best effort: offline, or if the server does not answer
+   * within a few seconds, the device signs out all the same), then clear every local table
+   * (the database itself) and tell the other tabs. */
   async signOut(): Promise<void> {
     this.stopSync();
+    const session = await this.currentSession();
+    if (session && navigator.onLine) {
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), 3000);
+      try {
+        await fetch(`${this.baseUrl}/auth/logout`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${session.token}` },
+          cache: 'no-store',
+          signal: abort.signal,
+        });
+      } catch {
+        /* offline or slow: the session ends when it expires */
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     await this.db.delete();
     this.channel?.postMessage({ type: 'signed-out' } satisfies BusMessage);
     window.location.reload();

@@ -7,26 +7,11 @@
 import { service } from '../app/service';
 import { datasetRows } from '../engine/rowgroups';
 import { HttpError, NetworkError } from '../engine/sync';
-import type { Session } from '../engine/store';
 import type { AirtableConnector, AirtableRun } from './airtable';
 import { computeSummary, localOrderRows, type LocalData, type OrderRow, type Summary } from './figures';
 
-async function apiCall<T>(method: 'GET' | 'POST', path: string): Promise<T> {
-  const session = await service.replica.getMeta<Session>('session');
-  if (typeof navigator !== 'undefined' && !navigator.onLine) throw new NetworkError('the browser is offline');
-  let resp: Response;
-  try {
-    resp = await fetch(path, {
-      method,
-      headers: session ? { Authorization: `Bearer ${session.token}` } : {},
-      cache: 'no-store',
-    });
-  } catch (e) {
-    throw new NetworkError(e instanceof Error ? e.message : String(e));
-  }
-  const body: unknown = await resp.json().catch(() => null);
-  if (!resp.ok) throw new HttpError(resp.status, body);
-  return body as T;
+function apiCall<T>(method: 'GET' | 'POST', path: string): Promise<T> {
+  return service.api<T>(method, path);
 }
 
 function apiGet<T>(path: string): Promise<T> {
