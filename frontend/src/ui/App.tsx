@@ -1,12 +1,16 @@
 import { useLiveQuery } from 'dexie-react-hooks';
 import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
 
-import { service } from '../app/service';
+import { service, type Ended } from '../app/service';
 import type { Session } from '../engine/store';
 import { ConflictToasts, ConflictsPage, StatusBar } from './Conflicts';
-import { useRoute } from './hooks';
+import { EndedNotice } from './Ended';
+import { isPublic, useRoute } from './hooks';
+import { PeoplePage } from './People';
 import { ProfilePage, useProfile } from './Profile';
+import { PublicPage } from './Public';
 import { RecapPage } from './Recap';
+import { RefusedPage } from './Refused';
 import { Bootstrap, SignIn } from './SignIn';
 import { ToastProvider } from './toast';
 
@@ -14,12 +18,18 @@ import { ToastProvider } from './toast';
 const DashboardPage = lazy(() => import('./Dashboard'));
 
 export function App(): ReactNode {
+  const [route] = useRoute();
   const state = useLiveQuery(async () => ({
     session: (await service.replica.getMeta<Session>('session')) ?? null,
     bootstrapped: (await service.replica.getMeta<boolean>('bootstrapped')) === true,
+    ended: (await service.replica.getMeta<Ended>('ended')) ?? null,
   }));
   if (state === undefined) return <div className="splash">Recap</div>;
+  // Sign-up and the links admins send work without a session (and say so with one).
+  if (isPublic(route)) return <PublicPage route={route} session={state.session} />;
   if (state.session === null) return <SignIn onDone={() => undefined} />;
+  // Revoked, or the account deactivated: nothing but exporting and signing out.
+  if (state.ended) return <EndedNotice ended={state.ended} session={state.session} />;
   if (!state.bootstrapped) return <Bootstrap />;
   return (
     <ToastProvider>
@@ -68,6 +78,16 @@ function Main(props: { session: Session }): ReactNode {
           >
             Dashboard
           </button>
+          {props.session.user.role === 'admin' ? (
+            <button
+              type="button"
+              className={route.page === 'people' ? 'nav active' : 'nav'}
+              data-testid="nav-people"
+              onClick={() => go({ page: 'people' })}
+            >
+              People
+            </button>
+          ) : null}
           <button
             type="button"
             className={route.page === 'conflicts' ? 'nav active' : 'nav'}
@@ -100,7 +120,7 @@ function Main(props: { session: Session }): ReactNode {
       </header>
       <StatusBar onReauth={() => setReauth(true)} />
       <main>
-        {route.page === 'recap' ? <RecapPage /> : null}
+        {route.page === 'recap' ? <RecapPage role={props.session.user.role} /> : null}
         {route.page === 'dashboard' ? (
           <Suspense fallback={<p className="muted">Loading…</p>}>
             <DashboardPage />
@@ -108,6 +128,14 @@ function Main(props: { session: Session }): ReactNode {
         ) : null}
         {route.page === 'conflicts' ? <ConflictsPage /> : null}
         {route.page === 'profile' ? <ProfilePage session={props.session} /> : null}
+        {route.page === 'people' ? (
+          props.session.user.role === 'admin' ? (
+            <PeoplePage session={props.session} />
+          ) : (
+            <p className="empty">Only admins manage the company’s people.</p>
+          )
+        ) : null}
+        {route.page === 'refused' ? <RefusedPage /> : null}
       </main>
       <ConflictToasts />
       {reauth ? (

@@ -3,6 +3,7 @@ import { useEffect, type ReactNode } from 'react';
 
 import { dismissConflict, markAllSeen, reapply } from '../app/actions';
 import { formatDateTime, formatTime } from '../app/dates';
+import { mayWrite } from '../app/permissions';
 import { service } from '../app/service';
 import type { Scalar } from '../engine/message';
 import { rowsByKey } from '../engine/rowgroups';
@@ -18,7 +19,7 @@ const DATASET_LABEL: Record<string, string> = {
   profiles: 'Profile',
 };
 
-const FIELD_LABEL: Record<string, string> = {
+export const FIELD_LABEL: Record<string, string> = {
   partner_id: 'partner',
   delivery_date: 'delivery date',
   status: 'status',
@@ -35,11 +36,12 @@ const FIELD_LABEL: Record<string, string> = {
   avatar: 'picture',
 };
 
-interface Lookup {
+export interface Lookup {
   partners: Map<string, RowRecord> | undefined;
   products: Map<string, RowRecord> | undefined;
   rows: Map<string, RowRecord>;
   me: string | null;
+  role: string | null;
 }
 
 /** Who made the other edit ("you, on another device" when it was this rep elsewhere). */
@@ -48,7 +50,9 @@ export function who(side: ConflictSide, lookup: Lookup): string {
   return side.user_name ?? 'Another rep';
 }
 
-function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
+/** Which rows name things (a flow's product and pre-order, a pre-order's partner) for these
+ * edits, as sentences need them. */
+export function useLookup(conflicts: readonly { dataset: string; row: string }[] | undefined): Lookup {
   const partners = useDataset('partners');
   const products = useDataset('products');
   const session = useLiveQuery(() => service.replica.getMeta<Session>('session'), []);
@@ -65,7 +69,21 @@ function useLookup(conflicts: ConflictRecord[] | undefined): Lookup {
     for (const r of [...recs, ...parents]) if (r) map.set(`${r.ds}/${r.id}`, r);
     return map;
   }, [conflicts]);
-  return { partners, products, rows: rows ?? new Map<string, RowRecord>(), me: session?.user.id ?? null };
+  return {
+    partners,
+    products,
+    rows: rows ?? new Map<string, RowRecord>(),
+    me: session?.user.id ?? null,
+    role: session?.user.role ?? null,
+  };
+}
+
+/** May this user put their losing value back (a manager may not restore a deleted row)? */
+export function canReapply(c: ConflictRecord, lookup: Lookup): boolean {
+  if (c.yours !== 'loser' || c.resolved !== 0) return false;
+  const may = (column: string, value: Scalar): boolean =>
+    mayWrite(lookup.role, lookup.me, c.dataset, c.row, column, value);
+  return may(c.column, c.loser.value) && (c.kind !== 'deleted' || may('tombstone', 0));
 }
 
 export function describeValue(column: string, value: Scalar, lookup: Lookup): string {
@@ -80,7 +98,7 @@ export function describeValue(column: string, value: Scalar, lookup: Lookup): st
   return String(value);
 }
 
-export function describeRecord(c: ConflictRecord, lookup: Lookup): string {
+export function describeRecord(c: { dataset: string; row: string }, lookup: Lookup): string {
   const label = DATASET_LABEL[c.dataset] ?? c.dataset;
   const row = lookup.rows.get(`${c.dataset}/${c.row}`);
   if (c.dataset === 'pre_orders') {
@@ -134,7 +152,7 @@ export function ConflictToasts(): ReactNode {
           <strong>Edit conflict</strong>
           <span>{conflictSentence(c, lookup)}</span>
           <div className="row-actions">
-            {c.yours === 'loser' && c.resolved === 0 ? (
+            {canReapply(c, lookup) ? (
               <button
                 type="button"
                 className="btn primary"
@@ -231,7 +249,7 @@ export function ConflictsPage(): ReactNode {
                   <span className="muted" data-testid="conflict-reapplied">
                     Your value was re-applied.
                   </span>
-                ) : (
+                ) : canReapply(c, lookup) ? (
                   <button
                     type="button"
                     className="btn primary"
@@ -240,7 +258,7 @@ export function ConflictsPage(): ReactNode {
                   >
                     {c.kind === 'deleted' ? 'Restore it with my value' : 'Re-apply my value'}
                   </button>
-                )
+                ) : null
               ) : null}
             </li>
           );
@@ -255,6 +273,8 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
   const online = useOnline();
   const status = useSyncStatus();
   const unsynced = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
+  const refused = useLiveQuery(() => service.db.refused.count(), []) ?? 0;
+  const [, go] = useRoute();
   const offline = !online || status?.phase === 'offline';
   const phase = status?.phase ?? 'idle';
   return (
@@ -270,6 +290,18 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
         {phase === 'syncing' ? 'Syncing… · ' : ''}
         {status?.lastSyncAt ? `Synced ${formatTime(status.lastSyncAt)}` : 'Not synced yet'}
       </span>
+      {refused > 0 ? (
+        // Edits the server refused for good (a role that may not make them): the list.
+        <button
+          type="button"
+          className="btn small warn"
+          data-testid="refused-count"
+          data-count={refused}
+          onClick={() => go({ page: 'refused' })}
+        >
+          {refused} edit{refused === 1 ? '' : 's'} refused
+        </button>
+      ) : null}
       {phase === 'signed_out' ? (
         <button type="button" className="btn small warn" data-testid="reauth" onClick={props.onReauth}>
           Sign in to sync

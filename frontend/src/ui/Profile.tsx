@@ -5,6 +5,7 @@ import { saveProfile } from '../app/actions';
 import { service } from '../app/service';
 import { MAX_AVATAR, isEmail } from '../engine/schema';
 import type { Session } from '../engine/store';
+import { DeviceList, PasswordForm } from './Account';
 import { text, usePendingRows } from './hooks';
 import { useToast } from './toast';
 import { Confirm } from './widgets';
@@ -140,6 +141,15 @@ export function ProfilePage(props: { session: Session }): ReactNode {
         >
           Save
         </button>
+      </div>
+      <div className="card wide">
+        <h2>My devices</h2>
+        <p className="muted">Where you use Recap. Revoke a lost or retired device: it stops syncing at once.</p>
+        <DeviceList session={session} all={false} />
+      </div>
+      <div className="card">
+        <h2>Password</h2>
+        <PasswordForm />
       </div>
       <div className="card">
         <p className="muted">

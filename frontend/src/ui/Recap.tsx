@@ -12,6 +12,7 @@ import {
   weightFor,
 } from '../app/actions';
 import { addDays, formatDay, nextWorkingDay } from '../app/dates';
+import { editsOrders } from '../app/permissions';
 import { service } from '../app/service';
 import { flowsOf, ordersOn } from '../engine/rowgroups';
 import { isLive, type RowRecord } from '../engine/store';
@@ -51,7 +52,10 @@ function fmtNum(n: number | null, unit = ''): string {
   return `${n.toLocaleString(undefined, { maximumFractionDigits: 3 })}${unit}`;
 }
 
-export function RecapPage(): ReactNode {
+/** The recap page. `role` decides what it offers: a manager only confirms pre-orders (the
+ * server refuses anything else from them), so nothing else is editable for them. */
+export function RecapPage(props: { role: string }): ReactNode {
+  const canEdit = editsOrders(props.role);
   const [route, go] = useRoute();
   const date = (route.page === 'recap' ? route.date : null) ?? nextWorkingDay();
   const setDate = (d: string): void => go({ page: 'recap', date: d });
@@ -126,9 +130,11 @@ export function RecapPage(): ReactNode {
             {day ? `${day.orders.length} pre-orders · ${totalFlows} lines` : 'Loading…'}
           </span>
         </div>
-        <button type="button" className="btn primary" data-testid="new-order" onClick={() => setCreating(true)}>
-          + New pre-order
-        </button>
+        {canEdit ? (
+          <button type="button" className="btn primary" data-testid="new-order" onClick={() => setCreating(true)}>
+            + New pre-order
+          </button>
+        ) : null}
       </div>
 
       {day && groups.length === 0 ? (
@@ -239,6 +245,7 @@ export function RecapPage(): ReactNode {
           partners={partners}
           products={products}
           pending={pending}
+          canEdit={canEdit}
           onClose={() => setSelected(null)}
           onMoved={(d) => {
             setSelected(null);
@@ -256,10 +263,12 @@ function OrderEditor(props: {
   partners: Map<string, RowRecord> | undefined;
   products: Map<string, RowRecord> | undefined;
   pending: Set<string>;
+  /** Everything, or (a manager) only the status. */
+  canEdit: boolean;
   onClose: () => void;
   onMoved: (date: string) => void;
 }): ReactNode {
-  const { order, flows, partners, products } = props;
+  const { order, flows, partners, products, canEdit } = props;
   const [picking, setPicking] = useState<
     null | { kind: 'partner' } | { kind: 'add' } | { kind: 'product'; flow: RowRecord }
   >(null);
@@ -272,6 +281,11 @@ function OrderEditor(props: {
 
   return (
     <Sheet title={text(partner, 'name') || 'Pre-order'} onClose={props.onClose} testId="order-editor">
+      {canEdit ? null : (
+        <p className="muted readonly-note" data-testid="readonly-note">
+          As a manager you confirm pre-orders; reps and admins change the rest.
+        </p>
+      )}
       <div className="editor-grid">
         <div className="field">
           <span className="label">Partner</span>
@@ -279,6 +293,7 @@ function OrderEditor(props: {
             type="button"
             className="btn picker-button"
             data-testid="editor-partner"
+            disabled={!canEdit}
             onClick={() => setPicking({ kind: 'partner' })}
           >
             {text(partner, 'name') || 'Choose partner'}
@@ -305,6 +320,7 @@ function OrderEditor(props: {
             type="date"
             data-testid="editor-date"
             value={date}
+            disabled={!canEdit}
             onChange={(e) => {
               const d = e.target.value;
               if (!d || d === date) return;
@@ -326,6 +342,7 @@ function OrderEditor(props: {
                   type="button"
                   className="btn picker-button"
                   data-testid="flow-product-button"
+                  disabled={!canEdit}
                   onClick={() => setPicking({ kind: 'product', flow: f })}
                 >
                   {text(p, 'name') || 'Choose product'} <span className="muted">{text(p, 'sku')}</span>
@@ -335,20 +352,23 @@ function OrderEditor(props: {
                     ●
                   </span>
                 ) : null}
-                <button
-                  type="button"
-                  className="btn ghost danger-text"
-                  data-testid="flow-remove"
-                  aria-label="Remove product"
-                  onClick={() => void setDeleted('pre_order_flows', f.id, true).catch(fail)}
-                >
-                  Remove
-                </button>
+                {canEdit ? (
+                  <button
+                    type="button"
+                    className="btn ghost danger-text"
+                    data-testid="flow-remove"
+                    aria-label="Remove product"
+                    onClick={() => void setDeleted('pre_order_flows', f.id, true).catch(fail)}
+                  >
+                    Remove
+                  </button>
+                ) : null}
               </div>
               <div className="flow-editor-fields">
                 <NumberField
                   label="Quantity"
                   testId="flow-qty-input"
+                  readOnly={!canEdit}
                   value={num(f, 'quantity')}
                   onCommit={(q) => void setFlowQuantity(f.id, q, weightFor(p, q)).catch(fail)}
                 />
@@ -356,6 +376,7 @@ function OrderEditor(props: {
                   label="Weight"
                   unit="kg"
                   testId="flow-weight-input"
+                  readOnly={!canEdit}
                   value={num(f, 'weight')}
                   onCommit={(w) => void setFlowWeight(f.id, w).catch(fail)}
                 />
@@ -364,22 +385,26 @@ function OrderEditor(props: {
           );
         })}
       </ul>
-      <button
-        type="button"
-        className="btn primary wide"
-        data-testid="add-flow"
-        onClick={() => setPicking({ kind: 'add' })}
-      >
-        + Add product
-      </button>
-      <button
-        type="button"
-        className="btn danger wide"
-        data-testid="editor-delete"
-        onClick={() => setConfirmDelete(true)}
-      >
-        Delete pre-order
-      </button>
+      {canEdit ? (
+        <>
+          <button
+            type="button"
+            className="btn primary wide"
+            data-testid="add-flow"
+            onClick={() => setPicking({ kind: 'add' })}
+          >
+            + Add product
+          </button>
+          <button
+            type="button"
+            className="btn danger wide"
+            data-testid="editor-delete"
+            onClick={() => setConfirmDelete(true)}
+          >
+            Delete pre-order
+          </button>
+        </>
+      ) : null}
 
       {picking?.kind === 'partner' ? (
         <Picker

@@ -78,6 +78,11 @@ export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?
             Not now
           </button>
         ) : null}
+        {props.expired ? null : (
+          <a className="btn ghost wide" href="#/signup" data-testid="signup-link">
+            Create a company account
+          </a>
+        )}
       </form>
     </div>
   );

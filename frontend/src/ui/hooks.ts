@@ -1,26 +1,12 @@
 import { useLiveQuery } from 'dexie-react-hooks';
 import { useCallback, useSyncExternalStore } from 'react';
 
-import { isLive, type RowRecord, type SyncStatus } from '../engine/store';
+import { isLive, type RowRecord, type Session, type SyncStatus } from '../engine/store';
 import { service } from '../app/service';
 import { datasetRows } from '../engine/rowgroups';
+import { parseHash, routeHash, type Route } from '../app/routes';
 
-export type Route =
-  { page: 'recap'; date: string | null } | { page: 'conflicts' } | { page: 'dashboard' } | { page: 'profile' };
-
-function parseHash(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, '').split('/');
-  if (parts[0] === 'conflicts') return { page: 'conflicts' };
-  if (parts[0] === 'profile') return { page: 'profile' };
-  if (parts[0] === 'dashboard') return { page: 'dashboard' };
-  const date = parts[0] === 'recap' && /^\d{4}-\d{2}-\d{2}$/.test(parts[1] ?? '') ? (parts[1] ?? null) : null;
-  return { page: 'recap', date };
-}
-
-export function routeHash(route: Route): string {
-  if (route.page === 'recap') return route.date ? `#/recap/${route.date}` : '#/recap';
-  return `#/${route.page}`;
-}
+export { isPublic, parseHash, routeHash, type PublicRoute, type Route } from '../app/routes';
 
 function subscribeHash(cb: () => void): () => void {
   window.addEventListener('hashchange', cb);
@@ -46,6 +32,11 @@ function subscribeOnline(cb: () => void): () => void {
 
 export function useOnline(): boolean {
   return useSyncExternalStore(subscribeOnline, () => navigator.onLine);
+}
+
+/** The signed-in session (its user and role), live across tabs. */
+export function useSession(): Session | undefined {
+  return useLiveQuery(() => service.replica.getMeta<Session>('session'), []);
 }
 
 export function useSyncStatus(): SyncStatus | undefined {

@@ -156,6 +156,8 @@ export function NumberField(props: {
   value: number | null;
   unit?: string;
   testId: string;
+  /** Shown, not editable (a role that may not change it). */
+  readOnly?: boolean;
   onCommit: (n: number) => void;
 }): ReactNode {
   const [draft, setDraft] = useState(fmt(props.value));
@@ -169,7 +171,7 @@ export function NumberField(props: {
   const error = numberError(draft);
   const commit = (): void => {
     setEditing(false);
-    if (error !== null) return;
+    if (error !== null || props.readOnly === true) return;
     const n = Number(draft.trim().replace(',', '.'));
     if (n !== props.value) {
       setShown(n);
@@ -184,6 +186,7 @@ export function NumberField(props: {
           inputMode="decimal"
           data-testid={props.testId}
           aria-invalid={error !== null}
+          readOnly={props.readOnly === true}
           value={draft}
           onFocus={() => setEditing(true)}
           onChange={(e) => {
