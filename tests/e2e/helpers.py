@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -110,3 +111,37 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0) -
 async def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+async def fill_password_pair(page: Page, password: str) -> None:
+    """The new password, twice (sign-up, invite and reset forms)."""
+    await page.get_by_test_id("new-password").fill(password)
+    await page.get_by_test_id("new-password-again").fill(password)
+
+
+async def open_people(page: Page) -> None:
+    await page.get_by_test_id("nav-people").click()
+    await expect(page.get_by_test_id("people-page")).to_be_visible()
+
+
+def user_row(page: Page, email: str) -> Locator:
+    return page.locator(f'[data-testid="user-row"][data-email="{email}"]')
+
+
+async def invite(page: Page, email: str, role: str = "rep") -> str:
+    """On the People page: invite `email` with `role`; the link the page shows."""
+    await page.get_by_test_id("invite-email").fill(email)
+    await page.get_by_test_id("invite-role").select_option(role)
+    await page.get_by_test_id("invite-submit").click()
+    link = page.get_by_test_id("invite-link")
+    await expect(link).to_have_value(re.compile(r"/#/accept-invite/[\w-]{16,}$"))
+    return await link.input_value()
+
+
+async def accept_invite(page: Page, link: str, name: str, password: str) -> None:
+    """Open an invite link on a fresh device, accept it, land bootstrapped on the recap page."""
+    await page.goto(link)
+    await page.get_by_test_id("accept-name").fill(name)
+    await fill_password_pair(page, password)
+    await page.get_by_test_id("form-submit").click()
+    await wait_ready(page)
