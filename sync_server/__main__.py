@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from . import database
-from .app import create_app
 from .logging_json import configure
 from .settings import Settings
 
@@ -62,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from .workers import run_workers
 
         return run_workers(settings)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    from .workers import serve
+
+    print(f"recap: http://{settings.host}:{settings.port}", flush=True)
+    serve(settings)
     return 0
 
 

@@ -25,6 +25,7 @@ from .api import (  # noqa: F401  (importing declares their operations)
 )
 from .keys import (
     ACCOUNTS,
+    BODY_BUDGET,
     BRIDGE,
     CLOCK,
     HUB,
@@ -34,6 +35,7 @@ from .keys import (
     POOL,
     RECORDS,
     RELAY,
+    RETENTION,
     SECRETS_BOX,
     SETTINGS,
     SUMMARY_CACHE,
@@ -41,8 +43,8 @@ from .keys import (
     WRITER,
 )
 from .metrics import Metrics
-from .middleware import error_middleware, security_headers
-from .ratelimit import RateLimiter
+from .middleware import body_limits, error_middleware, security_headers
+from .ratelimit import BodyBudget, RateLimiter
 from .routes import auth, debug, health, live, snapshot, sync  # noqa: F401  (operations)
 from .services import webhooks
 from .services.accounts import Accounts
@@ -50,6 +52,7 @@ from .services.live import LiveHub
 from .services.nodes import NodeOwners, server_clock
 from .services.records import Records
 from .services.relay import Relay
+from .services.retention import Retention
 from .services.summary import SummaryCache
 from .services.sync import SyncService
 from .services.writer import TenantWriter
@@ -93,6 +96,17 @@ async def _relay(app: web.Application) -> AsyncIterator[None]:
         await relay.start()
     yield
     await relay.stop()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """The retention job (one process prunes at a time, whichever gets the lock)."""
+    settings = app[SETTINGS]
+    job = Retention(app[POOL], settings.retention_interval_s, settings.outbox_retention_days)
+    app[RETENTION] = job
+    if settings.retention_interval_s > 0:
+        await job.start()
+    yield
+    await job.stop()
 
 
 async def _airtable(app: web.Application) -> AsyncIterator[None]:
@@ -144,17 +158,20 @@ def _static(app: web.Application, settings: Settings) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[security_headers, error_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[security_headers, error_middleware, body_limits],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
-    app[SUMMARY_CACHE] = SummaryCache()
+    app[BODY_BUDGET] = BodyBudget(settings.body_budget_bytes)
+    app[SUMMARY_CACHE] = SummaryCache(settings.summary_cache_entries)
     app[NODE_OWNERS] = NodeOwners()
     app[SECRETS_BOX] = SecretsBox(settings.connector_key, settings.token_secret)
     app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_relay)
+    app.cleanup_ctx.append(_retention)
     app.cleanup_ctx.append(_airtable)
     operations.add_routes(app)
     _static(app, settings)

@@ -8,16 +8,18 @@
         ├── Unauthorized          401 no, a bad or an expired token; wrong credentials
         ├── Forbidden             403 the caller's role or device may not do this
         ├── NotFound              404
+        ├── TimedOut              408 a request body that did not arrive in time
         ├── Conflict              409 e.g. an Idempotency-Key reused with another body
         │   ├── TimestampReused       a timestamp already stored with other content
         │   └── EmailTaken            another account signs in with this email
         ├── PreconditionFailed    412 a stale If-Match
-        ├── TooLarge              413 too many messages in one request
+        ├── TooLarge              413 a body over the limit, too many messages in one request
         ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
         ├── PreconditionRequired  428 a required If-Match or Idempotency-Key is missing
         ├── RateLimited           429 details: retry_after_s
         ├── UpstreamFailed        502 an outside service failed (airtable.client.AirtableError)
-        └── Unavailable           503 the server cannot do it now (its clock refused)
+        └── Unavailable           503 the server cannot do it now (database down, busy);
+                                      details: retry_after_s
 
 Each class is one HTTP status (`middleware.STATUS`); `code` names the case within it, so a
 client can tell `bad_credentials` from `unauthorized` although both are 401. Nothing here
@@ -68,6 +70,10 @@ class EmailTaken(Conflict):
     """A profile's email (the login email) is another account's. Details: `user_id`."""
 
     code = "email_taken"
+
+
+class TimedOut(ServiceError):
+    code = "request_timeout"
 
 
 class PreconditionFailed(ServiceError):

@@ -4,6 +4,7 @@ middleware turns into `{code, message}` answers."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection
 from typing import Any, TypeVar
@@ -13,7 +14,15 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from .auth import Principal, Role, read_token
-from .errors import BadRequest, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from .errors import (
+    BadRequest,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TimedOut,
+    Unauthorized,
+)
 from .keys import LIMITER, POOL, PRINCIPAL, SETTINGS
 from .storage import sessions
 
@@ -34,7 +43,13 @@ def describe(exc: ValidationError) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
-    body = await request.read()
+    """The body as JSON. It must arrive within `body_timeout_s` (a client that dribbles it
+    holds a connection and its share of the body budget: 408)."""
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
+            body = await request.read()
+    except TimeoutError:
+        raise TimedOut("the request body did not arrive in time") from None
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

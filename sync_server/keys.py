@@ -15,12 +15,13 @@ from .airtable.secrets_box import SecretsBox
 from .auth import Principal
 from .clock import ServerClock
 from .metrics import Metrics
-from .ratelimit import RateLimiter
+from .ratelimit import BodyBudget, RateLimiter
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners
 from .services.records import Records
 from .services.relay import Relay
+from .services.retention import Retention
 from .services.summary import SummaryCache
 from .services.sync import SyncService
 from .services.writer import TenantWriter
@@ -30,12 +31,14 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", RateLimiter)
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 CLOCK = web.AppKey("clock", ServerClock)
 HUB = web.AppKey("hub", LiveHub)
 NODE_OWNERS = web.AppKey("node_owners", NodeOwners)
 WRITER = web.AppKey("writer", TenantWriter)
 SUMMARY_CACHE = web.AppKey("summary_cache", SummaryCache)
 RELAY = web.AppKey("relay", Relay)
+RETENTION = web.AppKey("retention", Retention)
 SYNC = web.AppKey("sync", SyncService)
 RECORDS = web.AppKey("records", Records)
 ACCOUNTS = web.AppKey("accounts", Accounts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -14,6 +15,8 @@ class Metrics:
         self.sync_buckets = [0] * (len(_BUCKETS) + 1)
         self.sync_sum = 0.0
         self.sync_count = 0
+        #: values read when rendered (open connections: set by the process that serves)
+        self.gauges: dict[str, Callable[[], float]] = {}
 
     def observe_request(self, route: str, status: int) -> None:
         self.requests[(route, status)] += 1
@@ -34,6 +37,9 @@ class Metrics:
         for name, n in sorted(self.counters.items()):
             lines.append(f"# TYPE recap_{name}_total counter")
             lines.append(f"recap_{name}_total {n}")
+        for name, read in sorted(self.gauges.items()):
+            lines.append(f"# TYPE recap_{name} gauge")
+            lines.append(f"recap_{name} {read()}")
         lines.append("# TYPE recap_sync_seconds histogram")
         cumulative = 0
         for bound, n in zip(_BUCKETS, self.sync_buckets, strict=False):

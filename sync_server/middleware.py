@@ -16,7 +16,7 @@ from crdt.errors import CrdtError, InvalidMessage, RecapError
 from . import errors
 from .database import is_unreachable
 from .httpio import json_response
-from .keys import METRICS, SETTINGS
+from .keys import BODY_BUDGET, METRICS, SETTINGS
 
 log = logging.getLogger("recap.http")
 
@@ -29,6 +29,7 @@ STATUS: dict[type[RecapError], int] = {
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
+    errors.TimedOut: 408,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
     errors.TooLarge: 413,
@@ -111,6 +112,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             },
         )
     return response
+
+
+@web.middleware
+async def body_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body over the limit is refused from its Content-Length, before a byte of it is
+    read; one that may be read waits for its share of the process's body budget
+    (`ratelimit.BodyBudget`) and holds it while handled."""
+    if not request.body_exists:
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    declared = request.content_length
+    if declared is not None and declared > settings.max_body_bytes:
+        raise errors.TooLarge(
+            f"request body is {declared} bytes; the limit is {settings.max_body_bytes}",
+            limit=settings.max_body_bytes,
+        )
+    size = settings.max_body_bytes if declared is None else declared
+    async with request.app[BODY_BUDGET].reserve(size, settings.body_wait_s):
+        return await handler(request)
 
 
 @web.middleware

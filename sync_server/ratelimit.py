@@ -1,8 +1,19 @@
-"""Per-principal token buckets (per process: each server process enforces its own share)."""
+"""What callers may take of a process: requests per principal (token buckets; each server
+process enforces its own share) and memory for request bodies (`BodyBudget`).
+
+Bounded: past `MAX_BUCKETS`, the buckets that have refilled since (the same as no bucket)
+are dropped, so memory follows the callers active within a burst's refill time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+
+from .errors import Unavailable
+
+MAX_BUCKETS = 10_000
 
 
 class RateLimiter:
@@ -14,6 +25,8 @@ class RateLimiter:
     def allow(self, key: str, cost: float = 1.0) -> float:
         """0 if allowed now, else the seconds to wait before retrying."""
         now = time.monotonic()
+        if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
+            self._prune(now)
         tokens, last = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens >= cost:
@@ -21,3 +34,43 @@ class RateLimiter:
             return 0.0
         self._buckets[key] = (tokens, now)
         return (cost - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full_after = self.burst / self.rate if self.rate > 0 else float("inf")
+        for key in [k for k, (_, last) in self._buckets.items() if now - last >= full_after]:
+            del self._buckets[key]
+
+
+class BodyBudget:
+    """Bytes of request bodies being read or handled at once in this process. A request with
+    a body reserves its size (its Content-Length, or the largest allowed if it does not say)
+    for as long as it is handled, and waits while the budget is spent; after `wait_s` it is
+    refused with 503 and Retry-After. So a burst of large bodies costs waiting, not memory:
+    a 16 MB push is parsed into objects several times its size."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.in_use = 0
+        self.refused = 0
+        self._freed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, size: int, wait_s: float) -> AsyncIterator[None]:
+        size = min(size, self.budget)
+        try:
+            async with asyncio.timeout(wait_s), self._freed:
+                await self._freed.wait_for(lambda: self.in_use + size <= self.budget)
+                self.in_use += size
+        except TimeoutError:
+            self.refused += 1
+            raise Unavailable(
+                "the server is reading other large requests; retry shortly",
+                code="busy",
+                retry_after_s=2,
+            ) from None
+        try:
+            yield
+        finally:
+            async with self._freed:
+                self.in_use -= size
+                self._freed.notify_all()

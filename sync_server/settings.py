@@ -19,10 +19,20 @@ class Settings(BaseModel):
     token_secret: str = ""
     token_ttl_s: int = 12 * 3600
     max_body_bytes: int = 16 * 1024 * 1024
+    #: bodies being read or handled at once, in bytes (more wait their turn)
+    body_budget_bytes: int = 64 * 1024 * 1024
+    #: how long a request with a body waits for its share of that budget (then 503 busy)
+    body_wait_s: float = 10.0
+    #: a connection without a whole request (headers dribbling, or idle) is closed after this
+    idle_timeout_s: float = 15.0
+    #: a request body must arrive within this
+    body_timeout_s: float = 30.0
     max_messages_per_request: int = 20_000
     page_messages: int = 20_000
     page_bytes: int = 8 * 1024 * 1024
     snapshot_page_rows: int = 20_000
+    #: dashboard answers kept in memory (least recently used out first)
+    summary_cache_entries: int = Field(default=1000, ge=1)
     max_drift_ms: int = 5 * 60 * 1000
     rate_per_s: float = 50.0
     rate_burst: int = 200
@@ -35,6 +45,10 @@ class Settings(BaseModel):
     #: how long a start waits for PostgreSQL (with backoff) before giving up
     db_wait_s: float = 60.0
     relay_interval_s: float = 0.5
+    #: the retention job runs this often (0: never, in this process)
+    retention_interval_s: float = 3600.0
+    #: published business events are kept this many days
+    outbox_retention_days: int = Field(default=30, ge=1)
     #: networks (comma-separated CIDRs) a webhook may reach besides public addresses
     webhook_allow: str = ""
     webhook_timeout_s: float = 5.0
@@ -62,6 +76,10 @@ class Settings(BaseModel):
             "token_secret",
             "token_ttl_s",
             "max_body_bytes",
+            "body_budget_bytes",
+            "body_wait_s",
+            "idle_timeout_s",
+            "body_timeout_s",
             "max_messages_per_request",
             "page_messages",
             "page_bytes",
@@ -85,6 +103,9 @@ class Settings(BaseModel):
             "db_wait_s",
             "webhook_allow",
             "webhook_timeout_s",
+            "summary_cache_entries",
+            "retention_interval_s",
+            "outbox_retention_days",
         ):
             key = f"RECAP_{name.upper()}"
             if key in env:

@@ -1,24 +1,63 @@
-"""Several server processes on one port."""
+"""Serving: one process, or several on one port.
+
+Connections are bounded in time, not only in number: one that has not sent a whole request
+(its headers dribbling in, or nothing at all) or sits idle between requests is closed after
+`idle_timeout_s`, and a body must arrive within `body_timeout_s` (`httpio.read_json`). The
+process also raises its open-files limit to the hard limit, so slow clients holding sockets
+cannot exhaust descriptors before the timeout frees them. `/metrics` shows the open
+connections.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import signal
 
 from aiohttp import web
 
 from .app import create_app
+from .keys import METRICS
 from .logging_json import configure
 from .settings import Settings
 
 
+def _raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20), hard))
+
+
+async def _serve_until_stopped(settings: Settings, reuse_port: bool) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.idle_timeout_s)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    app[METRICS].gauges["open_connections"] = lambda: len(server.connections)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+    await site.start()
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(settings: Settings, reuse_port: bool = False) -> None:
+    """Run one server process until SIGINT or SIGTERM."""
+    _raise_open_files_limit()
+    asyncio.run(_serve_until_stopped(settings, reuse_port))
+
+
 def _serve(settings: Settings) -> None:
     configure()
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        reuse_port=True,
-        print=None,
-    )
+    serve(settings, reuse_port=True)
 
 
 def run_workers(settings: Settings) -> int:

@@ -4,14 +4,16 @@ Hundreds of managers may ask at once. A cached answer is kept until the tenant's
 changes: every commit NOTIFYs, every process LISTENs (`LiveHub`), and the notice drops that
 tenant's entries, so a hit costs no query at all. Concurrent misses for the same key share
 one computation (single flight); an answer computed while a change landed is returned but
-not kept (a generation counter per tenant).
+not kept (a generation counter per tenant). The cache holds at most `max_entries` answers,
+least recently used out first: a client asking for thousands of date ranges costs queries,
+not memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,12 +28,14 @@ CHART_DAYS = 30
 
 
 class SummaryCache:
-    def __init__(self) -> None:
-        self.entries: dict[Key, dict[str, Any]] = {}
+    def __init__(self, max_entries: int = 1000) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[Key, dict[str, Any]] = OrderedDict()
         self.inflight: dict[Key, asyncio.Future[dict[str, Any]]] = {}
         self.generation: dict[str, int] = defaultdict(int)
         self.computed = 0
         self.hits = 0
+        self.evicted = 0
 
     def invalidate(self, tenant: str) -> None:
         self.generation[tenant] += 1
@@ -43,6 +47,7 @@ class SummaryCache:
     ) -> dict[str, Any]:
         if key in self.entries:
             self.hits += 1
+            self.entries.move_to_end(key)
             return self.entries[key]
         if key in self.inflight:
             return await asyncio.shield(self.inflight[key])
@@ -54,6 +59,9 @@ class SummaryCache:
             self.computed += 1
             if self.generation[key[0]] == generation:
                 self.entries[key] = value
+                while len(self.entries) > self.max_entries:
+                    self.entries.popitem(last=False)
+                    self.evicted += 1
             future.set_result(value)
             return value
         except BaseException as exc:
