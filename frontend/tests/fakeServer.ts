@@ -177,7 +177,11 @@ export class FakeServer implements Transport {
     if (url.pathname !== '/snapshot') throw new HttpError(404, { code: 'not_found' });
     const datasets = ['partners', 'products', 'pre_orders', 'pre_order_flows', 'profiles'];
     const cursor = url.searchParams.get('cursor');
-    const state = cursor ? (JSON.parse(cursor) as { ds: number; after: number }) : { ds: 0, after: 0 };
+    // As the server: `start` is the seq at the first page; the closing pages bring every
+    // message since, a page at a time (pages of messages without a dataset come first).
+    const state = cursor
+      ? (JSON.parse(cursor) as { ds: number; after: number; start: number })
+      : { ds: 0, after: 0, start: this.seq };
     const columns: Record<string, string[]> = {
       partners: ['name', 'short_name', 'tombstone'],
       products: ['name', 'sku', 'unit_weight', 'tombstone'],
@@ -187,10 +191,20 @@ export class FakeServer implements Transport {
     };
     const dataset = datasets[state.ds];
     if (dataset === undefined) {
+      const late = [...this.log.values()].filter((x) => x.seq > state.start).sort((a, b) => a.seq - b.seq);
+      const page = late.slice(0, this.pageMessages);
+      const last = page[page.length - 1];
+      if (late.length > this.pageMessages && last) {
+        return {
+          done: false,
+          cursor: JSON.stringify({ ...state, start: last.seq }),
+          messages: page.map((x) => ({ ...x.m, seq: x.seq })),
+        };
+      }
       return {
         done: true,
         seq: this.seq,
-        messages: [],
+        messages: late.map((x) => ({ ...x.m, seq: x.seq })),
         trie: [...this.trie.nodes].map(([p, [h, c]]) => [p, h, c]),
       };
     }
@@ -205,8 +219,8 @@ export class FakeServer implements Transport {
     ]);
     const next =
       state.after + this.snapshotPageRows < all.length
-        ? { ds: state.ds, after: state.after + this.snapshotPageRows }
-        : { ds: state.ds + 1, after: 0 };
+        ? { ds: state.ds, after: state.after + this.snapshotPageRows, start: state.start }
+        : { ds: state.ds + 1, after: 0, start: state.start };
     const out: Record<string, unknown> = {
       dataset,
       columns: cols,

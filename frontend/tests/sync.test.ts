@@ -255,6 +255,35 @@ describe('sync loop', () => {
     expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
   });
 
+  it('takes the messages that arrive during a bootstrap, a page at a time', async () => {
+    const server = new FakeServer();
+    server.snapshotPageRows = 3;
+    server.pageMessages = 7;
+    const a = await newReplica();
+    for (let i = 0; i < 5; i++) await a.edit([{ dataset: 'partners', row: newId(), column: 'name', value: `p${i}` }]);
+    await new SyncClient(a, server).sync();
+    const fresh = await newReplica();
+    const get = server.get.bind(server);
+    let pages = 0;
+    const answers: Record<string, unknown>[] = [];
+    server.get = async (path) => {
+      pages += 1;
+      // Another rep pushes 20 edits while the device downloads its second page.
+      if (pages === 2) server.apply(remoteMessages(20, 'cccccccccccccccc', Date.now() - 60_000, 100));
+      const answer = (await get(path)) as Record<string, unknown>;
+      answers.push(answer);
+      return answer;
+    };
+    await new SyncClient(fresh, server).bootstrap();
+    // Pages of late messages (7 and 7) before the closing page (the other 6 and the trie).
+    const late = answers.filter((b) => b.done === false && b.dataset === undefined);
+    expect(late.map((b) => (b.messages as unknown[]).length)).toEqual([7, 7]);
+    expect((answers.at(-1)?.messages as unknown[]).length).toBe(6);
+    expect(await state(fresh)).toEqual(serverState(server));
+    expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
+    expect(await fresh.db.messages.count()).toBe(20);
+  });
+
   it('reports a failed store, not the page fetched meanwhile', async () => {
     const server = new FakeServer();
     const a = await newReplica();

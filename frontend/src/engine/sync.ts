@@ -138,6 +138,17 @@ interface SnapshotRows {
   dataset_done?: boolean;
 }
 
+/** A page of the messages that arrived since the first page, when there are more than one
+ * response holds: they come before the closing page, which carries the rest. */
+interface SnapshotLate {
+  done: false;
+  dataset?: undefined;
+  cursor: string;
+  messages: RemoteMessage[];
+}
+
+type SnapshotPage = SnapshotRows | SnapshotLate | SnapshotEnd;
+
 interface SnapshotEnd {
   done: true;
   seq: number;
@@ -396,8 +407,8 @@ export class SyncClient {
    * the bytes for a long history) and the first sync are not, so they get phases of their
    * own instead of a bar stuck at 100%. */
   async bootstrap(progress?: (p: BootstrapProgress) => void): Promise<SyncReport> {
-    let body = (await this.transport.get('/snapshot')) as SnapshotRows | SnapshotEnd;
-    const total = body.done ? 0 : (body.total_rows ?? 0);
+    let body = (await this.transport.get('/snapshot')) as SnapshotPage;
+    const total = body.done || body.dataset === undefined ? 0 : (body.total_rows ?? 0);
     let done = 0;
     progress?.({ phase: 'rows', done, total });
     // Pages of one dataset are stored together, up to SNAPSHOT_BATCH_ROWS: a batch writes
@@ -417,7 +428,15 @@ export class SyncClient {
       started.catch(() => undefined); // awaited later: not an unhandled rejection meanwhile
       storing = started;
     };
+    // Messages that arrived since the first page, when they fill pages of their own: applied
+    // with the closing page's, once the trie (which counts them) is adopted.
+    const late: RemoteMessage[] = [];
     while (!body.done) {
+      if (body.dataset === undefined) {
+        late.push(...body.messages);
+        body = (await this.transport.get(`/snapshot?cursor=${encodeURIComponent(body.cursor)}`)) as SnapshotPage;
+        continue;
+      }
       const page: SnapshotRows = body;
       const following = this.transport.get(`/snapshot?cursor=${encodeURIComponent(page.cursor)}`);
       following.catch(() => undefined); // awaited below, after any store that failed first
@@ -428,7 +447,7 @@ export class SyncClient {
       progress?.({ phase: done >= total ? 'index' : 'rows', done, total });
       if (page.dataset_done === true) await store();
       try {
-        body = (await following) as SnapshotRows | SnapshotEnd;
+        body = (await following) as SnapshotPage;
       } catch (error) {
         await storing; // a failed store is the cause to report
         throw error;
@@ -438,7 +457,7 @@ export class SyncClient {
     await storing;
     progress?.({ phase: 'index', done, total });
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
-    await this.replica.receiveRemote(body.messages);
+    await this.replica.receiveRemote([...late, ...body.messages]);
     progress?.({ phase: 'catch-up', done, total });
     const report = await this.sync();
     progress?.({ phase: 'done', done, total });
