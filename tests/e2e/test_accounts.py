@@ -21,6 +21,7 @@ from .helpers import (
     accept_invite,
     card_ids,
     close_editor,
+    eventually,
     fill_password_pair,
     invite,
     open_order,
@@ -131,10 +132,17 @@ async def test_a_company_signs_up_invites_a_rep_and_deactivates_them(
     await row.get_by_test_id("user-reactivate").click()
     await expect(row).to_have_attribute("data-active", "true")
     await rep.get_by_test_id("signin-submit").click()
-    await wait_synced(rep)
+    await expect(rep.get_by_test_id("sync-status")).to_be_visible()
     toggled = "confirmed" if status == "pending" else "pending"
-    rows = await db_fetch(app.db_url, "SELECT status FROM pre_orders WHERE id = $1::uuid", order_id)
-    assert rows[0]["status"] == toggled
+
+    async def on_server() -> None:
+        rows = await db_fetch(
+            app.db_url, "SELECT status FROM pre_orders WHERE id = $1::uuid", order_id
+        )
+        assert rows[0]["status"] == toggled
+
+    await eventually(on_server)
+    await wait_synced(rep)
 
 
 async def test_a_revoked_device_stops_and_exports_its_unsynced_edits(
@@ -267,14 +275,26 @@ async def test_a_demoted_reps_queued_edit_is_refused_and_discarded(
     await expect(editor.get_by_test_id("readonly-note")).to_be_visible()
     await expect(editor.get_by_test_id("flow-qty-input").first).to_have_attribute("readonly", "")
     await expect(editor.get_by_test_id("editor-delete")).to_have_count(0)
+    status = await order_card(rep, order_id).get_by_test_id("order-status").text_content()
     await editor.get_by_test_id("editor-status-toggle").click()
     await close_editor(rep)
+    toggled = "confirmed" if status == "pending" else "pending"
+
+    async def on_server() -> None:
+        rows = await db_fetch(
+            app.db_url,
+            """SELECT o.status, f.quantity FROM pre_orders o JOIN pre_order_flows f
+                 ON f.tenant_id = o.tenant_id AND f.pre_order_id = o.id
+               WHERE o.id = $1::uuid AND f.id = $2::uuid""",
+            order_id,
+            flow_id,
+        )
+        assert rows[0]["status"] == toggled
+        assert str(rows[0]["quantity"]).removesuffix(".0") == before
+
+    await eventually(on_server)
     await wait_synced(rep)
     await expect(rep.get_by_test_id("refused-count")).to_have_count(0)
-    rows = await db_fetch(
-        app.db_url, "SELECT quantity FROM pre_order_flows WHERE id = $1::uuid", flow_id
-    )
-    assert str(rows[0]["quantity"]).removesuffix(".0") == before
 
 
 async def test_a_password_reset_link_from_the_people_page(
