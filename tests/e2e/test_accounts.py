@@ -333,3 +333,67 @@ async def test_a_password_reset_link_from_the_people_page(
     await fill_password_pair(again, "another-password")
     await again.get_by_test_id("form-submit").click()
     await expect(again.get_by_test_id("form-error")).to_contain_text("already used")
+
+
+async def test_a_taken_email_is_refused_and_a_password_is_changed_on_the_profile(
+    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage
+) -> None:
+    tenant = await seed_tenant(days_back=0, days_ahead=1)
+    page = await new_page()
+    await sign_in(page, app.url, tenant.email("bob"))
+    await page.get_by_test_id("nav-profile").click()
+
+    # Another account signs in with this email: the edit is refused (409 email_taken), the
+    # name saved with it syncs, and discarding puts the email back.
+    await page.get_by_test_id("profile-name").fill("Robert")
+    await page.get_by_test_id("profile-email").fill(tenant.email("alice"))
+    await page.get_by_test_id("profile-save").click()
+    refused = page.get_by_test_id("refused-count")
+    await expect(refused).to_have_text("1 edit refused")
+    await expect(page.get_by_test_id("unsynced-count")).to_have_text("0")
+
+    async def named() -> None:
+        rows = await db_fetch(
+            app.db_url, "SELECT name FROM profiles WHERE id = $1::uuid", tenant.users["bob"].id
+        )
+        assert rows[0]["name"] == "Robert"
+
+    await eventually(named)
+    await refused.click()
+    item = page.get_by_test_id("refused-item")
+    await expect(item.get_by_test_id("refused-record")).to_have_text("your profile")
+    await expect(item.get_by_test_id("refused-reason")).to_have_text(
+        "Another account signs in with this email."
+    )
+    async with page.expect_download() as download_info:
+        await item.get_by_test_id("refused-export").click()
+    exported = json.loads(Path(await (await download_info.value).path()).read_text())
+    assert [(r["column"], r["value"], r["code"]) for r in exported["refused"]] == [
+        ("email", tenant.email("alice"), "email_taken")
+    ]
+    await item.get_by_test_id("refused-discard").click()
+    await expect(page.get_by_test_id("no-refused")).to_be_visible()
+    await page.get_by_test_id("nav-profile").click()
+    await expect(page.get_by_test_id("profile-email")).to_have_value(tenant.email("bob"))
+
+    # Change the password: a wrong current one is said so; then the new one signs in.
+    await page.get_by_test_id("password-current").fill("not-my-password")
+    await page.get_by_test_id("password-new").fill("bobs-second-password")
+    await page.get_by_test_id("password-again").fill("bobs-second-password")
+    await page.get_by_test_id("password-save").click()
+    await expect(page.get_by_test_id("password-error")).to_have_text(
+        "The current password is wrong."
+    )
+    await page.get_by_test_id("password-current").fill(PASSWORD)
+    await page.get_by_test_id("password-save").click()
+    await expect(
+        page.get_by_test_id("info-toast").filter(has_text="Password changed")
+    ).to_be_visible()
+    other = await new_page()
+    await sign_in(other, app.url, tenant.email("bob"), "bobs-second-password")
+    # This session goes on: it reads the devices again (both of Bob's, now).
+    await page.get_by_test_id("nav-recap").click()
+    await page.get_by_test_id("nav-profile").click()
+    devices = page.get_by_test_id("my-devices").get_by_test_id("device-row")
+    await expect(devices).to_have_count(2)
+    await expect(page.get_by_test_id("reauth")).to_have_count(0)
