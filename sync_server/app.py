@@ -164,7 +164,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
-    app[BODY_BUDGET] = BodyBudget(settings.body_budget_bytes)
+    app[BODY_BUDGET] = BodyBudget(settings.body_budget_bytes, settings.max_body_bytes)
     app[SUMMARY_CACHE] = SummaryCache(settings.summary_cache_entries)
     app[NODE_OWNERS] = NodeOwners()
     app[SECRETS_BOX] = SecretsBox(settings.connector_key, settings.token_secret)

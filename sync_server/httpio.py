@@ -23,7 +23,7 @@ from .errors import (
     TimedOut,
     Unauthorized,
 )
-from .keys import LIMITER, POOL, PRINCIPAL, SETTINGS
+from .keys import BODY_BUDGET, LIMITER, POOL, PRINCIPAL, SETTINGS
 from .storage import sessions
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,17 +43,25 @@ def describe(exc: ValidationError) -> str:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The body as JSON. It must arrive within `body_timeout_s` (a client that dribbles it
-    holds a connection and its share of the body budget: 408)."""
-    try:
-        async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
-            body = await request.read()
-    except TimeoutError:
-        raise TimedOut("the request body did not arrive in time") from None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    """The body as JSON. Read only after the caller is authenticated (the operation's guard
+    runs first), within the process's body budget (`ratelimit.BodyBudget`: its user's
+    share, or its address's for a public endpoint), and within `body_timeout_s` (a client
+    that dribbles its body: 408)."""
+    settings = request.app[SETTINGS]
+    who = request.get(PRINCIPAL)
+    holder = who.user_id if who is not None else client_address(request)
+    declared = request.content_length
+    size = settings.max_body_bytes if declared is None else declared
+    async with request.app[BODY_BUDGET].reserve(holder, size, settings.body_wait_s):
+        try:
+            async with asyncio.timeout(settings.body_timeout_s):
+                body = await request.read()
+        except TimeoutError:
+            raise TimedOut("the request body did not arrive in time") from None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not valid JSON: {exc}") from None
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

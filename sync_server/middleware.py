@@ -16,7 +16,7 @@ from crdt.errors import CrdtError, InvalidMessage, RecapError
 from . import errors
 from .database import is_unreachable
 from .httpio import json_response
-from .keys import BODY_BUDGET, METRICS, SETTINGS
+from .keys import METRICS, SETTINGS
 
 log = logging.getLogger("recap.http")
 
@@ -117,20 +117,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def body_limits(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A body over the limit is refused from its Content-Length, before a byte of it is
-    read; one that may be read waits for its share of the process's body budget
-    (`ratelimit.BodyBudget`) and holds it while handled."""
-    if not request.body_exists:
-        return await handler(request)
-    settings = request.app[SETTINGS]
+    read (and before authentication: the check is free)."""
+    limit = request.app[SETTINGS].max_body_bytes
     declared = request.content_length
-    if declared is not None and declared > settings.max_body_bytes:
+    if declared is not None and declared > limit:
         raise errors.TooLarge(
-            f"request body is {declared} bytes; the limit is {settings.max_body_bytes}",
-            limit=settings.max_body_bytes,
+            f"request body is {declared} bytes; the limit is {limit}", limit=limit
         )
-    size = settings.max_body_bytes if declared is None else declared
-    async with request.app[BODY_BUDGET].reserve(size, settings.body_wait_s):
-        return await handler(request)
+    return await handler(request)
 
 
 @web.middleware

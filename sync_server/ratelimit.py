@@ -42,25 +42,34 @@ class RateLimiter:
 
 
 class BodyBudget:
-    """Bytes of request bodies being read or handled at once in this process. A request with
-    a body reserves its size (its Content-Length, or the largest allowed if it does not say)
-    for as long as it is handled, and waits while the budget is spent; after `wait_s` it is
-    refused with 503 and Retry-After. So a burst of large bodies costs waiting, not memory:
-    a 16 MB push is parsed into objects several times its size."""
+    """Bytes of request bodies being read and parsed at once in this process, in total and
+    per holder (a user, or an address for requests without one). A body reserves its size
+    (its Content-Length, or the largest allowed if it does not say) and waits while either
+    is spent; after `wait_s` it is refused with 503 and Retry-After. So a burst of large
+    bodies costs waiting, not memory (a 16 MB push parses into objects several times its
+    size), and one holder cannot take the whole budget."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, per_holder: int) -> None:
         self.budget = budget
+        self.per_holder = min(per_holder, budget)
         self.in_use = 0
+        self.held: dict[str, int] = {}
         self.refused = 0
         self._freed = asyncio.Condition()
 
+    def _fits(self, holder: str, size: int) -> bool:
+        return (
+            self.in_use + size <= self.budget and self.held.get(holder, 0) + size <= self.per_holder
+        )
+
     @contextlib.asynccontextmanager
-    async def reserve(self, size: int, wait_s: float) -> AsyncIterator[None]:
-        size = min(size, self.budget)
+    async def reserve(self, holder: str, size: int, wait_s: float) -> AsyncIterator[None]:
+        size = min(size, self.per_holder)
         try:
             async with asyncio.timeout(wait_s), self._freed:
-                await self._freed.wait_for(lambda: self.in_use + size <= self.budget)
+                await self._freed.wait_for(lambda: self._fits(holder, size))
                 self.in_use += size
+                self.held[holder] = self.held.get(holder, 0) + size
         except TimeoutError:
             self.refused += 1
             raise Unavailable(
@@ -73,4 +82,9 @@ class BodyBudget:
         finally:
             async with self._freed:
                 self.in_use -= size
+                left = self.held[holder] - size
+                if left:
+                    self.held[holder] = left
+                else:
+                    del self.held[holder]
                 self._freed.notify_all()

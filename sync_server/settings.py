@@ -19,8 +19,9 @@ class Settings(BaseModel):
     token_secret: str = ""
     token_ttl_s: int = 12 * 3600
     max_body_bytes: int = 16 * 1024 * 1024
-    #: bodies being read or handled at once, in bytes (more wait their turn)
-    body_budget_bytes: int = 64 * 1024 * 1024
+    #: bodies being read and parsed at once, in bytes (more wait their turn); per user at
+    #: most max_body_bytes of it
+    body_budget_bytes: int = 32 * 1024 * 1024
     #: how long a request with a body waits for its share of that budget (then 503 busy)
     body_wait_s: float = 10.0
     #: a connection without a whole request (headers dribbling, or idle) is closed after this
@@ -32,7 +33,7 @@ class Settings(BaseModel):
     page_bytes: int = 8 * 1024 * 1024
     snapshot_page_rows: int = 20_000
     #: dashboard answers kept in memory (least recently used out first)
-    summary_cache_entries: int = Field(default=1000, ge=1)
+    summary_cache_entries: int = Field(default=256, ge=1)
     max_drift_ms: int = 5 * 60 * 1000
     rate_per_s: float = 50.0
     rate_burst: int = 200

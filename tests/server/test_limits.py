@@ -101,62 +101,76 @@ async def test_a_body_that_dribbles_in_times_out(
 async def test_large_bodies_wait_for_their_share_of_the_budget(
     make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession
 ) -> None:
-    """Budget 8 KB, bodies up to 8 KB: while one slow 8 KB body holds the budget, another
-    waits and is refused with 503 `busy` after its wait; small bodies fit beside nothing."""
+    """Budget 16 KB, bodies up to 8 KB: while a slow 8 KB body of alice's holds her share,
+    her next body waits and is refused with 503 `busy`; bob's goes through beside it. A
+    caller without a valid token holds nothing: 401 before a byte of the body is read."""
     server = await make_server(
-        max_body_bytes=8192, body_budget_bytes=8192, body_timeout_s=1.5, body_wait_s=0.5
+        max_body_bytes=8192, body_budget_bytes=16384, body_timeout_s=1.5, body_wait_s=0.5
     )
     t = await make_tenant()
-    token = t.token("alice")
+    alice, bob = t.token("alice"), t.token("bob")
     holder = asyncio.create_task(
-        raw_request(server.url, post_head("/sync", token, 8192), b"{", wait_s=5)
+        raw_request(server.url, post_head("/sync", alice, 8192), b"{", wait_s=5)
     )
     await asyncio.sleep(0.2)
-    payload = orjson.dumps({"node": "0123456789abcdef", "messages": []})
+
+    async def push(token: str, node: str) -> tuple[int, Any, str | None]:
+        payload = orjson.dumps({"node": node, "messages": []})
+        async with http.post(
+            server.url + "/sync",
+            data=payload,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        ) as resp:
+            return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
     started = time.monotonic()
-    async with http.post(
-        server.url + "/sync",
-        data=payload,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    ) as resp:
-        body = await resp.json()
-        assert (resp.status, body["code"]) == (503, "busy"), body
-        assert resp.headers["Retry-After"] == "2"
-    assert time.monotonic() - started >= 0.5
+    status, body, retry = await push(alice, "0123456789abcdef")
+    assert (status, body["code"], retry) == (503, "busy", "2"), body
+    assert time.monotonic() - started >= 0.45
+    assert (await push(bob, "0123456789abcdee"))[0] == 200  # another user's share
+    # No token: refused at once, nothing reserved, the body never read.
+    started = time.monotonic()
+    anonymous = await raw_request(server.url, post_head("/sync", "forged", 8192), b"{")
+    assert status_and_body(anonymous)[0] == 401 and time.monotonic() - started < 1.0
     assert status_and_body(await holder)[0] == 408
     # Freed: the same request goes through.
-    async with http.post(
-        server.url + "/sync",
-        data=payload,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    assert (await push(alice, "0123456789abcdef"))[0] == 200
 
 
 async def test_the_body_budget_queues_and_refuses() -> None:
-    budget = BodyBudget(100)
+    budget = BodyBudget(100, per_holder=80)
     order: list[str] = []
 
-    async def use(name: str, size: int, hold_s: float, wait_s: float = 5.0) -> None:
-        async with budget.reserve(size, wait_s):
+    async def use(
+        name: str, size: int, hold_s: float, wait_s: float = 5.0, holder: str = "u"
+    ) -> None:
+        async with budget.reserve(holder, size, wait_s):
             order.append(f"{name}+")
             await asyncio.sleep(hold_s)
             order.append(f"{name}-")
 
-    first = asyncio.create_task(use("a", 60, 0.2))
+    first = asyncio.create_task(use("a", 60, 0.2, holder="u1"))
     await asyncio.sleep(0.01)
-    second = asyncio.create_task(use("b", 60, 0.0))
+    second = asyncio.create_task(use("b", 60, 0.0, holder="u2"))
     await asyncio.gather(first, second)
-    assert order == ["a+", "a-", "b+", "b-"]  # b waited for a
-    assert budget.in_use == 0
-    holder = asyncio.create_task(use("c", 100, 0.5))
+    assert order == ["a+", "a-", "b+", "b-"]  # b waited for a (the total)
+    assert budget.in_use == 0 and budget.held == {}
+    order.clear()
+    first = asyncio.create_task(use("c", 50, 0.2, holder="u1"))
+    await asyncio.sleep(0.01)
+    same = asyncio.create_task(use("d", 40, 0.0, holder="u1"))  # over u1's 80
+    other = asyncio.create_task(use("e", 40, 0.0, holder="u2"))  # fits beside c
+    await asyncio.gather(first, same, other)
+    assert order.index("e-") < order.index("c-") < order.index("d+")
+    holder = asyncio.create_task(use("f", 80, 0.5))
     await asyncio.sleep(0.01)
     with pytest.raises(RecapError) as refused:
-        await use("d", 1, 0.0, wait_s=0.1)
+        await use("g", 1, 0.0, wait_s=0.1)
     assert refused.value.code == "busy" and budget.refused == 1
     await holder
-    # Larger than the whole budget: it takes the whole budget, not forever.
-    await use("e", 10**9, 0.0, wait_s=0.1)
+    # Larger than a holder's share: it takes the share, not forever.
+    await use("h", 10**9, 0.0, wait_s=0.1)
+    assert budget.in_use == 0
 
 
 # -- connections ----------------------------------------------------------------------------
