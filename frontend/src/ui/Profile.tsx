@@ -63,7 +63,10 @@ export function ProfilePage(props: { session: Session }): ReactNode {
   const save = async (): Promise<void> => {
     const fields: Partial<Record<'name' | 'email' | 'avatar', string>> = {};
     if (name !== null && name.trim() !== profile.name) fields.name = name.trim();
-    if (email !== null && email.trim() !== profile.email) fields.email = email.trim();
+    // The login email, as the server keeps it (lower case): one typed with capitals would
+    // otherwise become a login email no sign-in matches (sign-in lower-cases what is typed).
+    const typed = email?.trim().toLowerCase() ?? null;
+    if (typed !== null && typed !== profile.email) fields.email = typed;
     if (avatar !== null && avatar !== profile.avatar) fields.avatar = avatar;
     await saveProfile(session.user.id, fields);
     setName(null);
