@@ -236,10 +236,13 @@ export class AppService {
     if (code === null) return false;
     this.stopSync();
     const message = e instanceof HttpError ? HttpError.describe(e.body) : String(e);
-    void this.replica.getMeta<Ended>('ended').then((old) => {
-      if (old?.code !== code) return this.replica.setMeta('ended', { code, message, at: Date.now() } satisfies Ended);
-      return undefined;
-    });
+    void this.replica
+      .getMeta<Ended>('ended')
+      .then((old) => {
+        if (old?.code !== code) return this.replica.setMeta('ended', { code, message, at: Date.now() } satisfies Ended);
+        return undefined;
+      })
+      .catch(() => undefined); // the database is gone (signed out meanwhile)
     return true;
   }
 
