@@ -25,38 +25,14 @@ from sync_server import database
 from sync_server.services.accounts import open_session
 from sync_server.settings import PROJECT_ROOT
 from tests.conftest import TEST_SECRET
+from tests.postgres import Postgres, own_postgres
 from tests.server.test_processes import free_port
 
 
-class Postgres:
-    """A PostgreSQL server of this test's own (pgserver), stopped and started at will."""
-
-    def __init__(self, root: Path) -> None:
-        import pgserver
-
-        self.server = pgserver.get_server(root / "pg", cleanup_mode="stop")
-        self.url = self.server.get_uri()
-
-    def stop(self) -> None:
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(
-            ["-m", "immediate", "-w", "stop"],
-            pgdata=self.server.pgdata,
-            user=self.server.system_user,
-        )
-
-    def start(self) -> None:
-        self.server.ensure_postgres_running()
-
-
 @pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[Postgres]:
-    pg = Postgres(tmp_path)
-    try:
+def postgres() -> Iterator[Postgres]:
+    with own_postgres() as pg:
         yield pg
-    finally:
-        pg.server.cleanup()
 
 
 def start_server(url: str, tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str, Path]:
