@@ -34,6 +34,32 @@ class SyncError(RuntimeError):
         return self.body.get("code") if isinstance(self.body, dict) else None
 
 
+#: A push request's approximate size bound (the server refuses bodies over 8 MiB).
+PUSH_BYTES = 2 * 1024 * 1024
+
+
+def _approx_size(m: Message) -> int:
+    return 160 + (len(m.value) if isinstance(m.value, str) else 16)
+
+
+def chunk(messages: list[Message], limit: int, max_bytes: int = PUSH_BYTES) -> list[list[Message]]:
+    """Split messages into request-sized chunks, by count and by approximate bytes (as the
+    browser's engine does: `chunk` in frontend/src/engine/sync.ts)."""
+    out: list[list[Message]] = []
+    current: list[Message] = []
+    size = 0
+    for m in messages:
+        s = _approx_size(m)
+        if current and (len(current) >= limit or size + s > max_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(m)
+        size += s
+    if current:
+        out.append(current)
+    return out
+
+
 @dataclass
 class SyncReport:
     requests: int = 0
@@ -177,16 +203,16 @@ class SyncClient:
         self, pushed: list[Message], summary: Summary, report: SyncReport
     ) -> dict[str, Any]:
         replica = self.replica
-        chunks = [pushed[i : i + self.push_limit] for i in range(0, len(pushed), self.push_limit)]
+        chunks = chunk(pushed, self.push_limit)
         last = chunks.pop() if chunks else []
-        for chunk in chunks:
+        for part in chunks:
             payload = {
                 "node": replica.node,
-                "messages": [m.to_json() for m in chunk],
+                "messages": [m.to_json() for m in part],
                 "conflicts_after": replica.conflicts_after,
             }
             await self._post("/sync", payload, report)
-            for m in chunk:
+            for m in part:
                 replica.outbox.pop(m.timestamp, None)
         payload = {
             "node": replica.node,

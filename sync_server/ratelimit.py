@@ -46,8 +46,8 @@ class BodyBudget:
     per holder (a user, or an address for requests without one). A body reserves its size
     (its Content-Length, or the largest allowed if it does not say) and waits while either
     is spent; after `wait_s` it is refused with 503 and Retry-After. So a burst of large
-    bodies costs waiting, not memory (a 16 MB push parses into objects several times its
-    size), and one holder cannot take the whole budget."""
+    bodies costs waiting, not memory (a maximal push parses into objects more than ten
+    times its size), and one holder cannot take the whole budget."""
 
     def __init__(self, budget: int, per_holder: int) -> None:
         self.budget = budget

@@ -18,10 +18,10 @@ class Settings(BaseModel):
     port: int = 8080
     token_secret: str = ""
     token_ttl_s: int = 12 * 3600
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = 8 * 1024 * 1024
     #: bodies being read and parsed at once, in bytes (more wait their turn); per user at
     #: most max_body_bytes of it
-    body_budget_bytes: int = 32 * 1024 * 1024
+    body_budget_bytes: int = 16 * 1024 * 1024
     #: how long a request with a body waits for its share of that budget (then 503 busy)
     body_wait_s: float = 10.0
     #: a connection without a whole request (headers dribbling, or idle) is closed after this

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -318,3 +319,23 @@ def test_repeated_log_lines_are_rate_limited() -> None:
     clock[0] = 1.0
     one = record("Error handling request")
     assert flood.filter(one) and one.__dict__["suppressed"] == 997  # says how many it stood for
+
+
+def test_the_python_client_splits_pushes_by_count_and_bytes() -> None:
+    """An honest push stays far below the server's body limit, whatever its values."""
+    from crdt.message import Message
+    from recap_client.http import PUSH_BYTES, chunk
+
+    big = "x" * 100_000
+    messages = [
+        Message("partners", str(uuid.UUID(int=i)), "name", big if i % 2 else "small",
+                f"2026-01-01T00:00:00.000Z-{i:04X}-0000000000000001")
+        for i in range(100)
+    ]  # fmt: skip
+    parts = chunk(messages, limit=30)
+    assert [m for part in parts for m in part] == messages  # in order, none lost
+    for part in parts:
+        assert len(part) <= 30
+        body = orjson.dumps({"node": "0000000000000001", "messages": [m.to_json() for m in part]})
+        assert len(body) <= PUSH_BYTES + 100_000  # one message may straddle the bound
+    assert len(parts) >= 3
