@@ -3,7 +3,8 @@
 Per request, with seeded probabilities: drop it (close the connection, nothing forwarded),
 delay it, duplicate it (forward twice, answer with the second), or cut the response (the
 server handles it, the client gets a broken connection instead of the answer). Upstreams
-are tried in turn, so a dead server means failover to another. Counts what it did.
+are tried in turn, so a dead server means failover to another (a 503 is passed on: the
+client must back off and retry). Counts what it did, and the upstreams' 5xx answers.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class ChaosProxy:
                 async with self._session.request(
                     request.method, upstream + request.path_qs, data=body, headers=headers
                 ) as resp:
+                    if resp.status >= 500:  # 503: the server could not reach PostgreSQL
+                        self.counts[f"upstream_{resp.status}"] += 1
                     return resp.status, await resp.read(), resp.content_type
             except (aiohttp.ClientError, OSError) as exc:
                 last = exc

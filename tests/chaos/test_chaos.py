@@ -1,14 +1,20 @@
-"""Convergence under faults, with real processes (issue 7).
+"""Convergence under faults, with real processes (issues 7 and 20).
 
-Two server processes on one PostgreSQL behind a fault-injecting proxy; N rep processes,
-each with a durable replica file, editing the same pre-orders and fields, going offline for
-stretches, some with clocks hours off. During the run, reps are killed and restarted (one
-deterministically right after writing an edit, before syncing), and a server is SIGKILLed
-and restarted. Then the faults stop and every rep syncs: every replica and the server must
-hold the same messages (same merkle root) and the same state, and every edit any rep
-accepted must be in the server's log. A table of what happened is printed.
+Two server processes on a PostgreSQL of the test's own (tests/postgres.py), behind a
+fault-injecting proxy; N rep processes, each with a durable replica file, editing the same
+pre-orders and fields, going offline for stretches, some with clocks hours off. During the
+run, reps are killed and restarted (one deterministically right after writing an edit,
+before syncing), a server is SIGKILLed and restarted, PostgreSQL crashes (an immediate
+shutdown) under both servers and is started again, and then crashes again while the other
+server is SIGKILLed, which is restarted before PostgreSQL is back (it waits for its
+database). Meanwhile the servers answer 503 and the reps back off and retry; once
+PostgreSQL is back every rep must sync again. Then the faults stop and every rep syncs:
+every replica and the server must hold the same messages (same merkle root) and the same
+state, and every edit any rep accepted must be in the server's log. A table of what
+happened is printed.
 
-Bounded by default ("quick"); `RECAP_CHAOS_SCALE=5` multiplies reps' operations.
+Bounded by default ("quick", about half a minute); `RECAP_CHAOS_SCALE=5` multiplies reps'
+operations, `RECAP_CHAOS_SEED` picks another run.
 """
 
 from __future__ import annotations
@@ -22,19 +28,25 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 import orjson
+import pytest
 
 from recap_client import ClientReplica, SyncClient
 from seed import create_tenant
 from sync_server.services.accounts import open_session
 from tests.chaos.proxy import ChaosProxy
+from tests.postgres import Postgres, own_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 SCALE = int(os.environ.get("RECAP_CHAOS_SCALE", "1"))
+SEED = int(os.environ.get("RECAP_CHAOS_SEED", "20261123"))
 
 
 def free_port() -> int:
@@ -61,7 +73,8 @@ class Server:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
+    def spawn(self) -> None:
+        """Start the process; it listens once its database answers (it waits with backoff)."""
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "sync_server", "run", "--port", str(self.port)],
@@ -70,16 +83,26 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    async def wait(self, path: str = "/healthz", seconds: float = 30) -> float:
+        """Seconds until `path` answers 200."""
+        begun = time.monotonic()
         async with aiohttp.ClientSession() as s:
-            for _ in range(300):
+            while time.monotonic() - begun < seconds:
+                if self.proc is not None and self.proc.poll() is not None:
+                    break
                 try:
-                    async with s.get(self.url + "/healthz") as r:
+                    async with s.get(self.url + path) as r:
                         if r.status == 200:
-                            return
+                            return time.monotonic() - begun
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"server did not answer {path}: {self.log.read_text()[-2000:]}")
+
+    async def start(self) -> None:
+        self.spawn()
+        await self.wait()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -98,6 +121,8 @@ class Rep:
         ops: int,
         skew_ms: int,
         die_after_edit: int,
+        pace_s: float = 0.0,
+        until: Path | None = None,
     ) -> None:
         self.i = i
         self.state = tmp / f"rep{i}.json"
@@ -118,13 +143,16 @@ class Rep:
             str(ops),
             "--skew-ms",
             str(skew_ms),
+            "--pace-s",
+            str(pace_s),
+            *(["--until", str(until)] if until else []),
         ]
         self.die_after_edit = die_after_edit
         self.starts = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = [*self.args, "--seed", str(self.i * 1000 + self.starts)]
+        args = [*self.args, "--seed", str(SEED + self.i * 1000 + self.starts)]
         if self.die_after_edit and self.starts == 0:
             args += ["--die-after-edit", str(self.die_after_edit)]
         self.starts += 1
@@ -140,11 +168,35 @@ class Rep:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def lines(self) -> list[dict[str, Any]]:
+        """The JSON lines of every run of this rep: sync outcomes, and counts at the end."""
+        return [
+            orjson.loads(line) for line in self.out.read_text().splitlines() if line.startswith("{")
+        ]
 
-async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
+
+@dataclass
+class Outage:
+    """One crash of PostgreSQL, as the test saw it (times are unix seconds)."""
+
+    label: str
+    crashed: float
+    back: float  # PostgreSQL accepts connections again
+    start_s: float  # its start (crash recovery from the WAL)
+    ready_s: float  # from `back` until every server answers /readyz
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    with own_postgres() as pg:
+        yield pg
+
+
+async def test_convergence_under_faults(postgres: Postgres, tmp_path: Path) -> None:
     started = time.perf_counter()
-    rng = random.Random(20261123)
+    rng = random.Random(SEED)
     secret = secrets.token_urlsafe(24)
+    db_url = await postgres.create_database("recap_chaos")
     conn = await asyncpg.connect(db_url)
     reps_n = 4
     tenant_id, users = await create_tenant(
@@ -161,10 +213,46 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
     servers = [Server(db_url, secret, tmp_path / f"server{i}.log") for i in range(2)]
     for s in servers:
         await s.start()
-    proxy = ChaosProxy([s.url for s in servers], seed=7)
+    proxy = ChaosProxy([s.url for s in servers], seed=SEED + 7)
     await proxy.start()
     faults = {"rep_killed": 0, "rep_killed_after_edit": 0, "server_sigkill": 0}
+    outages: list[Outage] = []
+    stop = tmp_path / "stop"  # the reps go on until it exists
     reps: list[Rep] = []
+
+    async def postgres_crash(label: str, hold_s: float, restart: Server | None = None) -> None:
+        """Crash PostgreSQL, keep it down `hold_s` (starting `restart` meanwhile: it must
+        wait for its database), start it, and time until every server is ready."""
+        crashed = time.time()
+        await asyncio.to_thread(postgres.stop)  # the proxy and the loop go on meanwhile
+        if restart is not None:
+            restart.spawn()
+        await asyncio.sleep(hold_s)
+        await asyncio.to_thread(postgres.start)
+        back = time.time()
+        if restart is not None:
+            await restart.wait("/healthz", 60)
+        for s in servers:
+            await s.wait("/readyz", 60)
+        outages.append(Outage(label, crashed, back, postgres.start_seconds[-1], time.time() - back))
+
+    async def schedule() -> None:
+        """The process faults, while the reps run (the proxy's faults run throughout)."""
+        await asyncio.sleep(3)
+        servers[0].kill()
+        faults["server_sigkill"] += 1
+        await asyncio.sleep(0.5)
+        await servers[0].start()
+        await asyncio.sleep(2)
+        await postgres_crash("both servers up", rng.uniform(1.5, 3))
+        await asyncio.sleep(2)
+        servers[1].kill()
+        faults["server_sigkill"] += 1
+        await postgres_crash("server 1 SIGKILLed", rng.uniform(1.5, 3), restart=servers[1])
+        await asyncio.sleep(3)  # the reps sync again before they stop
+        stop.touch()
+
+    faulting: asyncio.Task[None] | None = None
     try:
         # Shared rows, created by one more rep directly on server 0.
         orders = [str(uuid.uuid4()) for _ in range(4)]
@@ -210,16 +298,24 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
                 ops,
                 skews[i],
                 die_after_edit=5 if i == 3 else 0,
+                pace_s=0.1,
+                until=stop,
             )
             for i in range(reps_n)
         ]
         for rep in reps:
             rep.start()
+        faulting = asyncio.create_task(schedule())
 
         deadline = time.monotonic() + 120 * SCALE
-        server_killed = False
-        while any(r.running() for r in reps) or any(r.starts < 2 for r in reps if r.i == 3):
+        while (
+            not faulting.done()
+            or any(r.running() for r in reps)
+            or any(r.starts < 2 for r in reps if r.i == 3)
+        ):
             assert time.monotonic() < deadline, "reps did not finish in time"
+            if faulting.done():
+                faulting.result()  # a failed step fails the test now
             await asyncio.sleep(rng.uniform(0.2, 0.6))
             for rep in reps:
                 if not rep.running():
@@ -228,16 +324,11 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
                         faults["rep_killed_after_edit"] += 1
                         rep.start()  # restarted: the written edit must still get through
             victim = rng.choice(reps)
-            if victim.running() and rng.random() < 0.25:
+            if victim.running() and not stop.exists() and rng.random() < 0.06:
                 victim.kill()
                 faults["rep_killed"] += 1
                 victim.start()
-            if not server_killed and time.perf_counter() - started > 4:
-                servers[0].kill()
-                faults["server_sigkill"] += 1
-                await asyncio.sleep(0.5)
-                await servers[0].start()
-                server_killed = True
+        faulting.result()
 
         # Faults stop; everyone syncs until nothing changes.
         proxy.enabled = False
@@ -272,32 +363,65 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
             ts for replica in replicas for ts, m in replica.log.items() if m.node == replica.node
         }
         lost = accepted - stored
-        counts = [
-            orjson.loads(line)
-            for r in reps
-            for line in r.out.read_text().splitlines()
-            if line.startswith("{")
-        ]
-        table = {
-            "reps": reps_n,
+        lines = {r.i: r.lines() for r in reps}
+        counts = [line for rep_lines in lines.values() for line in rep_lines if "edits" in line]
+        syncs = {
+            i: [(line["sync"], float(line["t"])) for line in rep_lines if "sync" in line]
+            for i, rep_lines in lines.items()
+        }
+        unavailable = sum(o == "unavailable" for ss in syncs.values() for o, _ in ss)
+        table: dict[str, object] = {
+            "seed": SEED,
+            "reps / servers": f"{reps_n} / {len(servers)}",
             "edits (reps that ran to the end)": sum(c["edits"] for c in counts),
             "accepted edits (on disk)": len(accepted),
-            "syncs ok": sum(c["syncs"] for c in counts),
-            "sync errors seen by reps": sum(c["sync_errors"] for c in counts),
+            "syncs ok (as the reps saw them)": sum(
+                o == "ok" for ss in syncs.values() for o, _ in ss
+            ),
+            "syncs failed: 503 unavailable": unavailable,
+            "syncs failed: other (proxy, server down)": sum(
+                o == "error" for ss in syncs.values() for o, _ in ss
+            ),
             "conflicts recorded": conflicts,
             **{f"proxy {k}": v for k, v in sorted(proxy.counts.items())},
             **faults,
+            "postgres crashes": postgres.crashes,
+        }
+        recovered: list[float] = []  # per crash, when the last rep synced again
+        for n, outage in enumerate(outages, 1):
+            firsts = [
+                min((t for outcome, t in ss if outcome == "ok" and t >= outage.back), default=None)
+                for ss in syncs.values()
+            ]
+            after = [t - outage.back for t in firsts if t is not None]
+            seen = sum(
+                outcome == "unavailable" and outage.crashed <= t <= outage.back + outage.ready_s
+                for ss in syncs.values()
+                for outcome, t in ss
+            )
+            # a rep that never synced again counts as never recovered
+            recovered.append(float("inf") if None in firsts else max(after))
+            table[f"pg crash {n} ({outage.label})"] = (
+                f"down {outage.back - outage.crashed:.1f} s (start {outage.start_s:.2f} s), "
+                f"{seen} x 503 to reps, servers ready {outage.ready_s:.2f} s after, "
+                f"reps syncing again {min(after, default=-1):.2f}..{recovered[-1]:.2f} s after"
+            )
+        table |= {
             "lost edits": len(lost),
             "seconds to converge after faults": round(converge_s, 2),
             "total seconds": round(time.perf_counter() - started, 1),
         }
         print("\nchaos run:")
         for key, value in table.items():
-            print(f"  {key:<36} {value}")
+            print(f"  {key:<40} {value}")
 
         assert not lost, f"{len(lost)} accepted edits never reached the server"
         assert faults["rep_killed_after_edit"] == 1
         assert proxy.counts["dropped"] + proxy.counts["cut"] > 0
+        assert postgres.crashes == 2 and len(outages) == 2
+        assert unavailable > 0 and proxy.counts["upstream_503"] > 0
+        # every rep synced again after each crash, without any help
+        assert all(r < 30 for r in recovered), recovered
         for replica in replicas:
             assert set(replica.log) >= accepted & {
                 ts for ts, m in replica.log.items() if m.node == replica.node
@@ -306,7 +430,12 @@ async def test_convergence_under_faults(db_url: str, tmp_path: Path) -> None:
             assert replica.state() == observer.replica.state()
         assert observer.replica.trie.get("") == server_root
         assert len(stored) == server_root[1]
+        for s in servers:
+            text = s.log.read_text()
+            assert "unhandled error" not in text, text[-3000:]
     finally:
+        if faulting is not None and not faulting.done():
+            faulting.cancel()
         for rep in reps:
             rep.kill()
         await proxy.stop()
