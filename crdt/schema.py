@@ -97,6 +97,14 @@ DATETIME = ColumnType("datetime", "text", _is_datetime)
 STATUS = ColumnType("status", "text", lambda v: v in PRE_ORDER_STATUSES)
 QUANTITY = ColumnType("quantity", "double precision", _is_nonneg_number)
 EMAIL = ColumnType("email", "text", lambda v: isinstance(v, str) and bool(_EMAIL.fullmatch(v)))
+
+
+def login_email(email: str) -> str:
+    """The form a profile's email takes as its user's login email: sign-in compares
+    lower-case, so `Bob@Example.com` and `bob@example.com` are one account's."""
+    return email.strip().lower()
+
+
 AVATAR = ColumnType(
     "avatar",
     "text",

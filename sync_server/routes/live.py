@@ -17,7 +17,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=25)
     await ws.prepare(request)
     hub = request.app[HUB]
-    hub.add(who.tenant_id, ws)
+    hub.add(who.tenant_id, ws, who.session_id)
     try:
         await ws.send_str('{"type":"hello"}')
         async for msg in ws:

@@ -21,7 +21,7 @@ import asyncpg
 
 from crdt.merge import Register
 from crdt.message import Scalar
-from crdt.schema import EMAIL
+from crdt.schema import EMAIL, login_email
 
 from ..auth import (
     MIN_PASSWORD,
@@ -63,12 +63,8 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAA
 WRONG = "wrong email or password"
 
 
-def normal_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def check_email(email: str) -> None:
-    if not EMAIL.check(normal_email(email)):
+    if not EMAIL.check(login_email(email)):
         raise Invalid("email: not an email address")
 
 
@@ -112,7 +108,7 @@ class Accounts:
         """Sign in; after LOGIN_FAILURES failures within LOGIN_WINDOW for the account or the
         client address, 429 until the oldest of them leaves the window. An unknown email
         costs the same scrypt and gets the same answer as a wrong password."""
-        email = normal_email(email)
+        email = login_email(email)
         keys = [f"account:{email}", f"address:{address}"]
         async with self.pool.acquire() as conn:
             wait = await throttle.blocked_for(conn, keys, LOGIN_FAILURES, LOGIN_WINDOW)
@@ -194,7 +190,7 @@ class Accounts:
             await throttle.record_failure(conn, key)
             await users.create_tenant(conn, tenant_id, company.strip())
             user = await self._new_user(
-                conn, tenant_id, normal_email(email), name.strip(), password, "admin"
+                conn, tenant_id, login_email(email), name.strip(), password, "admin"
             )
             return await self._session(conn, user, user_agent)
 
@@ -203,7 +199,7 @@ class Accounts:
         """A single-use invite (7 days) and its link, which the admin copies; a
         `user.invited` event in the outbox lets an integration send it."""
         check_email(email)
-        email = normal_email(email)
+        email = login_email(email)
         plain, hashed = link_secret()
         async with self.pool.acquire() as conn, conn.transaction():
             if await users.email_taken(conn, email):
@@ -362,7 +358,7 @@ class Accounts:
         ordinary messages from the server's node, so every device of the tenant gets it."""
         if "email" in changes:
             check_email(str(changes["email"]))
-            changes = {**changes, "email": normal_email(str(changes["email"]))}
+            changes = {**changes, "email": login_email(str(changes["email"]))}
         edits: list[Edit] = [("profiles", user_id, c, v) for c, v in sorted(changes.items())]
         check_fields(who, edits)
         async with self.pool.acquire() as conn, conn.transaction():

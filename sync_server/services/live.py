@@ -21,6 +21,9 @@ from aiohttp import WSCloseCode, web
 
 from ..storage.outbox import NOTIFY_CHANNEL
 
+#: what a request of a session ended for this reason is answered (`httpio.authenticate`)
+ENDED_CODES = {"deactivated": "account_disabled", "device_revoked": "device_revoked"}
+
 log = logging.getLogger("recap.live")
 
 
@@ -28,6 +31,8 @@ class LiveHub:
     def __init__(self, url: str) -> None:
         self.url = url
         self.subscribers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        #: the session each socket was opened by
+        self.sessions: dict[web.WebSocketResponse, str] = {}
         self._conn: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.notices = 0
@@ -72,6 +77,9 @@ class LiveHub:
             tenant = str(data["tenant"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
+        if "ended" in data:  # sessions ended: their sockets close now, not at a next request
+            self._close_ended(tenant, set(data["ended"]), str(data.get("reason", "")))
+            return
         if "event" in data:  # the relay publishing an outbox row: no data changed
             message = orjson.dumps({"type": "event", **data["event"]}).decode()
         else:
@@ -96,10 +104,29 @@ class LiveHub:
             for ws in list(sockets):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    def add(self, tenant: str, ws: web.WebSocketResponse) -> None:
+    def _close_ended(self, tenant: str, ended: set[str], reason: str) -> None:
+        """Tell each socket of an ended session why (the code a request would get), and
+        close it; a client reconnecting asks for a ticket and learns the rest."""
+        code = ENDED_CODES.get(reason, "session_ended")
+        message = orjson.dumps({"type": "ended", "code": code}).decode()
+        for ws in list(self.subscribers.get(tenant, ())):
+            if self.sessions.get(ws) in ended and not ws.closed:
+                task = asyncio.ensure_future(self._end(ws, message))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
+
+    @staticmethod
+    async def _end(ws: web.WebSocketResponse, message: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(message)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+
+    def add(self, tenant: str, ws: web.WebSocketResponse, session_id: str = "") -> None:
         self.subscribers[tenant].add(ws)
+        self.sessions[ws] = session_id
 
     def remove(self, tenant: str, ws: web.WebSocketResponse) -> None:
         self.subscribers[tenant].discard(ws)
+        self.sessions.pop(ws, None)
         if not self.subscribers[tenant]:
             del self.subscribers[tenant]

@@ -17,6 +17,7 @@ import asyncpg
 from crdt.merge import Conflict, Register, merge_batch
 from crdt.merkle import FlatTrie
 from crdt.message import Message
+from crdt.schema import login_email
 
 from ..errors import EmailTaken, TimestampReused
 from ..events import derive_events
@@ -44,6 +45,8 @@ async def _follow_profiles(
         if dataset == "profiles" and column in ("name", "email") and isinstance(reg.value, str):
             identity.setdefault(row, {})[column] = reg.value
     for user_id, values in sorted(identity.items()):
+        if "email" in values:
+            values["email"] = login_email(values["email"])
         try:
             async with conn.transaction():  # a savepoint: the error below is ours to map
                 await users.set_identity(

@@ -8,7 +8,10 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+import orjson
+
 from .common import Conn
+from .outbox import NOTIFY_CHANNEL
 
 #: Why a session ended (`sessions.ended_reason`).
 ENDED_REASONS = ("signed_out", "password_changed", "role_changed", "deactivated", "device_revoked")
@@ -66,37 +69,50 @@ async def bind_node(conn: Conn, session_id: str, node: str) -> None:
 
 
 async def end(conn: Conn, session_id: str, reason: str) -> None:
-    await conn.execute(
+    ended = await conn.fetch(
         """UPDATE sessions SET ended_at = now(), ended_reason = $2
-           WHERE id = $1 AND ended_at IS NULL""",
+           WHERE id = $1 AND ended_at IS NULL RETURNING id::text, tenant_id::text""",
         session_id,
         reason,
     )
+    for row in ended:
+        await _notify_ended(conn, row["tenant_id"], [row["id"]], reason)
 
 
 async def end_for_user(
     conn: Conn, tenant_id: str, user_id: str, reason: str, keep: str | None = None
 ) -> int:
     """End every open session of a user (but `keep`); how many."""
-    ended: int = await conn.fetchval(
-        """WITH ended AS (
-               UPDATE sessions SET ended_at = now(), ended_reason = $3
-               WHERE tenant_id = $1 AND user_id = $2 AND ended_at IS NULL
-                 AND id IS DISTINCT FROM $4::uuid
-               RETURNING 1)
-           SELECT count(*) FROM ended""",
+    ended = await conn.fetch(
+        """UPDATE sessions SET ended_at = now(), ended_reason = $3
+           WHERE tenant_id = $1 AND user_id = $2 AND ended_at IS NULL
+             AND id IS DISTINCT FROM $4::uuid
+           RETURNING id::text""",
         tenant_id,
         user_id,
         reason,
         keep,
     )
-    return ended
+    await _notify_ended(conn, tenant_id, [r["id"] for r in ended], reason)
+    return len(ended)
 
 
 async def end_for_node(conn: Conn, tenant_id: str, node: str) -> None:
-    await conn.execute(
+    ended = await conn.fetch(
         """UPDATE sessions SET ended_at = now(), ended_reason = 'device_revoked'
-           WHERE tenant_id = $1 AND node = $2 AND ended_at IS NULL""",
+           WHERE tenant_id = $1 AND node = $2 AND ended_at IS NULL RETURNING id::text""",
         tenant_id,
         node,
     )
+    await _notify_ended(conn, tenant_id, [r["id"] for r in ended], "device_revoked")
+
+
+async def _notify_ended(conn: Conn, tenant_id: str, session_ids: list[str], reason: str) -> None:
+    """Tell every process (on commit) that these sessions ended, so each closes their live
+    sockets at once rather than at the device's next request."""
+    if session_ids:
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            NOTIFY_CHANNEL,
+            orjson.dumps({"tenant": tenant_id, "ended": session_ids, "reason": reason}).decode(),
+        )

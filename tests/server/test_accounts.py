@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from recap_client import ClientReplica, SyncClient, SyncError
-from tests.conftest import MakeTenant, Running, db_fetch, live_url
+from tests.conftest import MakeServer, MakeTenant, Running, db_fetch, live_url
 
 PASSWORD = "correct horse battery"
 
@@ -260,6 +260,53 @@ async def test_a_deactivated_user_is_refused_at_once_and_cannot_sign_in(
     on = await call(http, "POST", f"{server.url}/api/v1/users/{t.user_id('bob')}/reactivate", admin)
     assert on.status == 200 and on.body["active"] is True
     assert (await login(http, server, email, "pw-bob")).status == 200
+
+
+async def test_an_ended_session_s_live_socket_is_told_and_closed_at_once(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """Not at the device's next request: every process closes the live sockets of a session
+    that ended, saying why, the socket on another process than the one that ended it too."""
+    here, there = await make_server(), await make_server()
+    t = await make_tenant()
+    admin = t.token("carla")
+    bob_phone, alice = t.token("bob"), t.token("alice")
+    second = await login(http, here, await email_of(here, t.user_id("bob")), "pw-bob")
+    bob_laptop = second.body["token"]
+
+    async def opened(server: Running, token: str) -> aiohttp.ClientWebSocketResponse:
+        ws = await http.ws_connect(await live_url(http, server.url, token))
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        return ws
+
+    async def told(ws: aiohttp.ClientWebSocketResponse) -> str:
+        while True:
+            msg = await ws.receive(timeout=5)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"closed without a word: {msg}")
+            data = orjson.loads(msg.data)
+            if data["type"] == "ended":
+                closing = await ws.receive(timeout=5)
+                assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                return str(data["code"])
+
+    phone, laptop, alices = (
+        await opened(there, bob_phone),
+        await opened(here, bob_laptop),
+        await opened(there, alice),
+    )
+    # Signing out ends one session: its socket only.
+    assert (await call(http, "POST", here.url + "/auth/logout", bob_phone)).status == 204
+    assert await told(phone) == "session_ended"
+    # Deactivating bob ends the rest of his, on every process.
+    off = f"{here.url}/api/v1/users/{t.user_id('bob')}/deactivate"
+    assert (await call(http, "POST", off, admin)).status == 200
+    assert await told(laptop) == "account_disabled"
+    # Alice's socket carries on.
+    await alices.send_str("ping")
+    assert (await alices.receive_json(timeout=5))["type"] == "pong"
+    for ws in (phone, laptop, alices):
+        await ws.close()
 
 
 async def test_the_last_active_admin_stays(
@@ -520,6 +567,27 @@ async def test_the_profile_email_is_the_login_email(
         await device.sync()
     assert refused.value.status == 409 and refused.value.code == "email_taken"
     assert refused.value.body["index"] == 0
+
+
+async def test_a_profile_email_from_a_device_signs_in_whatever_its_case(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """Sign-in compares lower-case: an email edited offline in capitals still signs in, and
+    one differing from another account's only by case is that account's (409)."""
+    t = await make_tenant()
+    device = syncer(server, http, t.token("bob"))
+    await device.sync()
+    device.replica.edit_field("profiles", t.user_id("bob"), "email", "Bob.Mixed@Acme.Example")
+    await device.sync()
+    assert await email_of(server, t.user_id("bob")) == "bob.mixed@acme.example"
+    for typed in ("Bob.Mixed@Acme.Example", "bob.mixed@acme.example"):
+        assert (await login(http, server, typed, "pw-bob")).status == 200, typed
+    alice = syncer(server, http, t.token("alice"))
+    await alice.sync()
+    alice.replica.edit_field("profiles", t.user_id("alice"), "email", "BOB.MIXED@acme.example")
+    with pytest.raises(SyncError) as refused:
+        await alice.sync()
+    assert refused.value.status == 409 and refused.value.code == "email_taken"
 
 
 # -- roles on data -----------------------------------------------------------------------------

@@ -425,7 +425,9 @@ export class AppService {
     ws.onmessage = (e: MessageEvent<string>) => {
       try {
         const data = JSON.parse(e.data) as { type?: string };
-        if (data.type === 'changed') this.requestSync('live');
+        // 'ended': this session was ended on the server (signed out elsewhere, the device
+        // revoked, the account deactivated); the sync it prompts gets the answer that says why.
+        if (data.type === 'changed' || data.type === 'ended') this.requestSync('live');
         if (data.type === 'hello') {
           this.wsRetry = 0;
           this.requestSync('live'); // anything missed while disconnected
