@@ -105,8 +105,9 @@ describe('sync loop', () => {
       const serverOnly = remoteMessages(90 * seed, '1111111111111111', base + 500, 7_200_000 + seed);
       server.apply([...shared, ...serverOnly]);
       const c = await newReplica();
-      // The client's own edits the server lacks (pushed before a server restore, say).
-      const clientOnly = remoteMessages(70, c.node, base + 900, 5_400_000);
+      // The client's own edits the server lacks (pushed before a server restore, say),
+      // recent enough for the device's log to keep them (OWN_RETENTION_MS).
+      const clientOnly = remoteMessages(70, c.node, Date.now() - 10 * 86_400_000, 5_400_000);
       await c.receiveRemote([...shared, ...clientOnly]);
       const report = await new SyncClient(c, server).sync();
       expect(report.rounds).toBeLessThanOrEqual(12);
@@ -125,9 +126,18 @@ describe('sync loop', () => {
     server.apply(shared);
     const c = await newReplica();
     await c.receiveRemote([...shared, ...theirs]);
+    // Held in the log (as for a field with an edit of this device pending).
+    await c.db.messages.bulkPut(theirs);
     const report = await new SyncClient(c, server).sync();
     expect(report.unrepaired).toBe(20);
     expect(report.rounds).toBeLessThanOrEqual(12);
+    expect(server.log.size).toBe(50);
+    // Once the log no longer keeps them, the device holds them only as register values: the
+    // trie stops counting them where the server's ranges say so, and the sync ends even.
+    expect(await c.db.messages.count()).toBe(0);
+    const again = await new SyncClient(c, server).sync();
+    expect(again.rounds).toBeLessThanOrEqual(12);
+    expect(await c.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
     expect(server.log.size).toBe(50);
     const pushed = server.requests.flatMap((r) => (r.body as { messages?: { timestamp: string }[] }).messages ?? []);
     expect(pushed.filter((m) => m.timestamp.endsWith('2222222222222222'))).toEqual([]);
@@ -281,7 +291,8 @@ describe('sync loop', () => {
     expect((answers.at(-1)?.messages as unknown[]).length).toBe(6);
     expect(await state(fresh)).toEqual(serverState(server));
     expect(await fresh.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
-    expect(await fresh.db.messages.count()).toBe(20);
+    // The log keeps none of another node's messages: the registers hold their values.
+    expect(await fresh.db.messages.count()).toBe(0);
   });
 
   it('reports a failed store, not the page fetched meanwhile', async () => {

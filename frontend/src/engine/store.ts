@@ -8,7 +8,9 @@
  * - `rowGroups`  every row's LWW registers (value, timestamp, prev), grouped by dataset and
  *                id hash, with multiEntry indexes on pre-order dates and flow parents that
  *                the UI reads by (see rowgroups.ts);
- * - `messages`   the message log by timestamp (range scans by trie path);
+ * - `messages`   the message log by timestamp (range scans by trie path): not the history,
+ *                only what repair and a discard need (see `keeps`, and DESIGN.md "What a
+ *                device keeps"), so it does not grow with the tenant's history;
  * - `trieBlocks` the merkle trie, one record per subtree (see trieblocks.ts);
  * - `outbox`     edits the server has not acknowledged, by timestamp, indexed by row, each
  *                with the register it replaced (`was`: to put it back if it is refused);
@@ -26,7 +28,7 @@ import Dexie, { type Table } from 'dexie';
 import { InvalidMessage } from './errors';
 import { clockFromJson, clockToJson, newClock, recv, send, type Clock, type ClockJson } from './hlc';
 import { mergeBatch, mergeField, registerOf, rowKey, type Conflict, type Register, type Registers } from './merge';
-import { CHILD_KEYS, FlatTrie, KEY_LENGTH, timestampKey } from './merkle';
+import { CHILD_KEYS, FlatTrie, KEY_LENGTH, keyRange, timestampKey } from './merkle';
 import { fieldKey, type Message, type Scalar } from './message';
 import { frontier, refine, type Summary } from './reconcile';
 import { validate } from './schema';
@@ -186,6 +188,10 @@ export interface ApplyResult {
   conflicts: Conflict[];
 }
 
+/** How long the log keeps this device's own acknowledged edits: a server restored from a
+ * backup up to this old gets them back from the device (repair pushes them again). */
+export const OWN_RETENTION_MS = 30 * 86_400_000;
+
 export class LocalReplica {
   private nodeId = '';
 
@@ -296,46 +302,186 @@ export class LocalReplica {
   }
 
   // -- remote messages -------------------------------------------------------------
-  /** Messages from the server: advance the clock past the newest, store the new ones, merge.
-   * Messages with `0 < seq <= snapshot seq` are already counted in an adopted trie. */
+  /** Messages not counted in this device's trie yet (the bootstrap's late messages): advance
+   * the clock past the newest, count the new ones in the trie, merge. New means in no
+   * register and not in the log (the log keeps only some messages: see `keeps`); messages
+   * with `0 < seq <= snapshot seq` are already counted in an adopted trie. A sync's pages
+   * go through `receivePage` and `settleRanges` instead, which need no such test. */
   async receiveRemote(items: readonly RemoteMessage[]): Promise<ApplyResult> {
     const db = this.db;
     const result: ApplyResult = { inserted: [], applied: [], conflicts: [] };
     if (!items.length) return result;
-    return db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.trieBlocks], async () => {
-      const horizon = (await this.getMeta<number>('snapshotSeq')) ?? 0;
-      const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
-      const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
-      const fresh = unique.filter((_, i) => stored[i] === undefined);
-      // Our own node's messages too: a reused node id must not stamp them again.
-      const newest = unique.reduce<string | null>((a, m) => (a === null || m.timestamp > a ? m.timestamp : a), null);
-      if (newest !== null) {
-        const ts = Timestamp.parse(newest);
-        const now = this.physicalNow() + (await this.offset());
-        const clock = recv(await this.readClock(), ts, now);
-        await db.meta.put({ key: 'clock', value: clockToJson(clock) });
-      }
-      if (!fresh.length) return result;
-      const messages: Message[] = fresh.map(stripSeq);
+    return db.transaction(
+      'rw',
+      [db.meta, db.messages, db.rowGroups, db.trieBlocks, db.outbox, db.refused],
+      async () => {
+        const horizon = (await this.getMeta<number>('snapshotSeq')) ?? 0;
+        const unique = [...new Map(items.map((m) => [m.timestamp, m])).values()];
+        const stored = await db.messages.bulkGet(unique.map((m) => m.timestamp));
+        const held = await new RowGroups(db.rowGroups).get(unique.map((m) => [m.dataset, m.row] as [string, string]));
+        const fresh = unique.filter(
+          (m, i) => stored[i] === undefined && held[i]?.cols[m.column]?.timestamp !== m.timestamp,
+        );
+        await this.advanceClock(unique);
+        if (!fresh.length) return result;
+        const messages: Message[] = fresh.map(stripSeq);
+        const delta = new FlatTrie();
+        fresh.forEach((m) => {
+          const seq = m.seq ?? 0;
+          if (!(horizon > 0 && seq > 0 && seq <= horizon)) delta.insert(m.timestamp);
+        });
+        await this.applyTrieDelta(delta);
+        const merged = await this.mergeRemote(messages);
+        return { inserted: messages, applied: merged.applied, conflicts: merged.conflicts };
+      },
+    );
+  }
+
+  /** One page of a sync's messages: advance the clock past the newest and merge them into
+   * the registers (merging a message held already changes nothing). The trie is not
+   * touched here: once the round's pages are all in, `settleRanges` sets the ranges they
+   * came for to what they hold. */
+  async receivePage(items: readonly RemoteMessage[]): Promise<void> {
+    if (!items.length) return;
+    const db = this.db;
+    await db.transaction('rw', [db.meta, db.messages, db.rowGroups, db.outbox, db.refused], async () => {
+      const unique = [...new Map(items.map((m) => [m.timestamp, stripSeq(m)])).values()];
+      await this.advanceClock(unique);
+      await this.mergeRemote(unique);
+    });
+  }
+
+  /** The server sent everything it holds in `paths` but what this round pushed, so each of
+   * those ranges of the trie now counts exactly: `known` (what the pages brought and what
+   * the round pushed) in it, and what the log holds there (an edit not pushed yet, or one
+   * the server lacks, which the next round pushes). No message log is needed to tell a
+   * message sent again from a new one.
+   *
+   * Also for `push` ranges (the server holds nothing there), with `known` what the round
+   * pushed: they count what the log holds there. What they counted beyond that are
+   * messages the server lost and this device keeps only as register values (another
+   * device's, or its own beyond OWN_RETENTION_MS): it cannot push them. Returns how many
+   * messages the ranges counted before and count now. */
+  async settleRanges(paths: readonly string[], known: Iterable<string>): Promise<{ before: number; after: number }> {
+    const counts = { before: 0, after: 0 };
+    const outer = [...new Set(paths)].filter((p) => !paths.some((q) => q !== p && p.startsWith(q)));
+    if (!outer.length) return counts;
+    const stamps = [...new Set(known)].map((ts) => [ts, Timestamp.parse(ts).millis] as const);
+    const db = this.db;
+    await db.transaction('rw', [db.messages, db.trieBlocks], async () => {
+      const trie = new BlockTrie(db.trieBlocks);
       const delta = new FlatTrie();
-      fresh.forEach((m) => {
-        const seq = m.seq ?? 0;
-        if (!(horizon > 0 && seq > 0 && seq <= horizon)) delta.insert(m.timestamp);
+      const add = (path: string, h: number, c: number): void => {
+        const node = delta.nodes.get(path);
+        if (node === undefined) delta.nodes.set(path, [h | 0, c]);
+        else {
+          node[0] = (node[0] ^ h) | 0;
+          node[1] += c;
+        }
+      };
+      for (const path of outer) {
+        const [start, end] = keyRange(path);
+        // Out with what the range counted...
+        await trie.load([path]);
+        const top = trie.get(path);
+        if (top !== undefined) {
+          counts.before += top[1];
+          for (let i = 0; i < path.length; i++) add(path.slice(0, i), top[0], -top[1]);
+          add(path, top[0], -top[1]);
+          let level = [path];
+          while (level.length && (level[0]?.length ?? KEY_LENGTH) < KEY_LENGTH) {
+            const next = level.flatMap((p) => CHILD_KEYS.map((k) => p + k));
+            await trie.load(next);
+            level = next.filter((p) => {
+              const node = trie.get(p);
+              if (node !== undefined) add(p, node[0], -node[1]);
+              return node !== undefined;
+            });
+          }
+        }
+        // ...in with what it holds.
+        const inRange = new Set(
+          await db.messages
+            .where('timestamp')
+            .between(minTimestampAt(start), minTimestampAt(end), true, false)
+            .primaryKeys(),
+        );
+        for (const [ts, ms] of stamps) if (ms >= start && ms < end) inRange.add(ts);
+        for (const ts of inRange) delta.insert(ts);
+        counts.after += inRange.size;
+      }
+      await trie.apply(delta);
+      await trie.flush();
+    });
+    return counts;
+  }
+
+  private async advanceClock(messages: readonly Message[]): Promise<void> {
+    // Our own node's messages too: a reused node id must not stamp them again.
+    const newest = messages.reduce<string | null>((a, m) => (a === null || m.timestamp > a ? m.timestamp : a), null);
+    if (newest === null) return;
+    const now = this.physicalNow() + (await this.offset());
+    const clock = recv(await this.readClock(), Timestamp.parse(newest), now);
+    await this.db.meta.put({ key: 'clock', value: clockToJson(clock) });
+  }
+
+  /** Merge remote messages into the registers, and log those the log keeps (inside the
+   * caller's transaction over meta, messages, rowGroups, outbox and refused). */
+  private async mergeRemote(messages: readonly Message[]): Promise<ReturnType<typeof mergeBatch>> {
+    const db = this.db;
+    const pending = await this.pendingFields();
+    const since = (await this.now()) - OWN_RETENTION_MS;
+    const kept = messages.filter((m) => this.keeps(m, pending, since));
+    if (kept.length) await db.messages.bulkPut(kept);
+    const keys = [
+      ...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values(),
+    ];
+    const store = new RowGroups(db.rowGroups);
+    const rows = await store.get(keys);
+    const current = new Map<string, Registers>();
+    rows.forEach((r) => {
+      if (r) current.set(rowKey(r.ds, r.id), r.cols);
+    });
+    const merged = mergeBatch(current, messages);
+    await writeRows(store, rows, merged.changed);
+    return merged;
+  }
+
+  // -- what the log keeps ----------------------------------------------------------
+  /** Fields with an edit of this device the server has not taken (in the outbox, or
+   * refused and not yet discarded). */
+  private async pendingFields(): Promise<Set<string>> {
+    const fields = new Set<string>();
+    await this.db.outbox.each((m) => fields.add(fieldKey(m)));
+    await this.db.refused.each((m) => fields.add(fieldKey(m)));
+    return fields;
+  }
+
+  /** Whether the log keeps `m`. The server holds every message it acknowledged, and each
+   * device can push again only its own, so the log keeps: this device's own messages until
+   * acknowledged and OWN_RETENTION_MS after (a server restored from an older backup gets them
+   * back), and any message of a field with a pending edit (discarding that edit merges the
+   * field again from what it replaced and the log's later messages). Everything else lives
+   * on as the registers (the state) and the trie (which still counts it). */
+  private keeps(m: Message, pending: ReadonlySet<string>, since: number): boolean {
+    if (pending.has(fieldKey(m))) return true;
+    return nodeOf(m.timestamp) === this.node && Timestamp.parse(m.timestamp).millis >= since;
+  }
+
+  /** Drop from the log what it no longer keeps (after a sync: acknowledged edits age out,
+   * discarded or acknowledged ones release their fields). How many were dropped. */
+  async prune(): Promise<number> {
+    const db = this.db;
+    return db.transaction('rw', [db.meta, db.messages, db.outbox, db.refused], async () => {
+      const pending = await this.pendingFields();
+      const since = (await this.now()) - OWN_RETENTION_MS;
+      const queued = new Set(await db.outbox.toCollection().primaryKeys());
+      const drop: string[] = [];
+      await db.messages.each((m) => {
+        if (!queued.has(m.timestamp) && !this.keeps(m, pending, since)) drop.push(m.timestamp);
       });
-      await this.applyTrieDelta(delta);
-      await db.messages.bulkAdd(messages);
-      const keys = [
-        ...new Map(messages.map((m) => [rowKey(m.dataset, m.row), [m.dataset, m.row] as [string, string]])).values(),
-      ];
-      const store = new RowGroups(db.rowGroups);
-      const rows = await store.get(keys);
-      const current = new Map<string, Registers>();
-      rows.forEach((r) => {
-        if (r) current.set(rowKey(r.ds, r.id), r.cols);
-      });
-      const merged = mergeBatch(current, messages);
-      await writeRows(store, rows, merged.changed);
-      return { inserted: messages, applied: merged.applied, conflicts: merged.conflicts };
+      if (drop.length) await db.messages.bulkDelete(drop);
+      return drop.length;
     });
   }
 

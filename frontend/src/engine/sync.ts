@@ -171,10 +171,13 @@ export interface SyncReport {
   pushed: number;
   received: number;
   conflicts: ServerConflict[];
-  /** Other nodes' messages this device holds and the server lacks (see rounds.ts). */
+  /** Messages the server lacks and this device cannot push: other nodes' (see rounds.ts),
+   * and those it keeps only as register values (LocalReplica.settleRanges). */
   unrepaired: number;
   /** Edits the server refused for good, moved to the `refused` table. */
   refused: number;
+  /** Messages the log no longer keeps, dropped after the sync (LocalReplica.prune). */
+  pruned: number;
 }
 
 export interface SyncOptions {
@@ -233,10 +236,12 @@ export class SyncClient {
       received: 0,
       conflicts: [],
       unrepaired: 0,
+      pruned: 0,
       refused: 0,
     };
     let summary: Summary = await replica.frontierSummary();
     let pushed = await replica.outboxPage(this.pushLimit);
+    let lost = 0;
     for (;;) {
       report.rounds += 1;
       if (report.rounds > MAX_ROUNDS) throw new Error(`no convergence after ${MAX_ROUNDS} rounds`);
@@ -254,6 +259,13 @@ export class SyncClient {
         await this.take(next, received, report);
         body = { ...body, cursor: next.cursor ?? null };
       }
+      // Every message the server holds in `send` came (but what this round pushed): the
+      // trie counts those ranges as they now are, whatever was received twice. In `push`
+      // ranges the server holds nothing: they count what this device can push there.
+      const held = [...received, ...pushed.map((m) => m.timestamp)];
+      await replica.settleRanges(body.send ?? [], held);
+      const pushRanges = await replica.settleRanges(body.push ?? [], held);
+      lost += Math.max(0, pushRanges.before - pushRanges.after);
       const answer: Answer = {
         send: body.send ?? [],
         push: body.push ?? [],
@@ -274,7 +286,8 @@ export class SyncClient {
       };
       const following = nextRound(answer, local, replica.node);
       if ('done' in following) {
-        report.unrepaired = following.unrepaired.length;
+        report.unrepaired = following.unrepaired.length + lost;
+        report.pruned = await replica.prune();
         return report;
       }
       pushed = following.push;
@@ -390,7 +403,7 @@ export class SyncClient {
   private async take(body: SyncResponse, received: Set<string>, report: SyncReport): Promise<void> {
     const items = body.messages ?? [];
     if (items.length) {
-      await this.replica.receiveRemote(items);
+      await this.replica.receivePage(items);
       for (const m of items) received.add(m.timestamp);
       report.received += items.length;
     }
