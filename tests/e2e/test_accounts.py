@@ -4,13 +4,14 @@ rep's queued edit is refused and discarded, and a password reset link from the P
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
 from pathlib import Path
 
 import asyncpg
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocket, expect
 
 from seed import Stamper, new_id
 from sync_server.database import _init_connection
@@ -107,14 +108,17 @@ async def test_a_company_signs_up_invites_a_rep_and_deactivates_them(
     row = user_row(admin, rep_email)
     await expect(row.get_by_test_id("user-role")).to_have_value("rep")
 
-    # Deactivated: the rep's app stops syncing and says so at its next request.
+    # The rep, offline, changes a status: the edit waits in the outbox.
+    status = await order_card(rep, order_id).get_by_test_id("order-status").text_content()
+    await rep.context.set_offline(True)
+    await open_order(rep, order_id)
+    await rep.get_by_test_id("editor-status-toggle").click()
+    # Deactivated: the rep's app stops syncing and says so once it reaches the server (at
+    # once when online: the live socket is told its session ended).
     await row.get_by_test_id("user-deactivate").click()
     await admin.get_by_test_id("confirm-ok").click()
     await expect(row).to_have_attribute("data-active", "false")
-    status = await order_card(rep, order_id).get_by_test_id("order-status").text_content()
-    await open_order(rep, order_id)
-    await rep.get_by_test_id("editor-status-toggle").click()
-    # The edit syncs at once: the answer replaces the whole app with the notice.
+    await rep.context.set_offline(False)
     notice = rep.get_by_test_id("account-disabled")
     await expect(notice).to_be_visible()
     await expect(notice).to_contain_text("deactivated")
@@ -143,6 +147,30 @@ async def test_a_company_signs_up_invites_a_rep_and_deactivates_them(
 
     await eventually(on_server)
     await wait_synced(rep)
+
+
+async def test_an_idle_device_is_told_at_once_that_its_account_was_deactivated(
+    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage
+) -> None:
+    """No action of the rep's: its live socket is told the session ended, and the app's
+    sync learns why."""
+    tenant = await seed_tenant(days_back=0, days_ahead=1)
+    rep, admin = await new_page(), await new_page()
+    hello = asyncio.Event()
+
+    def on_socket(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda data: hello.set() if "hello" in str(data) else None)
+
+    rep.on("websocket", on_socket)
+    await sign_in(rep, app.url, tenant.email("bob"))
+    await sign_in(admin, app.url, tenant.email("carla"))
+    await asyncio.wait_for(hello.wait(), 20)
+    await open_people(admin)
+    row = user_row(admin, tenant.email("bob"))
+    await row.get_by_test_id("user-deactivate").click()
+    await admin.get_by_test_id("confirm-ok").click()
+    await expect(row).to_have_attribute("data-active", "false")
+    await expect(rep.get_by_test_id("account-disabled")).to_be_visible(timeout=5_000)
 
 
 async def test_a_revoked_device_stops_and_exports_its_unsynced_edits(
