@@ -105,9 +105,11 @@ class Process:
 
 
 class Harness:
-    """`async with Harness() as h:` a migrated database, both servers, helpers."""
+    """`async with Harness() as h:` a migrated database, both servers, helpers.
+    `Harness(servers=False)`: the database only (a benchmark that runs its own server)."""
 
-    def __init__(self) -> None:
+    def __init__(self, servers: bool = True) -> None:
+        self.servers = servers
         self.secret = secrets.token_urlsafe(32)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._pg: Any = None
@@ -134,6 +136,13 @@ class Harness:
         await conn.close()
         self.db_url = with_database(self.admin_url, self.db_name)
         await asyncio.to_thread(database.migrate, self.db_url)
+        if self.servers:
+            await self._start_servers()
+        self.conn = await asyncpg.connect(self.db_url)
+        await _init_connection(self.conn)
+        return self
+
+    async def _start_servers(self) -> None:
         env = {
             "DATABASE_URL": self.db_url,
             "RECAP_TOKEN_SECRET": self.secret,
@@ -151,9 +160,6 @@ class Harness:
         )
         await self.server.wait_ready("/healthz")
         await self.reference.wait_ready("/ref/sync")
-        self.conn = await asyncpg.connect(self.db_url)
-        await _init_connection(self.conn)
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.conn is not None:
