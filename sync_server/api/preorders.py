@@ -20,7 +20,7 @@ from ..models import (
     PreOrderQuery,
 )
 from ..operations import Header, operation
-from ..services.records import read, read_many
+from ..services.records import page_documents, read
 from ..storage import records
 from .cursors import decode_keyset_cursor, encode_cursor
 
@@ -50,26 +50,26 @@ def _changes(body: PreOrderPatch | FlowPatch) -> dict[str, Scalar]:
     errors=[400, 422],
 )
 async def list_preorders(request: web.Request) -> web.Response:
+    """One statement (`storage.records.preorder_page`) reads the page, its flows and the
+    next cursor's key; the documents are answered as `page_documents` builds them, in
+    PreOrderPage's shape without a second validation pass (tests/server/test_rest_reads.py
+    checks the bytes against the model's)."""
     tenant = caller(request).tenant_id
     q = parse_query(request, PreOrderQuery)
     after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
-        ids = await records.preorder_page(
+        rows = await records.preorder_page(
             conn,
             tenant,
             q.delivery_date,
             q.status,
             str(q.partner_id) if q.partner_id else None,
             after,
-            q.limit + 1,
+            q.limit,
         )
-        page = ids[: q.limit]
-        items = await read_many(conn, tenant, page)
-        cursor = None
-        if len(ids) > q.limit:
-            cursor = encode_cursor([await records.created_at_of(conn, tenant, page[-1]), page[-1]])
-    body = PreOrderPage.model_validate({"items": items, "next_cursor": cursor})
-    return json_response(body.model_dump(mode="json"))
+    items, last = page_documents(rows, q.limit)
+    cursor = encode_cursor(list(last)) if last is not None else None
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @operation(

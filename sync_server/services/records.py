@@ -62,8 +62,67 @@ async def read(conn: Conn, tenant: str, order_id: str) -> dict[str, Any]:
     return _document(found[0])
 
 
-async def read_many(conn: Conn, tenant: str, ids: list[str]) -> list[dict[str, Any]]:
-    return [_document(o) for o in await records.preorders_by_id(conn, tenant, ids)]
+def page_documents(
+    rows: list[asyncpg.Record], limit: int
+) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+    """A page's documents from `storage.records.preorder_page`'s rows (one per flow, their
+    columns in this order), as `_document` answers a pre-order (the fields in PreOrder's
+    and Flow's order, each record with its ETag), built directly: a page of up to 200
+    pre-orders is too many documents to validate one by one on every read (on the hot
+    path, this loop is most of the handler's own time). And the next cursor's
+    `(sort key, id)`: the last document's, if a row beyond the page came back."""
+    documents: list[dict[str, Any]] = []
+    flows: list[dict[str, Any]] = []
+    number, key, order_id = 0, "", ""
+    for (
+        n,
+        oid,
+        partner_id,
+        partner_name,
+        day,
+        status,
+        created_at,
+        version,
+        sort_key,
+        flow_id,
+        product_id,
+        product_name,
+        sku,
+        quantity,
+        weight,
+        flow_version,
+    ) in rows:
+        if n > limit:
+            return documents, (key, order_id)
+        if n != number:
+            number, key, order_id, flows = n, sort_key, oid, []
+            documents.append(
+                {
+                    "id": oid,
+                    "partner_id": partner_id,
+                    "partner_name": partner_name,
+                    "delivery_date": day.isoformat() if day is not None else None,
+                    "status": status,
+                    "created_at": created_at,
+                    "updated_at": version,
+                    "etag": f'"{version or ""}"',
+                    "flows": flows,
+                }
+            )
+        if flow_id is not None:
+            flows.append(
+                {
+                    "id": flow_id,
+                    "pre_order_id": oid,
+                    "product_id": product_id,
+                    "product_name": product_name,
+                    "sku": sku,
+                    "quantity": quantity,
+                    "weight": weight,
+                    "etag": f'"{flow_version or ""}"',
+                }
+            )
+    return documents, None
 
 
 def check_if_match(given: str | None, current: str) -> None:
