@@ -289,8 +289,10 @@ async def database_stats(admin: asyncpg.Connection, db_name: str) -> tuple[int, 
 
 async def settle(admin: asyncpg.Connection, db_name: str) -> int:
     """The bench database's transaction count once every backend has flushed its
-    statistics: idle backends do within about a second (PostgreSQL 15+), later on a busy
-    machine, so wait until the count holds still for two seconds (at most 20)."""
+    statistics. An idle backend flushes at once only if its last flush is a second old;
+    otherwise 10 s later (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): so wait 11 s, then until
+    the count holds still for two seconds."""
+    await asyncio.sleep(11.0)
     last = (await database_stats(admin, db_name))[0]
     for _ in range(10):
         await asyncio.sleep(2.0)
