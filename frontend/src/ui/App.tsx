@@ -3,7 +3,7 @@ import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
 
 import { service, type Ended } from '../app/service';
 import type { Session } from '../engine/store';
-import { ConflictToasts, ConflictsPage, StatusBar } from './Conflicts';
+import { ConflictToasts, ConflictsPage } from './Conflicts';
 import { EndedNotice } from './Ended';
 import { isPublic, useRoute } from './hooks';
 import { PeoplePage } from './People';
@@ -11,6 +11,7 @@ import { ProfilePage, useProfile } from './Profile';
 import { PublicPage } from './Public';
 import { RecapPage } from './Recap';
 import { RefusedPage } from './Refused';
+import { StatusBar } from './SyncBar';
 import { Bootstrap, SignIn } from './SignIn';
 import { ToastProvider } from './toast';
 

@@ -2,13 +2,13 @@ import { useLiveQuery } from 'dexie-react-hooks';
 import { useEffect, type ReactNode } from 'react';
 
 import { dismissConflict, markAllSeen, reapply } from '../app/actions';
-import { formatDateTime, formatTime } from '../app/dates';
+import { formatDateTime } from '../app/dates';
 import { mayWrite } from '../app/permissions';
 import { service } from '../app/service';
 import type { Scalar } from '../engine/message';
 import { rowsByKey } from '../engine/rowgroups';
 import type { ConflictRecord, ConflictSide, RowRecord, Session } from '../engine/store';
-import { text, useDataset, useOnline, useRoute, useSyncStatus } from './hooks';
+import { text, useDataset, useRoute } from './hooks';
 import { useToast } from './toast';
 
 const DATASET_LABEL: Record<string, string> = {
@@ -265,61 +265,5 @@ export function ConflictsPage(): ReactNode {
         })}
       </ul>
     </section>
-  );
-}
-
-/** Always visible: online/offline, unsynced edits, last successful sync. */
-export function StatusBar(props: { onReauth: () => void }): ReactNode {
-  const online = useOnline();
-  const status = useSyncStatus();
-  const unsynced = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
-  const refused = useLiveQuery(() => service.db.refused.count(), []) ?? 0;
-  const [, go] = useRoute();
-  const offline = !online || status?.phase === 'offline';
-  const phase = status?.phase ?? 'idle';
-  return (
-    <div className={`status-bar ${offline ? 'offline' : 'online'}`} data-testid="sync-status" data-phase={phase}>
-      <span className="net" data-testid="net-state">
-        <span className="dot" aria-hidden="true" />
-        {offline ? 'Offline' : 'Online'}
-      </span>
-      <span className={unsynced ? 'unsynced-count has' : 'unsynced-count'}>
-        <span data-testid="unsynced-count">{unsynced}</span> unsynced
-      </span>
-      <span className="last-sync" data-testid="last-sync">
-        {phase === 'syncing' ? 'Syncing… · ' : ''}
-        {status?.lastSyncAt ? `Synced ${formatTime(status.lastSyncAt)}` : 'Not synced yet'}
-      </span>
-      {refused > 0 ? (
-        // Edits the server refused for good (a role that may not make them): the list.
-        <button
-          type="button"
-          className="btn small warn"
-          data-testid="refused-count"
-          data-count={refused}
-          onClick={() => go({ page: 'refused' })}
-        >
-          {refused} edit{refused === 1 ? '' : 's'} refused
-        </button>
-      ) : null}
-      {phase === 'signed_out' ? (
-        <button type="button" className="btn small warn" data-testid="reauth" onClick={props.onReauth}>
-          Sign in to sync
-        </button>
-      ) : null}
-      {phase === 'error' && status?.error ? (
-        <span className="sync-error" title={status.error}>
-          Sync problem: {status.error.slice(0, 80)}
-        </span>
-      ) : null}
-      <button
-        type="button"
-        className="btn small ghost"
-        data-testid="sync-now"
-        onClick={() => service.requestSync('manual')}
-      >
-        Sync now
-      </button>
-    </div>
   );
 }
