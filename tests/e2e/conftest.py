@@ -4,6 +4,7 @@ driven by Playwright (browsers cannot be downloaded here, so the system one is u
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +28,8 @@ from tests.conftest import db_fetch as shared_db_fetch
 from tests.conftest import settings_for
 
 REPO = Path(__file__).resolve().parents[2]
-DIST = REPO / "frontend" / "dist"
+#: The built app; RECAP_E2E_DIST names another build (several builds side by side).
+DIST = Path(os.environ.get("RECAP_E2E_DIST") or REPO / "frontend" / "dist")
 ARTIFACTS = REPO / "test-artifacts"
 PASSWORD = "recap-e2e"
 #: Playwright's default timeout for expectations (ms): generous for a 2-core CI machine.
