@@ -9,7 +9,7 @@
  * Dexie's live queries, which Dexie propagates across tabs.
  */
 import { HttpError, NetworkError, SyncClient, fetchTransport, type BootstrapProgress } from '../engine/sync';
-import { SyncScheduler, type SyncReason } from '../engine/scheduler';
+import { ServerProbe, SyncScheduler, type SyncReason } from '../engine/scheduler';
 import { LocalReplica, RecapDB, type Change, type Session, type SyncStatus, type User } from '../engine/store';
 import type { Message } from '../engine/message';
 
@@ -106,6 +106,14 @@ export class AppService {
   private wsTimer: ReturnType<typeof setTimeout> | null = null;
   private session: Session | null = null;
   private readonly baseUrl = '';
+  /** The server did not answer lately (see markUnreachable). */
+  private unreachable = false;
+  private answeredProbes = 0;
+  private readonly probe = new ServerProbe({
+    check: () => this.serverAnswers(),
+    onResult: (answered) => this.onProbe(answered),
+    intervalMs: 3000,
+  });
 
   async init(): Promise<void> {
     await this.replica.open();
@@ -338,6 +346,7 @@ export class AppService {
     if (!navigator.onLine) throw new NetworkError('the browser is offline');
     await this.setStatus({ phase: 'syncing' });
     await this.client().sync();
+    this.unreachable = false;
     await this.setStatus({ phase: 'idle', lastSyncAt: Date.now(), error: null });
     this.reconnectLive();
   }
@@ -350,6 +359,8 @@ export class AppService {
     }
     if (e instanceof NetworkError) {
       void this.setStatus({ phase: 'offline', error: null });
+      this.unreachable = true;
+      this.startProbe();
       return {};
     }
     if (e instanceof HttpError && e.status === 401) {
@@ -400,8 +411,9 @@ export class AppService {
           throw error;
         }
         ticket = ((await resp.json()) as { ticket: string }).ticket;
-      } catch {
+      } catch (e) {
         this.wsConnecting = false;
+        if (!(e instanceof HttpError)) this.markUnreachable();
         this.scheduleLive();
         return;
       }
@@ -430,16 +442,70 @@ export class AppService {
         if (data.type === 'changed' || data.type === 'ended') this.requestSync('live');
         if (data.type === 'hello') {
           this.wsRetry = 0;
+          this.probe.stop();
           this.requestSync('live'); // anything missed while disconnected
         }
       } catch {
         /* not ours */
       }
     };
-    ws.onclose = () => {
-      if (this.ws === ws) this.ws = null;
+    ws.onclose = (e: CloseEvent) => {
+      if (this.ws === ws) {
+        this.ws = null;
+        // Not closed by this tab: the connection dropped (1006) or the server is going away
+        // (1001) says "Offline" at once; any other close is checked by the probe.
+        if (e.code === 1001 || e.code === 1006) this.markUnreachable();
+        else this.startProbe();
+      }
       this.scheduleLive();
     };
+  }
+
+  // -- is the server there? -------------------------------------------------------------
+  /** The browser's `online` event does not fire when the server goes away: while the live
+   * socket is down, GET /healthz every 3 s (see ServerProbe). */
+  private async serverAnswers(): Promise<boolean> {
+    if (!navigator.onLine) return false;
+    const resp = await fetch(`${this.baseUrl}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(3000) });
+    return resp.ok;
+  }
+
+  private startProbe(): void {
+    this.answeredProbes = 0;
+    if (this.leading) this.probe.start();
+  }
+
+  /** The server did not answer (the live socket dropped, a ticket or a probe failed): say
+   * "Offline" now (not over "Sign in to sync"), and probe until it answers. */
+  private markUnreachable(): void {
+    this.unreachable = true;
+    this.startProbe();
+    void this.replica
+      .getMeta<SyncStatus>('status')
+      .then((s) =>
+        s?.phase === 'offline' || s?.phase === 'signed_out'
+          ? undefined
+          : this.setStatus({ phase: 'offline', error: null }),
+      )
+      .catch(() => undefined); // the database is gone (signed out meanwhile)
+  }
+
+  private onProbe(answered: boolean): void {
+    if (!answered) {
+      this.answeredProbes = 0;
+      this.markUnreachable();
+      return;
+    }
+    // Back: sync and reconnect now rather than at the end of their backoffs.
+    if (this.unreachable) {
+      this.unreachable = false;
+      this.requestSync('online');
+      this.reconnectLive();
+    }
+    // The server answers but the socket stays down (e.g. a session to renew): its own
+    // backoff reconnects; stop asking after 15 s of answers.
+    this.answeredProbes += 1;
+    if (this.answeredProbes >= 5) this.probe.stop();
   }
 
   /** Back online: reconnect now rather than at the end of the backoff. */
@@ -462,6 +528,7 @@ export class AppService {
   }
 
   private closeLive(): void {
+    this.probe.stop();
     if (this.wsTimer !== null) clearTimeout(this.wsTimer);
     this.wsTimer = null;
     const ws = this.ws;

@@ -120,3 +120,55 @@ export class SyncScheduler {
     }
   }
 }
+
+export interface ProbeOptions {
+  /** A cheap request: does the server answer? (false or a rejection: it does not) */
+  check: () => Promise<boolean>;
+  /** What each probe found. */
+  onResult: (answered: boolean) => void;
+  intervalMs?: number;
+}
+
+/**
+ * Is the server there? The browser's `online` event says nothing when the server goes away
+ * (a restart, a dead proxy, Wi-Fi without internet), so while the live socket is down the
+ * app asks a cheap question every few seconds: at once on `start()`, then every
+ * `intervalMs` until `stop()`. One probe at a time; nothing is reported after `stop()`.
+ */
+export class ServerProbe {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private inFlight = false;
+  probes = 0;
+
+  constructor(private readonly opts: ProbeOptions) {}
+
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => void this.probe(), this.opts.intervalMs ?? 3000);
+    void this.probe();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async probe(): Promise<void> {
+    if (this.inFlight) return;
+    this.inFlight = true;
+    this.probes += 1;
+    let answered = false;
+    try {
+      answered = await this.opts.check();
+    } catch {
+      /* no answer */
+    } finally {
+      this.inFlight = false;
+    }
+    if (this.timer !== null) this.opts.onResult(answered);
+  }
+}

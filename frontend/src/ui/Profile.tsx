@@ -6,7 +6,7 @@ import { service } from '../app/service';
 import { MAX_AVATAR, isEmail } from '../engine/schema';
 import type { Session } from '../engine/store';
 import { DeviceList, PasswordForm } from './Account';
-import { text, usePendingRows } from './hooks';
+import { text, usePendingRows, useWaitingEdits } from './hooks';
 import { useToast } from './toast';
 import { Confirm } from './widgets';
 
@@ -43,7 +43,7 @@ export function ProfilePage(props: { session: Session }): ReactNode {
   const { session } = props;
   const profile = useProfile(session);
   const pending = usePendingRows();
-  const unsynced = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
+  const unsynced = useWaitingEdits();
   const [name, setName] = useState<string | null>(null);
   const [email, setEmail] = useState<string | null>(null);
   const [avatar, setAvatar] = useState<string | null>(null);

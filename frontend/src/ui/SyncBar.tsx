@@ -1,31 +1,70 @@
 import { useLiveQuery } from 'dexie-react-hooks';
-import type { ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 
-import { formatTime } from '../app/dates';
 import { service } from '../app/service';
-import { useOnline, useRoute, useSyncStatus } from './hooks';
+import type { SyncPhase } from '../engine/store';
+import { useOnline, useRoute, useSyncStatus, useWaitingEdits } from './hooks';
+import { FEEDBACK_TEXT, feedbackFor, lastSyncText, waitingWords } from './syncText';
 
-/** Always visible: online/offline, unsynced edits, last successful sync. */
+/** How long a "Sync now" outcome stays, and how long to wait for one at most. */
+const FEEDBACK_MS = 4000;
+const FEEDBACK_GIVE_UP_MS = 20_000;
+
+/** Re-render at least every minute (the last sync's "today" changes at midnight). */
+function useMinute(): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 60_000);
+    return () => clearInterval(timer);
+  }, []);
+  return now;
+}
+
+/** Always visible: online/offline, the edits waiting to sync, the last successful sync,
+ * "Sync now" with its outcome. */
 export function StatusBar(props: { onReauth: () => void }): ReactNode {
   const online = useOnline();
   const status = useSyncStatus();
-  const unsynced = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
+  const waiting = useWaitingEdits();
+  const messages = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
   const refused = useLiveQuery(() => service.db.refused.count(), []) ?? 0;
   const [, go] = useRoute();
-  const offline = !online || status?.phase === 'offline';
+  const now = useMinute();
   const phase = status?.phase ?? 'idle';
+  // A sync that starts while the server is unreachable does not make it reachable: until it
+  // ends, show what the last finished attempt found.
+  const [settled, setSettled] = useState<SyncPhase>(phase);
+  if (phase !== 'syncing' && phase !== settled) setSettled(phase);
+  const offline = !online || phase === 'offline' || (phase === 'syncing' && settled === 'offline');
+
+  // "Sync now": Syncing… until the sync status written after the tap, then its outcome.
+  const [askedAt, setAskedAt] = useState<number | null>(null);
+  const feedback = askedAt === null ? null : feedbackFor(askedAt, status, online);
+  useEffect(() => {
+    if (askedAt === null) return;
+    const timer = setTimeout(() => setAskedAt(null), feedback === 'syncing' ? FEEDBACK_GIVE_UP_MS : FEEDBACK_MS);
+    return () => clearTimeout(timer);
+  }, [askedAt, feedback]);
+
   return (
     <div className={`status-bar ${offline ? 'offline' : 'online'}`} data-testid="sync-status" data-phase={phase}>
       <span className="net" data-testid="net-state">
         <span className="dot" aria-hidden="true" />
         {offline ? 'Offline' : 'Online'}
       </span>
-      <span className={unsynced ? 'unsynced-count has' : 'unsynced-count'}>
-        <span data-testid="unsynced-count">{unsynced}</span> unsynced
+      <span className={waiting ? 'unsynced-count has' : 'unsynced-count'}>
+        <span data-testid="unsynced-count" data-messages={messages}>
+          {waiting}
+        </span>{' '}
+        {waitingWords(waiting)}
       </span>
-      <span className="last-sync" data-testid="last-sync">
+      <span
+        className="last-sync"
+        data-testid="last-sync"
+        title={status?.lastSyncAt ? new Date(status.lastSyncAt).toLocaleString() : undefined}
+      >
         {phase === 'syncing' ? 'Syncing… · ' : ''}
-        {status?.lastSyncAt ? `Synced ${formatTime(status.lastSyncAt)}` : 'Not synced yet'}
+        {lastSyncText(status?.lastSyncAt ?? null, new Date(now))}
       </span>
       {refused > 0 ? (
         // Edits the server refused for good (a role that may not make them): the list.
@@ -53,10 +92,22 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
         type="button"
         className="btn small ghost"
         data-testid="sync-now"
-        onClick={() => service.requestSync('manual')}
+        aria-busy={feedback === 'syncing'}
+        onClick={() => {
+          setAskedAt(Date.now());
+          service.requestSync('manual');
+        }}
       >
         Sync now
       </button>
+      <span
+        className={feedback ? `sync-feedback ${feedback}` : 'sync-feedback'}
+        role="status"
+        data-testid="sync-feedback"
+        data-state={feedback ?? ''}
+      >
+        {feedback ? FEEDBACK_TEXT[feedback] : ''}
+      </span>
     </div>
   );
 }

@@ -57,6 +57,16 @@ export function usePendingRows(): Set<string> {
   return new Set((keys ?? []).map((k) => (k as unknown as [string, string]).join('/')));
 }
 
+/** Edits waiting to sync, counted as the rep's actions: the distinct rows (dataset, row)
+ * in the outbox (a quantity change writes a line's quantity and weight: one edit). */
+export async function waitingEdits(): Promise<number> {
+  return (await service.db.outbox.orderBy('[dataset+row]').uniqueKeys()).length;
+}
+
+export function useWaitingEdits(): number {
+  return useLiveQuery(waitingEdits, []) ?? 0;
+}
+
 export function text(rec: RowRecord | undefined, column: string): string {
   const v = rec?.cols[column]?.value;
   return typeof v === 'string' ? v : '';
