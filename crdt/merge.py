@@ -14,7 +14,9 @@ value it saw when editing):
 * `overwrote`: the incoming message wins over a current value from another node that its
   writer had not seen (`prev` differs): the current value's author lost an edit.
 * `deleted`: the incoming edit lands on a row another node has tombstoned; delete wins, so
-  the edit is invisible even if it won its register.
+  the edit is invisible even if it won its register. A pre-order's lines go with it: an edit
+  of a line whose pre-order another node deleted is lost to that delete too (the conflict
+  names the line's field, and the order's tombstone as the winner).
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from .message import Message, Scalar
 from .timestamp import NODE_LENGTH
 
 TOMBSTONE = "tombstone"
-ConflictKind = Literal["superseded", "overwrote", "deleted"]
+#: A line (flow) belongs to its pre-order through this column: deleting the order hides it.
+ORDERS, LINES, PARENT = "pre_orders", "pre_order_flows", "pre_order_id"
+#: `reapplied` is never found by the merge: the server records it when a conflict's loser
+#: puts their value back, to tell the rep whose value that replaces.
+ConflictKind = Literal["superseded", "overwrote", "deleted", "reapplied"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,65 @@ def deletion_conflicts(
     return out
 
 
+def line_conflicts(
+    orders: dict[str, dict[str, Register]],
+    lines: dict[str, dict[str, Register]],
+    new_timestamps: set[str],
+) -> list[Conflict]:
+    """Edits of lines lost to their pre-order's delete, among the registers after a batch
+    (`orders` and `lines` by id; a line's order is its `pre_order_id`).
+
+    The rule of `deletion_conflicts`, across the parent: reported once, when the later of
+    the two arrives: a line edit newly applied under an order another node has deleted, or
+    a new delete of an order over line edits from another node stamped after it; a line
+    whose link to a deleted order arrives lands with all its edits. A line deleted itself
+    is left to `deletion_conflicts` (its own delete hides it already)."""
+    out: list[Conflict] = []
+    for line, regs in sorted(lines.items()):
+        parent = regs.get(PARENT)
+        if parent is None or not isinstance(parent.value, str):
+            continue
+        tomb = orders.get(parent.value, {}).get(TOMBSTONE)
+        own = regs.get(TOMBSTONE)
+        if tomb is None or tomb.value != 1 or (own is not None and own.value == 1):
+            continue
+        tomb_is_new = tomb.timestamp in new_timestamps
+        # A line whose link to the order arrives now lands under the delete with every edit
+        # it holds (none could be told while its order was unknown).
+        lands = parent.timestamp in new_timestamps
+        for column, reg in sorted(regs.items()):
+            if reg.node == tomb.node:
+                continue
+            if (
+                lands
+                or reg.timestamp in new_timestamps
+                or (tomb_is_new and reg.timestamp > tomb.timestamp)
+            ):
+                out.append(Conflict("deleted", LINES, line, column, winner=tomb, loser=reg))
+    return out
+
+
 RowKey = tuple[str, str]
+
+
+def related_rows(
+    current: dict[RowKey, dict[str, Register]], inserted: list[Message]
+) -> tuple[set[str], set[str]]:
+    """What `line_conflicts` needs besides the rows a batch touches: the orders of the
+    lines it edits (`parents`), and the orders it deletes, whose lines are needed
+    (`deleted`). A store that reads only touched rows reads these too (its `current`)."""
+    parents: set[str] = set()
+    deleted: set[str] = set()
+    for m in inserted:
+        if m.dataset == LINES:
+            if m.column == PARENT and isinstance(m.value, str):
+                parents.add(m.value)
+            reg = current.get((LINES, m.row), {}).get(PARENT)
+            if reg is not None and isinstance(reg.value, str):
+                parents.add(reg.value)
+        elif m.dataset == ORDERS and m.column == TOMBSTONE and m.value == 1:
+            deleted.add(m.row)
+    return parents, deleted
 
 
 @dataclass
@@ -156,4 +220,40 @@ def merge_batch(current: dict[RowKey, dict[str, Register]], inserted: list[Messa
         out.conflicts.extend(conflicts)
     for (dataset, row), regs in sorted(rows.items()):
         out.conflicts.extend(deletion_conflicts(dataset, row, regs, new_timestamps))
+    out.conflicts.extend(_orphaned(current, rows, new_timestamps))
     return out
+
+
+def _orphaned(
+    current: dict[RowKey, dict[str, Register]],
+    rows: dict[RowKey, dict[str, Register]],
+    new_timestamps: set[str],
+) -> list[Conflict]:
+    """`line_conflicts` for the lines a batch touched and the lines of the orders it
+    touched, with their orders, as `current` (what the store read) and the batch hold."""
+    touched_orders = {row for ds, row in rows if ds == ORDERS}
+    touched_lines = {row for ds, row in rows if ds == LINES}
+
+    def regs_of(key: RowKey) -> dict[str, Register]:
+        return rows.get(key) or current.get(key, {})
+
+    lines: dict[str, dict[str, Register]] = {row: rows[(LINES, row)] for row in touched_lines}
+    deleted = {
+        row
+        for row in touched_orders
+        if (tomb := rows[(ORDERS, row)].get(TOMBSTONE)) is not None
+        and tomb.value == 1
+        and tomb.timestamp in new_timestamps
+    }
+    if deleted:  # a new delete: the order's other lines may hold edits it hides
+        for (ds, row), regs in current.items():
+            parent = regs.get(PARENT)
+            if ds == LINES and parent is not None and parent.value in deleted:
+                lines.setdefault(row, regs)
+    parents = {
+        p.value
+        for regs in lines.values()
+        if (p := regs.get(PARENT)) is not None and isinstance(p.value, str)
+    }
+    orders = {order: regs_of((ORDERS, order)) for order in parents}
+    return line_conflicts(orders, lines, new_timestamps)

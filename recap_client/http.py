@@ -240,7 +240,9 @@ class SyncClient:
             report.received += len(items)
         for conflict in body.get("conflicts") or []:
             self.replica.conflicts.append(conflict)
-            self.replica.conflicts_after = max(self.replica.conflicts_after, conflict["id"])
+            # `seq`: the notice's place in the feed (a state change moves it up)
+            position = conflict.get("seq", conflict["id"])
+            self.replica.conflicts_after = max(self.replica.conflicts_after, position)
             report.conflicts.append(conflict)
         watermark = body.get("conflicts_watermark")
         if isinstance(watermark, int):

@@ -17,6 +17,7 @@ from .airtable.secrets_box import SecretsBox
 from .api import (  # noqa: F401  (importing declares their operations)
     accounts,
     catalog,
+    conflicts,
     connectors,
     docs,
     events,

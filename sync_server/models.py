@@ -373,7 +373,7 @@ class ConflictSide(BaseModel):
 
 class ConflictOut(BaseModel):
     id: int
-    kind: Literal["superseded", "overwrote", "deleted"]
+    kind: Literal["superseded", "overwrote", "deleted", "reapplied"]
     dataset: str
     row: str
     column: str
@@ -381,6 +381,25 @@ class ConflictOut(BaseModel):
     loser: ConflictSide
     detected_at: str
     yours: Literal["winner", "loser"]
+    seq: int = Field(description="The notice's place in your feed (up when its state changes)")
+    state: Literal["dismissed", "resolved"] | None = Field(
+        description="Your say on it, the same on every device of yours"
+    )
+
+
+class ConflictStatesIn(Strict):
+    """Conflict notices to mark, by id (only those you are party to change)."""
+
+    dismissed: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    resolved: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class ConflictStatesOut(BaseModel):
+    changed: int
 
 
 class SyncOut(BaseModel):

@@ -102,7 +102,9 @@ async def apply_messages(
 
         rows = {(m.dataset, m.row) for m in outcome.inserted}
         current = await registers.read(conn, tenant_id, rows)
-        merged = merge_batch(current, outcome.inserted)
+        # With the lines' orders and the deleted orders' lines: what a delete hides.
+        related = await conflicts.related(conn, tenant_id, current, outcome.inserted)
+        merged = merge_batch({**current, **related}, outcome.inserted)
         outcome.applied = len(merged.applied)
         outcome.conflicts = merged.conflicts
         await registers.write(conn, tenant_id, merged.changed)

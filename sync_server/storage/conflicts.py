@@ -1,14 +1,47 @@
 """Conflicts found while applying, with both sides' values, timestamps and users, and each
-user's feed of the conflicts they are party to."""
+user's feed of the conflicts they are party to, with their say on each (dismissed or
+resolved), which every device of theirs shows."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from crdt.merge import Conflict, Register
+from crdt.merge import LINES, ORDERS, PARENT, TOMBSTONE, Conflict, Register, related_rows
+from crdt.message import Message
+from crdt.schema import DATASETS
 
-from . import messages, users
-from .common import Conn, json_text
+from . import messages, registers, users
+from .common import Conn, json_text, lock_tenant
+
+State = Literal["dismissed", "resolved"]
+RowKey = tuple[str, str]
+
+SELECT_LINES_OF = (
+    f"SELECT id::text AS id, {', '.join(f'{c}, {c}_ts' for c in DATASETS[LINES])} "  # noqa: S608
+    f"FROM {LINES} WHERE tenant_id = $1 AND {PARENT} = ANY($2::uuid[])"
+)
+
+
+async def related(
+    conn: Conn,
+    tenant_id: str,
+    current: dict[RowKey, dict[str, Register]],
+    inserted: list[Message],
+) -> dict[RowKey, dict[str, Register]]:
+    """The registers `merge_batch` needs besides the touched rows (`current`), to tell the
+    line edits a pre-order's delete hides: the orders of the lines the batch edits, and
+    the lines of the orders it deletes (`crdt.merge.related_rows`). At most two reads, only
+    when the batch has lines or deletes orders."""
+    parents, deleted = related_rows(current, inserted)
+    wanted = {("pre_orders", p) for p in parents} - current.keys()
+    out = await registers.read(conn, tenant_id, wanted) if wanted else {}
+    if deleted:
+        for record in await conn.fetch(SELECT_LINES_OF, tenant_id, sorted(deleted)):
+            key = (LINES, record["id"])
+            if key not in current:
+                out[key] = registers.registers_of_record(record, LINES)
+    return out
+
 
 INSERT_CONFLICTS = """
 INSERT INTO conflicts (tenant_id, kind, dataset, row_id, col, winner_value, winner_ts,
@@ -52,25 +85,28 @@ async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[
 async def for_user(
     conn: Conn, tenant_id: str, user_id: str, after_id: int, limit: int = 200
 ) -> tuple[list[dict[str, Any]], int]:
-    """This user's conflicts after `after_id`, and the tenant's newest conflict id, in one
-    statement (one snapshot). Within a tenant, conflict ids commit in order (writes hold the
-    tenant lock), so every conflict committed later has a larger id: a client that saw
-    everything up to that id may start its next query after it. Without that, a rep who is
-    never party to a conflict would rescan them all on every sync."""
+    """This user's conflicts after `after_id` in the feed's order (`seq`: a notice's place
+    moves up when a party's state on it changes, so it comes again), and the tenant's
+    newest feed position, in one statement (one snapshot). Within a tenant, positions
+    commit in order (every writer holds the tenant lock), so everything committed later
+    has a larger one: a client that saw everything up to it may start its next query
+    after it. Without that, a rep who is never party to a conflict would rescan them all on
+    every sync."""
     records = await conn.fetch(
         """WITH latest AS (
-               SELECT coalesce(max(id), 0) AS id FROM conflicts WHERE tenant_id = $1)
-           SELECT l.id AS latest, c.* FROM latest l LEFT JOIN LATERAL (
-               SELECT c.id, c.kind, c.dataset, c.row_id, c.col, c.winner_value, c.winner_ts,
-                      c.winner_user, wu.display_name AS winner_name, c.loser_value,
-                      c.loser_ts, c.loser_user, lu.display_name AS loser_name, c.detected_at
+               SELECT coalesce(max(seq), 0) AS seq FROM conflicts WHERE tenant_id = $1)
+           SELECT l.seq AS latest, c.* FROM latest l LEFT JOIN LATERAL (
+               SELECT c.id, c.seq, c.kind, c.dataset, c.row_id, c.col, c.winner_value,
+                      c.winner_ts, c.winner_user, wu.display_name AS winner_name,
+                      c.loser_value, c.loser_ts, c.loser_user, lu.display_name AS loser_name,
+                      c.detected_at, c.winner_state, c.loser_state
                FROM conflicts c
                LEFT JOIN users wu ON wu.id = c.winner_user
                LEFT JOIN users lu ON lu.id = c.loser_user
-               WHERE c.tenant_id = $1 AND c.id > $3 AND c.id <= l.id
+               WHERE c.tenant_id = $1 AND c.seq > $3 AND c.seq <= l.seq
                  AND (c.winner_user = $2 OR c.loser_user = $2)
-               ORDER BY c.id LIMIT $4) c ON true
-           ORDER BY c.id""",
+               ORDER BY c.seq LIMIT $4) c ON true
+           ORDER BY c.seq""",
         tenant_id,
         user_id,
         after_id,
@@ -98,7 +134,106 @@ async def for_user(
             },
             "detected_at": r["detected_at"].isoformat(),
             "yours": "loser" if str(r["loser_user"]) == user_id else "winner",
+            "seq": r["seq"],
+            "state": r["loser_state"] if str(r["loser_user"]) == user_id else r["winner_state"],
         }
         for r in records
         if r["id"] is not None
     ], latest
+
+
+async def set_states(
+    conn: Conn, tenant_id: str, user_id: str, dismissed: list[int], resolved: list[int]
+) -> int:
+    """Record this user's say on conflicts they are party to (others' are ignored):
+    `dismissed`, or `resolved` (only the loser's: they re-applied their value; it outranks
+    a dismissal). A change moves the notice up the feed, so every device of the user gets
+    it again with its state. A newly resolved notice tells the rep whose value the
+    re-apply replaced: a `reapplied` notice, already dismissed on the re-applier's side.
+    Returns how many notices changed. Under the tenant lock: feed positions commit in
+    order."""
+    async with conn.transaction():
+        await lock_tenant(conn, tenant_id)
+        changed = await conn.fetch(
+            """WITH wanted AS (
+                   SELECT DISTINCT ON (u.id) u.id, u.state FROM unnest($3::bigint[], $4::text[])
+                       AS u(id, state) ORDER BY u.id, u.state DESC)
+               UPDATE conflicts c SET
+                   loser_state = CASE WHEN c.loser_user = $2
+                       AND c.loser_state IS DISTINCT FROM 'resolved'
+                       THEN w.state ELSE c.loser_state END,
+                   winner_state = CASE WHEN c.loser_user IS DISTINCT FROM $2
+                       AND w.state = 'dismissed' THEN 'dismissed' ELSE c.winner_state END,
+                   seq = nextval('conflicts_seq')
+               FROM wanted w
+               WHERE c.tenant_id = $1 AND c.id = w.id
+                 AND CASE WHEN c.loser_user = $2
+                     THEN c.loser_state IS DISTINCT FROM 'resolved'
+                         AND c.loser_state IS DISTINCT FROM w.state
+                     ELSE c.winner_user = $2 AND w.state = 'dismissed'
+                         AND c.winner_state IS NULL END
+               RETURNING c.id, c.kind, c.dataset, c.row_id, c.col, c.loser_state,
+                   c.winner_value, c.winner_ts, c.winner_user, c.loser_value, c.loser_ts""",
+            tenant_id,
+            user_id,
+            [*dismissed, *resolved],
+            ["dismissed"] * len(dismissed) + ["resolved"] * len(resolved),
+        )
+        told = [
+            r
+            for r in changed
+            if r["loser_state"] == "resolved"
+            and r["winner_user"] is not None
+            and str(r["winner_user"]) != user_id
+        ]
+        if told:
+            await _tell_replaced(conn, tenant_id, user_id, told)
+        return len(changed)
+
+
+async def _tell_replaced(conn: Conn, tenant_id: str, user_id: str, told: list[Any]) -> None:
+    """A `reapplied` notice for each re-apply's replaced rep: on the field put back, or, for
+    an edit lost to a delete, on the row brought back (the order, or the line deleted on
+    its own), once per row. The winner's stamp is the field's register now (the re-apply,
+    synced before its resolve is sent), else the value's own."""
+    rows = {(r["dataset"], r["row_id"]) for r in told}
+    now = await registers.read(conn, tenant_id, rows)
+    notices: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+    for r in told:
+        regs = now.get((r["dataset"], r["row_id"]), {})
+        key, value = (r["dataset"], r["row_id"], r["col"]), r["loser_value"]
+        if r["kind"] == "deleted":
+            own = regs.get(TOMBSTONE)
+            parent = regs.get(PARENT)
+            if r["dataset"] == LINES and (own is None or own.timestamp != r["winner_ts"]):
+                key = (ORDERS, str(parent.value) if parent is not None else r["row_id"], TOMBSTONE)
+            else:
+                key = (r["dataset"], r["row_id"], TOMBSTONE)
+            value = 0
+        notices.setdefault(key, (value, r["winner_value"], r))
+    if any(ds == ORDERS for ds, _, _ in notices):
+        now.update(await registers.read(conn, tenant_id, {(ds, row) for ds, row, _ in notices}))
+    items = sorted(notices.items())
+
+    def stamp(key: tuple[str, str, str], r: Any) -> str:
+        reg = now.get((key[0], key[1]), {}).get(key[2])
+        return reg.timestamp if reg is not None else str(r["loser_ts"])
+
+    await conn.execute(
+        """INSERT INTO conflicts (tenant_id, kind, dataset, row_id, col, winner_value,
+               winner_ts, winner_user, winner_state, loser_value, loser_ts, loser_user)
+           SELECT $1, 'reapplied', u.ds, u.r, u.c, u.wv::jsonb, u.wts, $2, 'dismissed',
+               u.lv::jsonb, u.lts, u.lu
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+               $8::text[], $9::text[], $10::uuid[]) AS u(ds, r, c, wv, wts, lv, lts, lu)""",
+        tenant_id,
+        user_id,
+        [k[0] for k, _ in items],
+        [k[1] for k, _ in items],
+        [k[2] for k, _ in items],
+        [json_text(v[0]) for _, v in items],
+        [stamp(k, v[2]) for k, v in items],
+        [json_text(v[1]) for _, v in items],
+        [v[2]["winner_ts"] for _, v in items],
+        [v[2]["winner_user"] for _, v in items],
+    )
