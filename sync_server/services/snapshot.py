@@ -25,7 +25,7 @@ from crdt.schema import DATASETS
 
 from ..auth import seal, unseal
 from ..errors import BadRequest
-from ..storage import messages, snapshot
+from ..storage import conflicts, messages, snapshot
 
 DATASET_ORDER = list(DATASETS)
 PURPOSE = "snapshot"
@@ -98,9 +98,11 @@ async def page(
                 body["total_rows"] = total
             return body, "rows", rows
         seq, late, trie = await snapshot.closing(conn, tenant_id, state["start"], late_limit)
+        # A new device's conflict feed starts here: its user's past conflicts are history.
+        feed = await conflicts.latest(conn, tenant_id) if trie is not None else 0
     found = [messages.message_json(r) for r in late]
     if trie is None:  # more late messages than a page: this page, then the next
         following = {**state, "start": late[-1]["seq"]}
         ahead = {"done": False, "cursor": encode_cursor(secret, tenant_id, following)}
         return ahead, "messages", orjson.dumps(found)
-    return {"done": True, "seq": seq, "messages": found}, "trie", trie
+    return {"done": True, "seq": seq, "conflicts_after": feed, "messages": found}, "trie", trie

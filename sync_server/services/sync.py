@@ -166,7 +166,9 @@ class SyncService:
             # Everything up to the tenant's latest conflict was either returned or is not
             # this user's, unless the page was cut short by its limit.
             response["conflicts_watermark"] = (
-                mine[-1]["seq"] if len(mine) >= CONFLICTS_PAGE else max(body.conflicts_after, latest)
+                mine[-1]["seq"]
+                if len(mine) >= CONFLICTS_PAGE
+                else max(body.conflicts_after, latest)
             )
         return response
 

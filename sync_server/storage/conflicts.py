@@ -82,6 +82,15 @@ async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[
     )
 
 
+async def latest(conn: Conn, tenant_id: str) -> int:
+    """The tenant's newest feed position (0 with no conflicts)."""
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM conflicts WHERE tenant_id = $1", tenant_id
+        )
+    )
+
+
 async def for_user(
     conn: Conn, tenant_id: str, user_id: str, after_id: int, limit: int = 200
 ) -> tuple[list[dict[str, Any]], int]:

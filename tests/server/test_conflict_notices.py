@@ -225,3 +225,32 @@ async def test_restoring_a_deleted_order_tells_the_rep_who_deleted_it_once(
     ]
     assert told[0]["winner"]["value"] == 0 and told[0]["winner"]["user_name"] == "Bob"
     assert told[0]["loser"]["value"] == 1 and told[0]["loser"]["user_name"] == "Alice"
+
+
+async def test_a_new_device_starts_the_conflict_feed_at_its_snapshot(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    await alice.sync()
+    await bob.sync()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
+    await asyncio.sleep(0.01)
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
+    await bob.sync()
+    [conflict] = (await alice.sync()).conflicts
+    headers = {"Authorization": f"Bearer {t.token('alice')}"}
+    url = server.url + "/snapshot"
+    while True:
+        async with http.get(url, headers=headers) as resp:
+            assert resp.status == 200
+            page = await resp.json()
+        if page["done"]:
+            break
+        url = f"{server.url}/snapshot?cursor={page['cursor']}"
+    # The feed's position when the snapshot was taken: Alice's past conflict is behind it.
+    assert page["conflicts_after"] == conflict["seq"]
+    rows = await db_fetch(server.db_url, "SELECT max(seq) AS seq FROM conflicts")
+    assert page["conflicts_after"] == rows[0]["seq"]
