@@ -13,12 +13,14 @@ import asyncpg
 import orjson
 
 from crdt.message import Message
+from recap_client import ClientReplica, SyncClient
 from sync_server.api.cursors import encode_cursor
+from sync_server.auth import issue_token
 from sync_server.database import _init_connection
 from sync_server.keys import POOL
 from sync_server.models import PreOrderPage
 from sync_server.storage.apply import apply_messages
-from tests.conftest import MakeServer, MakeTenant, Running
+from tests.conftest import TEST_SECRET, MakeServer, MakeTenant, Running
 
 API = "/api/v1"
 
@@ -167,9 +169,9 @@ async def test_list_pages_are_the_models_bytes(
 async def test_a_list_page_is_one_statement(
     make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession, db_url: str
 ) -> None:
-    """Every statement the server runs for a page, counted on its pool's connections: the
-    caller's session, and one statement for the page, its documents and its cursor,
-    whatever the filters and whether there is a next page."""
+    """Every statement the server runs for a page, counted on its pool's connections: one,
+    for the caller's session, the page, its documents and its cursor, whatever the filters
+    and whether there is a next page."""
     t = await make_tenant()
     token = t.token("carla")
     server = await make_server(relay_enabled=False, pool_min=2, pool_max=2)
@@ -183,8 +185,71 @@ async def test_a_list_page_is_one_statement(
         status, raw = await get(http, url, token)
         assert status == 200, raw
         cursor = orjson.loads(raw)["next_cursor"] if query == "limit=2" else None
-        session = [s for s in statements.seen if "FROM sessions" in s]
-        page = [s for s in statements.seen if s not in session]
-        assert len(session) == 1, statements.seen
-        assert len(page) == 1, (query, page)
-        assert "FROM pre_orders" in page[0], page
+        assert len(statements.seen) == 1, (query, statements.seen)
+        assert "FROM sessions" in statements.seen[0] and "FROM pre_orders" in statements.seen[0]
+
+
+async def answer(http: aiohttp.ClientSession, url: str, token: str) -> tuple[int, Any, str | None]:
+    async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status, orjson.loads(await resp.read()), resp.headers.get("Retry-After")
+
+
+async def test_the_list_refuses_as_every_operation_refuses(
+    server: Running, make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession
+) -> None:
+    """The list reads the caller's session in its own statement; it answers a session that
+    ended (signed out, role changed, deactivated, device revoked) or never was exactly as an
+    operation that reads it apart does (the partners' list), at the very next request and on
+    every process: this one and another, which learns of the change only from the
+    database. A malformed query of such a session is refused for the session first."""
+    t = await make_tenant(reps=("alice", "bob", "dave", "erin"))
+    there = await make_server()
+    admin = t.token("carla")
+    device = SyncClient(server.url, ClientReplica(), http, t.token("erin"))
+    await device.sync()
+    changes = [
+        ("POST", "/auth/logout", t.token("alice"), None),
+        ("POST", f"{API}/users/{t.user_id('bob')}/role", admin, {"role": "admin"}),
+        ("POST", f"{API}/users/{t.user_id('dave')}/deactivate", admin, None),
+        ("POST", f"{API}/devices/{device.replica.node}/revoke", admin, None),
+    ]
+    ghost = issue_token(TEST_SECRET, str(uuid.uuid4()), t.user_id("alice"), t.id, 3600)
+    codes = []
+    for (method, path, who, body), ended in zip(
+        changes, ["alice", "bob", "dave", "erin"], strict=True
+    ):
+        token = t.token(ended)
+        for base in (server.url, there.url):
+            status, _, _ = await answer(http, f"{base}{API}/preorders?limit=5", token)
+            assert status == 200
+        headers = {"Authorization": f"Bearer {who}"}
+        async with http.request(method, server.url + path, json=body, headers=headers) as resp:
+            assert resp.status in (200, 204), await resp.text()
+        for base in (there.url, server.url):
+            for query in ("limit=5", "limit=0", "cursor=forged"):
+                listed = await answer(http, f"{base}{API}/preorders?{query}", token)
+                apart = await answer(http, f"{base}{API}/partners", token)
+                assert listed == apart and listed[0] in (401, 403), (ended, query, listed)
+                codes.append(listed[1]["code"])
+    assert set(codes) == {"session_ended", "account_disabled", "device_revoked"}
+    for base in (server.url, there.url):
+        listed = await answer(http, f"{base}{API}/preorders", ghost)
+        assert listed == await answer(http, f"{base}{API}/partners", ghost)
+        assert listed[0] == 401
+
+
+async def test_over_its_rate_the_list_answers_429_as_every_operation(
+    make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession
+) -> None:
+    """A caller with no rate-limit token left is refused before the list's statement, as any
+    other operation refuses it."""
+    t = await make_tenant()
+    slow = await make_server(rate_per_s=0.01, rate_burst=3)
+    token = t.token("alice")
+    for _ in range(2):
+        assert (await answer(http, f"{slow.url}{API}/preorders", token))[0] == 200
+    assert (await answer(http, f"{slow.url}{API}/partners", token))[0] == 200
+    listed = await answer(http, f"{slow.url}{API}/preorders", token)
+    apart = await answer(http, f"{slow.url}{API}/partners", token)
+    assert listed[0] == apart[0] == 429 and listed[1]["code"] == apart[1]["code"]
+    assert listed[2] is not None
