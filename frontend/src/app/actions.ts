@@ -5,8 +5,9 @@
 import { v7 as uuidv7 } from 'uuid';
 
 import type { Scalar } from '../engine/message';
-import type { ConflictRecord, RowRecord } from '../engine/store';
+import type { ConflictRecord, ConflictState, RowRecord } from '../engine/store';
 import { utcSeconds } from './dates';
+import { noticeKey, reapplyChanges, type RowOf } from './notices';
 import { service } from './service';
 
 /** Weight of `quantity` units of a product, rounded to grams. */
@@ -90,35 +91,87 @@ export async function saveProfile(
   if (changes.length) await service.edit(changes);
 }
 
-/** The lost edits made by the same action as `conflict`'s (one batch is stamped within one
- * millisecond: e.g. a quantity and the weight that goes with it), still unresolved. */
-async function sameAction(conflict: ConflictRecord): Promise<ConflictRecord[]> {
-  const millis = conflict.loser.timestamp.slice(0, 24);
-  const all = await service.db.conflicts.toArray();
-  return all.filter(
-    (c) =>
-      c.id === conflict.id ||
-      (c.yours === 'loser' &&
-        c.resolved === 0 &&
-        c.dataset === conflict.dataset &&
-        c.row === conflict.row &&
-        c.loser.timestamp.slice(0, 24) === millis),
-  );
+// -- conflicts ----------------------------------------------------------------------
+
+/** The rows conflicts name, deleted ones included, for grouping and checks. */
+async function rowsFor(conflicts: readonly ConflictRecord[]): Promise<RowOf> {
+  const rows = new Map<string, RowRecord>();
+  const get = async (dataset: string, id: string): Promise<RowRecord | undefined> => {
+    const key = `${dataset}/${id}`;
+    if (!rows.has(key)) {
+      const row = await service.replica.row(dataset, id);
+      if (row) rows.set(key, row);
+    }
+    return rows.get(key);
+  };
+  for (const c of conflicts) {
+    const row = await get(c.dataset, c.row);
+    if (row?.parent) await get('pre_orders', row.parent);
+  }
+  return (dataset, id) => rows.get(`${dataset}/${id}`);
 }
 
-/** Write my losing value(s) again: a knowing overwrite (its `prev` is the winner), so it is
- * no new conflict for the winner; an edit lost to a delete restores the row too. */
-export async function reapply(conflict: ConflictRecord): Promise<void> {
-  const group = await sameAction(conflict);
-  const changes = new Map<string, { dataset: string; row: string; column: string; value: Scalar }>();
-  for (const c of group) {
-    if (c.kind === 'deleted' && c.column !== 'tombstone') {
-      changes.set('tombstone', { dataset: c.dataset, row: c.row, column: 'tombstone', value: 0 });
-    }
-    changes.set(c.column, { dataset: c.dataset, row: c.row, column: c.column, value: c.loser.value });
+/** The conflicts of the notice `conflict` belongs to (one user action, or one delete). */
+async function noticeOf(conflict: ConflictRecord): Promise<{ items: ConflictRecord[]; lookup: RowOf }> {
+  const all = await service.db.conflicts.toArray();
+  const lookup = await rowsFor(all);
+  const key = noticeKey(conflict, lookup);
+  return { items: all.filter((c) => noticeKey(c, lookup) === key), lookup };
+}
+
+/** Settle conflicts here at once and tell the server, which every other device of the user
+ * hears from (their next sync). */
+async function settle(ids: readonly number[], state: ConflictState): Promise<void> {
+  if (!ids.length) return;
+  await service.db.conflicts
+    .where('id')
+    .anyOf([...ids])
+    .modify((c) => {
+      if (c.state === 'resolved') return;
+      c.state = state;
+      c.pending = state;
+      c.notified = 1;
+      c.resolved = 1;
+    });
+  void flushConflictStates().catch(() => undefined);
+}
+
+/** Send the says made on this device that the server has not recorded yet (again after
+ * each sync until it has). A resolve waits for the outbox to empty: the re-applied edit
+ * reaches the server first, so the notice it sends the replaced rep names it. */
+export async function flushConflictStates(): Promise<void> {
+  const pending = await service.db.conflicts.filter((c) => c.pending !== undefined).toArray();
+  if (!pending.length) return;
+  const synced = (await service.db.outbox.count()) === 0;
+  const dismissed = pending.filter((c) => c.pending === 'dismissed').map((c) => c.id);
+  const resolved = synced ? pending.filter((c) => c.pending === 'resolved').map((c) => c.id) : [];
+  for (let i = 0; i < Math.max(dismissed.length, resolved.length); i += 1000) {
+    const body = { dismissed: dismissed.slice(i, i + 1000), resolved: resolved.slice(i, i + 1000) };
+    if (!body.dismissed.length && !body.resolved.length) continue;
+    await service.api<{ changed: number }>('POST', '/api/v1/conflicts/states', body);
+    const sent = new Set([...body.dismissed, ...body.resolved]);
+    await service.db.conflicts
+      .where('id')
+      .anyOf([...sent])
+      .modify((c) => {
+        if (c.pending === c.state) delete c.pending;
+      });
   }
-  await service.edit([...changes.values()]);
-  await service.db.conflicts.bulkUpdate(group.map((c) => ({ key: c.id, changes: { resolved: 1, notified: 1 } })));
+}
+
+/** Write my losing value(s) again, as one ordinary edit stamped now: the values of the
+ * notice's conflicts I lost whose winning value still stands (over a newer value it would
+ * overwrite an edit its author never lost); for a delete, the order (or line) back with my
+ * edits. The server tells the rep whose value it replaces. */
+export async function reapply(conflict: ConflictRecord): Promise<void> {
+  const { items, lookup } = await noticeOf(conflict);
+  const changes = reapplyChanges(items, lookup);
+  if (!changes.length) throw new Error('The other value has changed since: there is nothing to re-apply.');
+  await service.edit(changes);
+  await settle(
+    items.filter((c) => c.yours === 'loser' && c.resolved === 0).map((c) => c.id),
+    'resolved',
+  );
 }
 
 /** The user has seen every notice (the conflicts list is open). */
@@ -126,6 +179,27 @@ export async function markAllSeen(): Promise<void> {
   await service.db.conflicts.where('notified').equals(0).modify({ notified: 1 });
 }
 
+/** The toast is out of sight (it hid itself): seen here, still open in the list. */
+export async function markSeen(ids: readonly number[]): Promise<void> {
+  await service.db.conflicts
+    .where('id')
+    .anyOf([...ids])
+    .modify({ notified: 1 });
+}
+
+/** Dismiss the notice `id` belongs to, on every device of the user. */
 export async function dismissConflict(id: number): Promise<void> {
-  await service.db.conflicts.update(id, { notified: 1 });
+  const conflict = await service.db.conflicts.get(id);
+  if (!conflict) return;
+  const { items } = await noticeOf(conflict);
+  await settle(
+    items.filter((c) => c.resolved === 0).map((c) => c.id),
+    'dismissed',
+  );
+}
+
+/** Dismiss every open notice, on every device of the user. */
+export async function dismissAllConflicts(): Promise<void> {
+  const open = await service.db.conflicts.filter((c) => c.resolved === 0).primaryKeys();
+  await settle(open, 'dismissed');
 }

@@ -1,6 +1,7 @@
 /** The app's pages as hash routes (`#/recap/2026-11-24`, `#/accept-invite/<secret>`, ...). */
 export type Route =
-  | { page: 'recap'; date: string | null }
+  /** `order`: open that pre-order in the editor (a link from a conflict notice). */
+  | { page: 'recap'; date: string | null; order?: string }
   | { page: 'conflicts' }
   | { page: 'dashboard' }
   | { page: 'profile' }
@@ -27,11 +28,15 @@ export function parseHash(hash: string): Route {
     return { page: first, secret: decodeURIComponent(parts[1]) };
   }
   const date = first === 'recap' && /^\d{4}-\d{2}-\d{2}$/.test(parts[1] ?? '') ? (parts[1] ?? null) : null;
-  return { page: 'recap', date };
+  const order = parts[2] ?? '';
+  return date && /^[0-9a-f-]{36}$/.test(order) ? { page: 'recap', date, order } : { page: 'recap', date };
 }
 
 export function routeHash(route: Route): string {
-  if (route.page === 'recap') return route.date ? `#/recap/${route.date}` : '#/recap';
+  if (route.page === 'recap') {
+    if (!route.date) return '#/recap';
+    return route.order ? `#/recap/${route.date}/${route.order}` : `#/recap/${route.date}`;
+  }
   if (route.page === 'accept-invite' || route.page === 'reset-password') {
     return `#/${route.page}/${encodeURIComponent(route.secret)}`;
   }

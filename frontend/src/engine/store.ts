@@ -57,10 +57,14 @@ export interface ConflictSide {
   user_name: string | null;
 }
 
+/** The user's say on a conflict notice, the same on every device of theirs. */
+export type ConflictState = 'dismissed' | 'resolved';
+
 /** A conflict notice as the server reports it (GET conflicts in POST /sync). */
 export interface ServerConflict {
   id: number;
-  kind: 'superseded' | 'overwrote' | 'deleted';
+  /** `reapplied`: the loser of a conflict put their value back over yours. */
+  kind: 'superseded' | 'overwrote' | 'deleted' | 'reapplied';
   dataset: string;
   row: string;
   column: string;
@@ -68,13 +72,19 @@ export interface ServerConflict {
   loser: ConflictSide;
   detected_at: string;
   yours: 'winner' | 'loser';
+  /** Its place in the user's feed: it moves up (and comes again) when its state changes. */
+  seq?: number;
+  /** Dismissed, or resolved (re-applied), on any device of the user; null while open. */
+  state?: ConflictState | null;
 }
 
 export interface ConflictRecord extends ServerConflict {
   /** 0 until the user has seen the notification (dismissed the toast). */
   notified: 0 | 1;
-  /** 1 once the user re-applied their value. */
+  /** 1 once settled: re-applied or dismissed, here or on another device of the user. */
   resolved: 0 | 1;
+  /** A say made on this device that the server has not recorded yet. */
+  pending?: ConflictState;
 }
 
 export interface User {
@@ -816,19 +826,38 @@ export class LocalReplica {
     return c.yours;
   }
 
-  async addConflicts(list: readonly ServerConflict[], notified: 0 | 1 = 0): Promise<void> {
-    if (!list.length) return;
+  /** Store the notices of a /sync response: new ones (a notice already settled on another
+   * device arrives seen), and the state of those held already (a notice comes again when
+   * its state changes); the feed's cursor moves to the last one or the `watermark`. */
+  async addConflicts(list: readonly ServerConflict[], watermark = 0): Promise<void> {
+    if (!list.length && !watermark) return;
     const db = this.db;
     await db.transaction('rw', [db.meta, db.conflicts], async () => {
       const existing = await db.conflicts.bulkGet(list.map((c) => c.id));
-      const put = list
-        .filter((_, i) => existing[i] === undefined)
-        .map((c): ConflictRecord => ({ ...c, yours: this.side(c), notified, resolved: 0 }));
+      const put: ConflictRecord[] = [];
+      list.forEach((c, i) => {
+        const had = existing[i];
+        const state = c.state ?? null;
+        if (had === undefined) {
+          const settled = state !== null ? 1 : 0;
+          put.push({ ...c, state, yours: this.side(c), notified: settled, resolved: settled });
+        } else if (state !== null && had.state !== state && had.state !== 'resolved') {
+          const { pending, ...rest } = had;
+          const keep = pending !== undefined && pending !== state && state !== 'resolved';
+          put.push({ ...rest, state, notified: 1, resolved: 1, ...(keep ? { pending } : {}) });
+        }
+      });
       if (put.length) await db.conflicts.bulkPut(put);
       const after = (await this.getMeta<number>('conflictsAfter')) ?? 0;
-      const max = Math.max(after, ...list.map((c) => c.id));
+      const max = Math.max(after, watermark, ...list.map((c) => c.seq ?? c.id));
       await db.meta.put({ key: 'conflictsAfter', value: max });
     });
+  }
+
+  /** A new device starts the feed where the snapshot was taken: its user's past conflicts
+   * are history, not news (nor a wave of notices). */
+  async skipConflictsTo(position: number): Promise<void> {
+    await this.addConflicts([], position);
   }
 
   async conflictsAfter(): Promise<number> {

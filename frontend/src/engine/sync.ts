@@ -120,6 +120,8 @@ export interface SyncResponse {
   cursor?: string | null;
   root: [number, number];
   conflicts?: ServerConflict[];
+  /** Where the next request's conflicts_after may start (servers before it omit it). */
+  conflicts_watermark?: number;
 }
 
 /** Snapshot rows stored per transaction. A batch reads and rewrites every group its rows
@@ -152,6 +154,8 @@ type SnapshotPage = SnapshotRows | SnapshotLate | SnapshotEnd;
 interface SnapshotEnd {
   done: true;
   seq: number;
+  /** The conflict feed's position at the snapshot: a new device starts there. */
+  conflicts_after?: number;
   messages: RemoteMessage[];
   trie: [string, number, number][];
 }
@@ -408,8 +412,8 @@ export class SyncClient {
       report.received += items.length;
     }
     const conflicts = body.conflicts ?? [];
+    await this.replica.addConflicts(conflicts, body.conflicts_watermark ?? 0);
     if (conflicts.length) {
-      await this.replica.addConflicts(conflicts);
       report.conflicts.push(...conflicts);
       this.onConflicts?.(conflicts);
     }
@@ -470,6 +474,7 @@ export class SyncClient {
     await storing;
     progress?.({ phase: 'index', done, total });
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
+    await this.replica.skipConflictsTo(body.conflicts_after ?? 0);
     await this.replica.receiveRemote([...late, ...body.messages]);
     progress?.({ phase: 'catch-up', done, total });
     const report = await this.sync();

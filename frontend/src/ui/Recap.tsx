@@ -64,6 +64,13 @@ export function RecapPage(props: { role: string }): ReactNode {
   const products = useDataset('products');
   const pending = usePendingRows();
   const [selected, setSelected] = useState<string | null>(null);
+  // A link (from a conflict notice) names the order to open: opened once per link.
+  const linked = route.page === 'recap' ? route.order : undefined;
+  const [followed, setFollowed] = useState<string | undefined>(undefined);
+  if (linked !== followed) {
+    setFollowed(linked);
+    if (linked) setSelected(linked);
+  }
   const [creating, setCreating] = useState(false);
   const toast = useToast();
 
