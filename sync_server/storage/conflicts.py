@@ -10,7 +10,7 @@ from crdt.merge import LINES, ORDERS, PARENT, TOMBSTONE, Conflict, Register, rel
 from crdt.message import Message
 from crdt.schema import DATASETS
 
-from . import messages, registers, users
+from . import messages, outbox, registers, users
 from .common import Conn, json_text, lock_tenant
 
 State = Literal["dismissed", "resolved"]
@@ -159,8 +159,8 @@ async def set_states(
     a dismissal). A change moves the notice up the feed, so every device of the user gets
     it again with its state. A newly resolved notice tells the rep whose value the
     re-apply replaced: a `reapplied` notice, already dismissed on the re-applier's side.
-    Returns how many notices changed. Under the tenant lock: feed positions commit in
-    order."""
+    Returns how many notices changed; live devices are told on commit. Under the tenant
+    lock: feed positions commit in order."""
     async with conn.transaction():
         await lock_tenant(conn, tenant_id)
         changed = await conn.fetch(
@@ -197,6 +197,8 @@ async def set_states(
         ]
         if told:
             await _tell_replaced(conn, tenant_id, user_id, told)
+        if changed:  # the user's other devices (and a told rep's) sync now, not in 30 s
+            await outbox.notify_change(conn, tenant_id, None)
         return len(changed)
 
 

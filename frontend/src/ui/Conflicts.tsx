@@ -191,8 +191,8 @@ export function noticeSentence(notice: Notice, lookup: Lookup): string {
     const value = describeValue(c.column, c.winner.value, lookup);
     const mine = describeValue(c.column, c.loser.value, lookup);
     return c.yours === 'loser'
-      ? `${other} put their ${fields} "${value}" back on ${record}, over your "${mine}".`
-      : `You put your ${fields} "${value}" back on ${record}.`;
+      ? `${other} re-applied their ${fields} on ${record}: "${value}" replaced your "${mine}".`
+      : `You re-applied your ${fields} "${value}" on ${record}.`;
   }
   const mine = describeValue(c.column, mineOf(c).value, lookup);
   const value = describeValue(c.column, theirs.value, lookup);
@@ -276,7 +276,7 @@ function NoticeActions(props: { notice: Notice; lookup: Lookup; inToast: boolean
 }
 
 /** How long a conflict toast shows before it hides itself (the notice stays listed). */
-export const TOAST_MS = 8000;
+export const TOAST_MS = 10_000;
 /** At most this many toasts at once, stacked; the rest are counted. */
 export const MAX_TOASTS = 3;
 
@@ -296,8 +296,10 @@ export function ConflictToasts(): ReactNode {
   const shown = notices.slice(0, MAX_TOASTS);
   const shownKey = shown.map((n) => n.key).join('|');
   useEffect(() => {
-    if (!shown.length) return;
-    const timer = setTimeout(() => void markSeen(shown.flatMap((n) => n.items.map((c) => c.id))), TOAST_MS);
+    if (!notices.length) return;
+    // Hiding takes the counted rest along: no second wave of the same news.
+    const ids = notices.flatMap((n) => n.items.map((c) => c.id));
+    const timer = setTimeout(() => void markSeen(ids), TOAST_MS);
     return () => clearTimeout(timer);
     // Restarted only when the set of shown notices changes.
     // eslint-disable-next-line react-hooks/exhaustive-deps
