@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from recap_client import ClientReplica, SyncClient
-from tests.conftest import MakeTenant, Running, Tenant, db_fetch
+from tests.conftest import MakeTenant, Running, Tenant, db_fetch, live_url
 
 
 def new_row() -> str:
@@ -136,8 +136,13 @@ async def test_a_dismissal_reaches_every_device_of_the_user_only(
     assert same["id"] == conflict["id"]
     await bob.sync()
 
-    status, body = await set_states(server, http, t.token("alice"), dismissed=[conflict["id"]])
-    assert (status, body) == (200, {"changed": 1})
+    # The phone, idle on its live socket, is told at once to sync.
+    assert phone.token is not None
+    async with http.ws_connect(await live_url(http, server.url, phone.token)) as ws:
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        status, body = await set_states(server, http, t.token("alice"), dismissed=[conflict["id"]])
+        assert (status, body) == (200, {"changed": 1})
+        assert (await ws.receive_json(timeout=5))["type"] == "changed"
     [again] = (await phone.sync()).conflicts
     assert (again["id"], again["state"], again["yours"]) == (conflict["id"], "dismissed", "loser")
     assert again["seq"] > same["seq"]
