@@ -152,10 +152,10 @@ export function lostEdits(items: readonly ConflictRecord[], lookup: Lookup): str
   for (const list of byRow.values()) {
     const first = list[0];
     if (first === undefined) continue;
-    const side = (c: ConflictRecord): ConflictSide => (c.yours === 'loser' ? c.loser : c.winner);
+    // The edit a delete hid is its conflict's loser, whichever side this user was on.
     const fields = primaryFirst(list)
       .filter((c) => c.column !== 'tombstone' && c.column !== 'pre_order_id' && c.column !== 'created_at')
-      .map((c) => `${fieldLabel(c)} ${describeValue(c.column, side(c).value, lookup)}`);
+      .map((c) => `${fieldLabel(c)} ${describeValue(c.column, c.loser.value, lookup)}`);
     if (first.dataset === 'pre_order_flows') {
       const row = lookup.rows.get(`pre_order_flows/${first.row}`);
       const product = text(lookup.products?.get(text(row, 'product_id')), 'name') || 'a product';
