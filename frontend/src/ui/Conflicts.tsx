@@ -241,6 +241,7 @@ function NoticeActions(props: { notice: Notice; lookup: Lookup; inToast: boolean
         <a
           className="btn ghost"
           data-testid={inToast ? 'toast-open' : 'conflict-open'}
+          aria-label={`Open ${describeRecord(notice.record, lookup)}`}
           href={`#${target.page === 'recap' ? `/recap/${target.date ?? ''}/${target.order ?? ''}` : `/${target.page}`}`}
           onClick={(e) => {
             e.preventDefault();
