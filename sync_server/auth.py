@@ -67,16 +67,6 @@ class Principal:
     session_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A caller whose token is valid but whose session the handler reads itself, in its own
-    statement (an operation declared `session_in_statement`), until `httpio.admit` checks
-    it: the token's claims and the roles the operation admits."""
-
-    claims: Claims
-    roles: tuple[Role, ...]
-
-
 def issue_token(
     secret: str,
     session_id: str,

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .auth import Claims, Principal, Role, read_token
+from .auth import Principal, Role, read_token
 from .errors import (
     BadRequest,
     Forbidden,
@@ -23,7 +23,7 @@ from .errors import (
     TimedOut,
     Unauthorized,
 )
-from .keys import BODY_BUDGET, LIMITER, PENDING, POOL, PRINCIPAL, SETTINGS
+from .keys import BODY_BUDGET, LIMITER, POOL, PRINCIPAL, SETTINGS
 from .storage import sessions
 
 M = TypeVar("M", bound=BaseModel)
@@ -94,10 +94,14 @@ SESSION_ENDED = {
 }
 
 
-def token_claims(request: web.Request, ticket: bool) -> Claims:
-    """The claims of the bearer token in the `Authorization` header (or, for the WebSocket,
-    whose handshake a browser cannot give headers, of a short-lived `?ticket=`): 401 without
-    a valid one. Its session is still to be checked (`check_session`)."""
+async def authenticate(request: web.Request, roles: Collection[Role], ticket: bool) -> Principal:
+    """The caller, from the bearer token in the `Authorization` header (or, for the
+    WebSocket, whose handshake a browser cannot give headers, a short-lived `?ticket=`),
+    checked against its session on the server: 401 without a valid token or when the
+    session ended, 403 `account_disabled` or `device_revoked`, 403 if the user's role (as
+    it is now) is not among `roles`, 429 once the user is over its rate. Called once per
+    request, by the guard the operation registry puts around every handler that requires a
+    user."""
     secret = request.app[SETTINGS].token_secret
     if ticket:
         claims = read_token(secret, request.query.get("ticket", ""), kind="ticket")
@@ -107,15 +111,8 @@ def token_claims(request: web.Request, ticket: bool) -> Claims:
         claims = read_token(secret, token) if token else None
     if claims is None:
         raise Unauthorized()
-    return claims
-
-
-def check_session(
-    found: sessions.SessionState | None, claims: Claims, roles: Collection[Role]
-) -> Role:
-    """The caller's role now, if its session as read on the server admits the request: 401
-    for an unknown session or when the session ended, 403 `account_disabled` or
-    `device_revoked`, 403 if the user's role (as it is now) is not among `roles`."""
+    async with request.app[POOL].acquire() as conn:
+        found = await sessions.state(conn, claims.session_id)
     if found is None or found.user_id != claims.user_id:
         raise Unauthorized()
     if found.device_revoked or found.ended_reason == "device_revoked":
@@ -132,60 +129,10 @@ def check_session(
     role: Role = found.role  # type: ignore[assignment]
     if role not in roles:
         raise Forbidden(f"this endpoint requires the {' or '.join(roles)} role")
-    return role
-
-
-def charge(request: web.Request, user_id: str) -> None:
-    """One rate-limit token of the user's: 429 once the user is over its rate."""
-    wait = request.app[LIMITER].allow(user_id)
+    wait = request.app[LIMITER].allow(claims.user_id)
     if wait:
         raise RateLimited(f"too many requests; retry in {wait:.2f} s", retry_after_s=round(wait, 2))
-
-
-async def authenticate(request: web.Request, roles: Collection[Role], ticket: bool) -> Principal:
-    """The caller, from its token (`token_claims`), checked against its session on the
-    server (`check_session`: read here, in a statement of its own), then charged a
-    rate-limit token. Called once per request, by the guard the operation registry puts
-    around every handler that requires a user."""
-    claims = token_claims(request, ticket)
-    async with request.app[POOL].acquire() as conn:
-        found = await sessions.state(conn, claims.session_id)
-    role = check_session(found, claims, roles)
-    charge(request, claims.user_id)
     return Principal(claims.user_id, claims.tenant_id, role, claims.session_id)
-
-
-def pending(request: web.Request) -> Claims:
-    """The token's claims of the caller of an operation that reads its session in its own
-    statement (`session_in_statement`): what that statement may be asked for (its session,
-    its tenant) before `admit` has checked the session it read."""
-    return request[PENDING].claims
-
-
-def admit(request: web.Request, found: sessions.SessionState | None) -> Principal:
-    """For an operation that reads the caller's session in its own statement: the checks
-    `authenticate` makes, on the session that statement read, and the caller's rate-limit
-    token (unless the guard authenticated it already: see `operations.guarded`). The handler
-    answers nothing it read before this returns."""
-    waiting = request[PENDING]
-    claims = waiting.claims
-    role = check_session(found, claims, waiting.roles)
-    if PRINCIPAL not in request:
-        charge(request, claims.user_id)
-    principal = Principal(claims.user_id, claims.tenant_id, role, claims.session_id)
-    request[PRINCIPAL] = principal
-    return principal
-
-
-async def admit_apart(request: web.Request) -> Principal:
-    """`admit` on the session read in a statement of its own, as `authenticate` reads it:
-    for a request its handler refuses before its statement (a malformed query), so that a
-    caller whose session does not admit it is told that first, as by any operation."""
-    if PRINCIPAL in request:
-        return request[PRINCIPAL]
-    async with request.app[POOL].acquire() as conn:
-        found = await sessions.state(conn, pending(request).session_id)
-    return admit(request, found)
 
 
 def client_address(request: web.Request) -> str:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .airtable.bridge import AirtableBridge
 from .airtable.secrets_box import SecretsBox
-from .auth import Pending, Principal
+from .auth import Principal
 from .clock import ServerClock
 from .metrics import Metrics
 from .ratelimit import BodyBudget, RateLimiter
@@ -47,6 +47,3 @@ BRIDGE = web.AppKey("airtable_bridge", AirtableBridge)
 
 #: The authenticated caller of this request, set by the operation's guard (`operations.py`).
 PRINCIPAL = web.RequestKey("principal", Principal)
-#: The caller of an operation that reads its session in its own statement, until
-#: `httpio.admit` has checked that session (`operations.py`).
-PENDING = web.RequestKey("pending", Pending)

@@ -18,9 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .auth import ROLES, Pending, Role
-from .httpio import authenticate, token_claims
-from .keys import LIMITER, PENDING, PRINCIPAL
+from .auth import ROLES, Role
+from .httpio import authenticate
+from .keys import PRINCIPAL
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,9 +80,6 @@ class Operation:
     documented: bool = True
     #: authenticated by a short-lived `?ticket=` instead of the header (the WebSocket)
     ticket: bool = False
-    #: the handler reads the caller's session in its own statement, with what it answers,
-    #: and has `httpio.admit` check it before answering (one statement per request)
-    session_in_statement: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
     #: other success statuses answered with the same body (e.g. 200 for a replayed create)
     also: dict[int, str] = field(default_factory=dict)
@@ -102,15 +99,7 @@ def operation(
 
 
 def guarded(op: Operation) -> Handler:
-    """The handler behind the access check its declaration asks for.
-
-    An operation `session_in_statement` reads the caller's session in the statement that
-    reads what it answers, and `httpio.admit` checks it there, with the same checks and
-    answers as `authenticate`; its guard checks the token only. But a caller with no
-    rate-limit token left is authenticated here, as any other (its session read on its
-    own, then 429), so that what it costs the database stays bounded by the rate too, and
-    an ended session's requests never draw on its user's tokens. A handler that returns
-    without admitting its caller is an error (500), never an answer."""
+    """The handler behind the access check its declaration asks for."""
     if not op.roles:
         return op.handler
     handler, roles, ticket = op.handler, op.roles, op.ticket
@@ -118,19 +107,6 @@ def guarded(op: Operation) -> Handler:
     async def guard(request: web.Request) -> web.StreamResponse:
         request[PRINCIPAL] = await authenticate(request, roles, ticket)
         return await handler(request)
-
-    async def guard_in_statement(request: web.Request) -> web.StreamResponse:
-        claims = token_claims(request, ticket)
-        request[PENDING] = Pending(claims, roles)
-        if not request.app[LIMITER].available(claims.user_id):
-            request[PRINCIPAL] = await authenticate(request, roles, ticket)
-        response = await handler(request)
-        if PRINCIPAL not in request:
-            raise RuntimeError(f"{handler.__name__} answered without admitting its caller")
-        return response
-
-    if op.session_in_statement:
-        guard = guard_in_statement
 
     guard.__name__ = handler.__name__
     guard.__doc__ = handler.__doc__

@@ -35,12 +35,6 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         return (cost - tokens) / self.rate
 
-    def available(self, key: str, cost: float = 1.0) -> bool:
-        """Whether `allow` would allow it now (nothing is taken)."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        return min(self.burst, tokens + (now - last) * self.rate) >= cost
-
     def _prune(self, now: float) -> None:
         full_after = self.burst / self.rate if self.rate > 0 else float("inf")
         for key in [k for k, (_, last) in self._buckets.items() if now - last >= full_after]:

@@ -7,17 +7,8 @@ from aiohttp import web
 
 from crdt.message import Scalar
 
-from ..errors import Invalid, PreconditionRequired, ServiceError
-from ..httpio import (
-    admit,
-    admit_apart,
-    caller,
-    json_response,
-    parse_body,
-    parse_query,
-    path_uuid,
-    pending,
-)
+from ..errors import Invalid, PreconditionRequired
+from ..httpio import caller, json_response, parse_body, parse_query, path_uuid
 from ..keys import POOL, RECORDS
 from ..models import (
     FlowIn,
@@ -57,33 +48,25 @@ def _changes(body: PreOrderPatch | FlowPatch) -> dict[str, Scalar]:
     response=PreOrderPage,
     query=PreOrderQuery,
     errors=[400, 422],
-    session_in_statement=True,
 )
 async def list_preorders(request: web.Request) -> web.Response:
-    """One statement (`storage.records.preorder_page`) reads the caller's session, the
-    page, its flows and the next cursor's key; the session is checked (`admit`) before
-    anything is answered; the documents are answered as `page_documents` builds them, in
+    """One statement (`storage.records.preorder_page`) reads the page, its flows and the
+    next cursor's key; the documents are answered as `page_documents` builds them, in
     PreOrderPage's shape without a second validation pass (tests/server/test_rest_reads.py
     checks the bytes against the model's)."""
-    claims = pending(request)
-    try:
-        q = parse_query(request, PreOrderQuery)
-        after = decode_keyset_cursor(q.cursor) if q.cursor else None
-    except ServiceError:
-        await admit_apart(request)
-        raise
+    tenant = caller(request).tenant_id
+    q = parse_query(request, PreOrderQuery)
+    after = decode_keyset_cursor(q.cursor) if q.cursor else None
     async with request.app[POOL].acquire() as conn:
-        session, rows = await records.preorder_page(
+        rows = await records.preorder_page(
             conn,
-            claims.session_id,
-            claims.tenant_id,
+            tenant,
             q.delivery_date,
             q.status,
             str(q.partner_id) if q.partner_id else None,
             after,
             q.limit,
         )
-    admit(request, session)
     items, last = page_documents(rows, q.limit)
     cursor = encode_cursor(list(last)) if last is not None else None
     return json_response({"items": items, "next_cursor": cursor})

@@ -66,9 +66,8 @@ def page_documents(
     rows: list[asyncpg.Record], limit: int
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     """A page's documents from `storage.records.preorder_page`'s rows (one per flow, their
-    columns in this order, after the caller's session's), as `_document` answers a
-    pre-order (the fields in PreOrder's and Flow's order, each record with its ETag,
-    spelled as `etag` spells it), built directly: a page of up to 200
+    columns in this order), as `_document` answers a pre-order (the fields in PreOrder's
+    and Flow's order, each record with its ETag), built directly: a page of up to 200
     pre-orders is too many documents to validate one by one on every read (on the hot
     path, this loop is most of the handler's own time). And the next cursor's
     `(sort key, id)`: the last document's, if a row beyond the page came back."""
@@ -76,13 +75,6 @@ def page_documents(
     flows: list[dict[str, Any]] = []
     number, key, order_id = 0, "", ""
     for (
-        _user,
-        _tenant,
-        _role,
-        _active,
-        _ended,
-        _expired,
-        _revoked,
         n,
         oid,
         partner_id,
@@ -100,8 +92,6 @@ def page_documents(
         weight,
         flow_version,
     ) in rows:
-        if n is None:  # an empty page: the session's row alone
-            break
         if n > limit:
             return documents, (key, order_id)
         if n != number:

@@ -11,7 +11,6 @@ import asyncpg
 
 from crdt.schema import DATASETS
 
-from . import sessions
 from .common import LIVE, Conn, scalar_from_db
 from .registers import registers_of_record
 
@@ -77,22 +76,13 @@ def _version_sql(alias: str, dataset: str) -> str:
     return "greatest(" + ", ".join(f'{alias}.{c}_ts COLLATE "C"' for c in DATASETS[dataset]) + ")"
 
 
-#: The session's columns (`sessions.SessionState`'s fields) at the head of a page's rows.
-SESSION = tuple(sessions.SessionState.__dataclass_fields__)
-
-
 @functools.cache
 def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limit: int) -> str:
-    """One keyset page of pre-orders in one statement, with the caller's session: the
-    session's state (`sessions.state_sql`), then the page's rows (one more than asked, to
-    tell whether a next page exists) on the keyset index, read only if the session is
-    usable and of the tenant, each with its sort key (the next cursor's), its version, its
-    partner's name, and, but for the extra row, its live flows with their products and
-    versions. One result row per flow, in page order and by flow id (a pre-order without
-    flows has one, with null flow columns), each starting with the session's columns,
-    given in the first pre-order's rows only (the others' are null: a page's rows are many,
-    its session one); no row for an unknown session, one with null page columns for an
-    empty page.
+    """One keyset page of pre-orders in one statement: the page's rows (one more than
+    asked, to tell whether a next page exists) on the keyset index, each with its sort key
+    (the next cursor's), its version, its partner's name, and, but for the extra row, its
+    live flows with their products and versions: one result row per flow (a pre-order
+    without flows has one, with null flow columns), in page order and by flow id.
 
     Plain columns rather than JSON built by PostgreSQL: json_build_object/json_agg cost
     the database about twice the CPU of the whole statement otherwise (issue 20's
@@ -106,8 +96,8 @@ def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limi
     sort of the tenant's every pre-order. The ORDER BY names the table's uuid column: a
     bare `id` would mean an output column and force a sort on top of the index."""
     limit = int(limit)
-    where = ["o.tenant_id = $2::uuid", f"o.{LIVE}"]
-    args = 2
+    where = ["o.tenant_id = $1", f"o.{LIVE}"]
+    args = 1
     for given, condition in (
         (date, "o.delivery_date = ${}::date"),
         (status, "o.status = ${}::text"),
@@ -118,11 +108,9 @@ def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limi
             where.append(condition.format(args))
     if after:
         where.append(f"(coalesce(o.created_at, ''), o.id) < (${args + 1}::text, ${args + 2}::uuid)")
-    where.append("EXISTS (SELECT FROM session WHERE usable AND tenant_id::uuid = $2::uuid)")
     order = "coalesce(o.created_at, '') DESC, o.id DESC"
     return f"""
-WITH session AS ({sessions.state_sql(1)}),
-page AS (
+WITH page AS (
     SELECT o.tenant_id, o.id, o.partner_id, o.delivery_date, o.status, o.created_at,
            coalesce(o.created_at, '') AS sort_key, {_version_sql("o", "pre_orders")} AS version,
            row_number() OVER (ORDER BY {order}) AS n
@@ -131,13 +119,11 @@ page AS (
     ORDER BY {order}
     LIMIT {limit + 1}
 )
-SELECT {", ".join(f"CASE WHEN coalesce(p.n, 1) = 1 THEN se.{c} END AS {c}" for c in SESSION)},
-       p.n, p.id::text AS id, p.partner_id::text AS partner_id, pa.name AS partner_name,
+SELECT p.n, p.id::text AS id, p.partner_id::text AS partner_id, pa.name AS partner_name,
        p.delivery_date, p.status, p.created_at, p.version, p.sort_key,
        f.id::text AS flow_id, f.product_id::text AS product_id, pr.name AS product_name,
        pr.sku, f.quantity, f.weight, {_version_sql("f", "pre_order_flows")} AS flow_version
-FROM session se
-LEFT JOIN page p ON true
+FROM page p
 LEFT JOIN partners pa ON pa.tenant_id = p.tenant_id AND pa.id = p.partner_id
 LEFT JOIN pre_order_flows f
        ON p.n <= {limit} AND f.tenant_id = p.tenant_id AND f.pre_order_id = p.id AND f.{LIVE}
@@ -148,24 +134,21 @@ ORDER BY p.n, f.id
 
 async def preorder_page(
     conn: Conn,
-    session_id: str,
     tenant_id: str,
     delivery_date: Any,
     status: str | None,
     partner_id: str | None,
     after: tuple[str, str] | None,
     limit: int,
-) -> tuple[sessions.SessionState | None, list[asyncpg.Record]]:
-    """The caller's session (None if unknown) and one keyset page, ordered (created_at
-    DESC, id DESC), in one statement (`preorder_page_sql`, which says what a row is): an
-    index scan on pre_orders_keyset, stable under concurrent inserts (no duplicates, no
-    gaps), read in one snapshot, and only for a session that may read it."""
+) -> list[asyncpg.Record]:
+    """One keyset page, ordered (created_at DESC, id DESC), in one statement
+    (`preorder_page_sql`, which says what a row is): an index scan on pre_orders_keyset,
+    stable under concurrent inserts (no duplicates, no gaps), read in one snapshot."""
     sql = preorder_page_sql(
         delivery_date is not None, status is not None, partner_id is not None, bool(after), limit
     )
     args = [v for v in (delivery_date, status, partner_id) if v is not None]
-    rows = await conn.fetch(sql, session_id, tenant_id, *args, *(after or ()))
-    return (sessions.state_of(rows[0]) if rows else None), rows
+    return await conn.fetch(sql, tenant_id, *args, *(after or ()))
 
 
 async def catalog_page(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -45,35 +44,19 @@ async def create(
     return session_id
 
 
-def state_sql(param: int) -> str:
-    """The session whose id is parameter `param`: SessionState's fields, in order, and
-    `usable`, whether a request of it may be served (before the role and the rate are
-    checked): one text for `state` and for the statements that read the caller's session
-    themselves (`records.preorder_page_sql`)."""
-    return f"""SELECT s.user_id::text AS user_id, s.tenant_id::text AS tenant_id, u.role,
-                  u.active, s.ended_reason, s.expires_at <= now() AS expired,
-                  coalesce(n.revoked_at IS NOT NULL, false) AS device_revoked,
-                  u.active AND s.ended_reason IS NULL AND s.expires_at > now()
-                  AND n.revoked_at IS NULL AS usable
-           FROM sessions s JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
-           LEFT JOIN nodes n ON n.tenant_id = s.tenant_id AND n.node = s.node
-           WHERE s.id = ${param}::uuid"""  # noqa: S608  (`param` is a parameter's number)
-
-
-STATE_FIELDS = len(SessionState.__dataclass_fields__)
-STATE = state_sql(1)
-
-
-def state_of(record: Any) -> SessionState:
-    """The SessionState in a row's first columns (as `state_sql` selects them)."""
-    return SessionState(*(record[i] for i in range(STATE_FIELDS)))
-
-
 async def state(conn: Conn, session_id: str) -> SessionState | None:
     """The session, its user's role and standing, and whether the device it last synced
     was revoked; None for an unknown session."""
-    record = await conn.fetchrow(STATE, session_id)
-    return state_of(record) if record else None
+    record = await conn.fetchrow(
+        """SELECT s.user_id::text, s.tenant_id::text, u.role, u.active, s.ended_reason,
+                  s.expires_at <= now() AS expired,
+                  coalesce(n.revoked_at IS NOT NULL, false) AS device_revoked
+           FROM sessions s JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
+           LEFT JOIN nodes n ON n.tenant_id = s.tenant_id AND n.node = s.node
+           WHERE s.id = $1""",
+        session_id,
+    )
+    return SessionState(*record) if record else None
 
 
 async def bind_node(conn: Conn, session_id: str, node: str) -> None:

@@ -622,12 +622,11 @@ async def test_the_list_query_is_an_index_scan(
     await pg.execute("ANALYZE pre_orders")
     probe = ExplainingConnection(pg)
     fake = cast(Any, probe)
-    session = str(uuid.uuid4())
-    await queries.preorder_page(fake, session, t.id, None, None, None, None, 21)
+    await queries.preorder_page(fake, t.id, None, None, None, None, 21)
     await queries.preorder_page(
-        fake, session, t.id, None, None, None, ("2026-01-01T12:00:00Z", str(uuid.uuid4())), 21
+        fake, t.id, None, None, None, ("2026-01-01T12:00:00Z", str(uuid.uuid4())), 21
     )
-    await queries.preorder_page(fake, session, t.id, None, "confirmed", None, None, 21)
+    await queries.preorder_page(fake, t.id, None, "confirmed", None, None, 21)
     for plan in probe.plans:
         nodes = plan_nodes(plan[0]["Plan"])
         assert not any(
