@@ -90,11 +90,12 @@ def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limi
     (`services.records.page_documents`).
 
     One text per combination of filters and limit (at most 8 x 2 x 200), with only the
-    filters given and the limit spelled out: the plan PostgreSQL caches for a prepared
-    statement after its fifth run is a generic one, and a generic plan of `$n IS NULL OR
-    ...` filters and a `LIMIT $n` (10% of the rows, it assumes) is a sequential scan and a
-    sort of the tenant's every pre-order. The ORDER BY names the table's uuid column: a
-    bare `id` would mean an output column and force a sort on top of the index."""
+    filters given and the limit spelled out: after its fifth run PostgreSQL may cache a
+    prepared statement's generic plan, and the generic plan of this statement with `$n IS
+    NULL OR ...` filters and a `LIMIT $n` (10% of the rows, it assumes) was a sequential
+    scan and a sort of the tenant's every pre-order, which it took. The ORDER BY names the
+    table's uuid column: a bare `id` would mean an output column and force a sort on top of
+    the index."""
     limit = int(limit)
     where = ["o.tenant_id = $1", f"o.{LIVE}"]
     args = 1
