@@ -57,69 +57,88 @@ function Main(props: { session: Session }): ReactNode {
 
   return (
     <div className="app">
-      <header className="topbar">
-        <a className="brand" href="#/recap">
-          <img src="/icon.svg" alt="" width="28" height="28" />
-          <span>Recap</span>
-        </a>
-        <nav>
-          <button
-            type="button"
-            className={route.page === 'recap' ? 'nav active' : 'nav'}
-            data-testid="nav-recap"
-            onClick={() => go({ page: 'recap', date: null })}
-          >
-            Pre-orders
-          </button>
-          <button
-            type="button"
-            className={route.page === 'dashboard' ? 'nav active' : 'nav'}
-            data-testid="nav-dashboard"
-            onClick={() => go({ page: 'dashboard' })}
-          >
-            Dashboard
-          </button>
-          {props.session.user.role === 'admin' ? (
+      {/* The top bar and the sync bar stay on screen together. On a phone the top bar is a
+          row of icons with short labels (each a 44 px+ target); see styles.css. */}
+      <div className="chrome">
+        <header className="topbar">
+          <a className="brand" href="#/recap" aria-label="Recap: pre-orders">
+            <img src="/icon.svg" alt="" width="28" height="28" />
+            <span aria-hidden="true">Recap</span>
+          </a>
+          <nav aria-label="Main">
             <button
               type="button"
-              className={route.page === 'people' ? 'nav active' : 'nav'}
-              data-testid="nav-people"
-              onClick={() => go({ page: 'people' })}
+              className={route.page === 'recap' ? 'nav active' : 'nav'}
+              aria-current={route.page === 'recap' ? 'page' : undefined}
+              data-testid="nav-recap"
+              onClick={() => go({ page: 'recap', date: null })}
             >
-              People
+              <NavIcon name="recap" />
+              <span className="nav-label">Pre-orders</span>
             </button>
-          ) : null}
-          <button
-            type="button"
-            className={route.page === 'conflicts' ? 'nav active' : 'nav'}
-            data-testid="nav-conflicts"
-            onClick={() => go({ page: 'conflicts' })}
-          >
-            Conflicts
-            {attention > 0 ? (
-              <span className="badge" data-testid="conflict-badge">
-                {attention}
-              </span>
+            <button
+              type="button"
+              className={route.page === 'dashboard' ? 'nav active' : 'nav'}
+              aria-current={route.page === 'dashboard' ? 'page' : undefined}
+              data-testid="nav-dashboard"
+              onClick={() => go({ page: 'dashboard' })}
+            >
+              <NavIcon name="dashboard" />
+              <span className="nav-label">Dashboard</span>
+            </button>
+            {props.session.user.role === 'admin' ? (
+              <button
+                type="button"
+                className={route.page === 'people' ? 'nav active' : 'nav'}
+                aria-current={route.page === 'people' ? 'page' : undefined}
+                data-testid="nav-people"
+                onClick={() => go({ page: 'people' })}
+              >
+                <NavIcon name="people" />
+                <span className="nav-label">People</span>
+              </button>
             ) : null}
-          </button>
-          <button
-            type="button"
-            className={route.page === 'profile' ? 'nav active me' : 'nav me'}
-            data-testid="nav-profile"
-            onClick={() => go({ page: 'profile' })}
-          >
-            {profile.avatar ? (
-              <img className="avatar" src={profile.avatar} alt="" />
-            ) : (
-              <span className="avatar placeholder">{profile.name.slice(0, 1).toUpperCase()}</span>
-            )}
-            <span className="me-name" data-testid="me-name">
-              {profile.name}
-            </span>
-          </button>
-        </nav>
-      </header>
-      <StatusBar onReauth={() => setReauth(true)} />
+            <button
+              type="button"
+              className={route.page === 'conflicts' ? 'nav active' : 'nav'}
+              aria-current={route.page === 'conflicts' ? 'page' : undefined}
+              data-testid="nav-conflicts"
+              onClick={() => go({ page: 'conflicts' })}
+            >
+              <NavIcon name="conflicts" />
+              <span className="nav-label">Conflicts</span>
+              {attention > 0 ? (
+                <span className="badge" data-testid="conflict-badge">
+                  {attention}
+                </span>
+              ) : null}
+            </button>
+            <button
+              type="button"
+              className={route.page === 'profile' ? 'nav active me' : 'nav me'}
+              aria-current={route.page === 'profile' ? 'page' : undefined}
+              title="Your profile"
+              data-testid="nav-profile"
+              onClick={() => go({ page: 'profile' })}
+            >
+              {profile.avatar ? (
+                <img className="avatar" src={profile.avatar} alt="" />
+              ) : (
+                <span className="avatar placeholder" aria-hidden="true">
+                  {profile.name.slice(0, 1).toUpperCase()}
+                </span>
+              )}
+              <span className="sr-only">Profile: </span>
+              <span className="me-name nav-label" data-testid="me-name">
+                {profile.name}
+              </span>
+            </button>
+          </nav>
+        </header>
+        <StatusBar onReauth={() => setReauth(true)} />
+        {/* Conflict notices sit under the sync bar, in the flow (never over the page). */}
+        <ConflictToasts />
+      </div>
       <main>
         {route.page === 'recap' ? <RecapPage role={props.session.user.role} /> : null}
         {route.page === 'dashboard' ? (
@@ -138,7 +157,6 @@ function Main(props: { session: Session }): ReactNode {
         ) : null}
         {route.page === 'refused' ? <RefusedPage /> : null}
       </main>
-      <ConflictToasts />
       {reauth ? (
         <SignIn
           expired={props.session}
@@ -150,5 +168,38 @@ function Main(props: { session: Session }): ReactNode {
         />
       ) : null}
     </div>
+  );
+}
+
+const ICONS: Record<'recap' | 'dashboard' | 'people' | 'conflicts', string> = {
+  // a clipboard with lines
+  recap: 'M9 4h6v2H9zM7 5H5v16h14V5h-2M8 10h8M8 14h8M8 18h5',
+  // bars
+  dashboard: 'M4 20h16M6 20v-7M11 20V6M16 20v-10',
+  // two people
+  people:
+    'M9 11a3 3 0 1 0 0-6 3 3 0 0 0 0 6zM3 20c0-3.3 2.7-6 6-6s6 2.7 6 6M16 5.2a3 3 0 0 1 0 5.6M18 14.3c1.8.9 3 2.8 3 5.7',
+  // a warning sign
+  conflicts: 'M12 3 2 20h20zM12 10v4M12 17v.5',
+};
+
+/** The top bar's icons (decorative: each button has its words). */
+function NavIcon(props: { name: keyof typeof ICONS }): ReactNode {
+  return (
+    <svg
+      className="nav-icon"
+      viewBox="0 0 24 24"
+      width="22"
+      height="22"
+      aria-hidden="true"
+      focusable="false"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="2"
+      strokeLinecap="round"
+      strokeLinejoin="round"
+    >
+      <path d={ICONS[props.name]} />
+    </svg>
   );
 }

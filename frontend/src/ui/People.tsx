@@ -80,7 +80,9 @@ export function PeoplePage(props: { session: Session }): ReactNode {
                 <th>Email</th>
                 <th>Role</th>
                 <th>Last sync</th>
-                <th />
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -117,7 +119,7 @@ export function PeoplePage(props: { session: Session }): ReactNode {
                       ))}
                     </select>
                   </td>
-                  <td>{u.last_sync ? formatDateTime(u.last_sync) : 'never'}</td>
+                  <td data-label="Last sync">{u.last_sync ? formatDateTime(u.last_sync) : 'never'}</td>
                   <td>
                     <div className="actions">
                       <button
@@ -193,7 +195,9 @@ export function PeoplePage(props: { session: Session }): ReactNode {
                 <th>Email</th>
                 <th>Role</th>
                 <th>Expires</th>
-                <th />
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -201,7 +205,7 @@ export function PeoplePage(props: { session: Session }): ReactNode {
                 <tr key={i.id} data-testid="invite-row" data-email={i.email}>
                   <td>{i.email}</td>
                   <td>{i.role}</td>
-                  <td>{formatDateTime(i.expires_at)}</td>
+                  <td data-label="Expires">{formatDateTime(i.expires_at)}</td>
                   <td className="num">
                     <button
                       type="button"

@@ -90,7 +90,7 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
       ) : null}
       <button
         type="button"
-        className="btn small ghost"
+        className="btn small ghost sync-now"
         data-testid="sync-now"
         aria-busy={feedback === 'syncing'}
         onClick={() => {
@@ -98,7 +98,22 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
           service.requestSync('manual');
         }}
       >
-        Sync now
+        <svg
+          className="sync-icon"
+          viewBox="0 0 24 24"
+          width="20"
+          height="20"
+          aria-hidden="true"
+          focusable="false"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="2"
+          strokeLinecap="round"
+          strokeLinejoin="round"
+        >
+          <path d="M20 12a8 8 0 1 1-2.3-5.7M20 4v5h-5" />
+        </svg>
+        <span className="sync-now-label">Sync now</span>
       </button>
       <span
         className={feedback ? `sync-feedback ${feedback}` : 'sync-feedback'}
