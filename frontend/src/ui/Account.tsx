@@ -156,8 +156,12 @@ export function DeviceList(props: { session: Session; all: boolean }): ReactNode
                     </span>
                   ) : null}
                 </td>
-                <td className="when">{formatDateTime(d.first_sync)}</td>
-                <td className="when">{formatDateTime(d.last_sync)}</td>
+                <td className="when" data-label="First sync">
+                  {formatDateTime(d.first_sync)}
+                </td>
+                <td className="when" data-label="Last sync">
+                  {formatDateTime(d.last_sync)}
+                </td>
                 <td data-testid="device-state">
                   {d.revoked_at ? `revoked ${formatDateTime(d.revoked_at)}` : 'active'}
                 </td>
