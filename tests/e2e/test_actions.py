@@ -69,9 +69,19 @@ async def test_every_action_applies_at_once_survives_reload_and_syncs(
     await expect(page.get_by_test_id("date-input")).to_have_value(day.isoformat())
     before = set(await card_ids(page))
 
-    # 1. Create a pre-order, picking the partner by search.
+    # 1. Create a pre-order, picking the partner by search (one with no order that day: a
+    # second one for the same partner and day is warned about, see test_editor.py).
+    taken = await page.get_by_test_id("partner-name").evaluate_all(
+        "els => els.map(e => e.firstChild.textContent)"
+    )
+    free = next(
+        f"{word} {kind}"
+        for word in ("Alpine", "Baltic", "Cedar", "Delta")
+        for kind in ("Grocers", "Market")
+        if f"{word} {kind}" not in taken
+    )
     await page.get_by_test_id("new-order").click()
-    partner = await pick(page, "Alpine")
+    partner = await pick(page, free)
     editor = page.get_by_test_id("order-editor")
     await expect(editor).to_be_visible()
     await expect(editor.get_by_test_id("editor-partner")).to_contain_text(partner)
@@ -161,7 +171,7 @@ async def test_every_action_applies_at_once_survives_reload_and_syncs(
     await wait_synced(page)
     assert (await order_row(db, order_id))["partner"] == new_partner
 
-    # 7. Add a second flow, then remove the first one.
+    # 7. Add a second flow, then remove the first one (at once: Undo is the recourse).
     editor = await open_order(page, order_id)
     await editor.get_by_test_id("add-flow").click()
     await pick(page, "SKU-1020")
@@ -212,7 +222,13 @@ async def test_invalid_numbers_never_reach_the_log(
     editor = await open_order(page, order_id)
     qty = editor.get_by_test_id("flow-qty-input").first
     shown = await qty.input_value()
-    for bad, message in (("-3", "0 or more"), ("abc", "Enter a number"), ("", "Enter a number")):
+    # Quantities are whole numbers from 1 to 100,000 (see test_editor.py for the range).
+    for bad, message in (
+        ("-3", "At least 1"),
+        ("abc", "Enter a whole number"),
+        ("", "Enter a quantity"),
+        ("0", "At least 1"),
+    ):
         await qty.fill(bad)
         await expect(editor.get_by_test_id("flow-qty-input-error").first).to_contain_text(message)
         await qty.press("Enter")

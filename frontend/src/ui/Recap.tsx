@@ -1,24 +1,31 @@
 import { useLiveQuery } from 'dexie-react-hooks';
-import { useMemo, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
 
 import {
   addFlow,
   createPreOrder,
+  orderWithFlows,
+  recentProducts,
+  restoreFlow,
+  sameDayOrders,
   setDeleted,
   setFlowProduct,
   setFlowQuantity,
   setFlowWeight,
   setOrderField,
   weightFor,
+  weightTyped,
+  writerOf,
 } from '../app/actions';
-import { addDays, formatDay, nextWorkingDay } from '../app/dates';
-import { editsOrders } from '../app/permissions';
+import { addDays, formatDay, isoDate, nextWorkingDay } from '../app/dates';
+import { editsOrders, mayWrite } from '../app/permissions';
 import { service } from '../app/service';
 import { flowsOf, ordersOn } from '../engine/rowgroups';
 import { isLive, type RowRecord } from '../engine/store';
 import { num, text, useDataset, usePendingRows, useRoute } from './hooks';
-import { useToast } from './toast';
-import { Confirm, NumberField, Picker, Sheet } from './widgets';
+import { useToast, type ToastApi } from './toast';
+import { Confirm, NumberField, Picker, QuantityStepper, Sheet } from './widgets';
+import './editor.css';
 
 interface DayData {
   orders: RowRecord[];
@@ -52,6 +59,15 @@ function fmtNum(n: number | null, unit = ''): string {
   return `${n.toLocaleString(undefined, { maximumFractionDigits: 3 })}${unit}`;
 }
 
+function nextStatus(status: string): string {
+  return status === 'confirmed' ? 'pending' : 'confirmed';
+}
+
+/** Undo as an ordinary new edit: `undo` writes the old values again. */
+function undoable(toast: ToastApi, message: string, undo: () => Promise<void>): void {
+  toast.info(message, { label: 'Undo', run: () => void undo().catch((e: unknown) => toast.error(e)) });
+}
+
 /** The recap page. `role` decides what it offers: a manager only confirms pre-orders (the
  * server refuses anything else from them), so nothing else is editable for them. */
 export function RecapPage(props: { role: string }): ReactNode {
@@ -72,7 +88,11 @@ export function RecapPage(props: { role: string }): ReactNode {
     if (linked) setSelected(linked);
   }
   const [creating, setCreating] = useState(false);
+  const [duplicate, setDuplicate] = useState<null | { partner: RowRecord; existing: RowRecord }>(null);
   const toast = useToast();
+  // The open order by id, deleted or not, on whatever day: a delete arriving through sync
+  // shows in the panel instead of closing it.
+  const opened = useLiveQuery(() => (selected ? orderWithFlows(selected) : null), [selected]);
 
   const groups = useMemo(() => {
     const byPartner = new Map<string, RowRecord[]>();
@@ -98,8 +118,13 @@ export function RecapPage(props: { role: string }): ReactNode {
     pending.has(`pre_orders/${o.id}`) ||
     (day?.flows.get(o.id) ?? []).some((f) => pending.has(`pre_order_flows/${f.id}`));
 
-  const selectedOrder = selected ? day?.orders.find((o) => o.id === selected) : undefined;
   const totalFlows = (day?.orders ?? []).reduce((n, o) => n + (day?.flows.get(o.id)?.length ?? 0), 0);
+  const create = (partnerId: string): void => {
+    void createPreOrder(partnerId, date).then(
+      (id) => setSelected(id),
+      (e: unknown) => toast.error(e),
+    );
+  };
 
   return (
     <section className="recap">
@@ -160,6 +185,7 @@ export function RecapPage(props: { role: string }): ReactNode {
             {g.orders.map((o) => {
               const flows = day?.flows.get(o.id) ?? [];
               const status = text(o, 'status') || 'pending';
+              const next = nextStatus(status);
               return (
                 // The whole card is a large touch target; the Edit button is its keyboard and
                 // screen-reader equivalent (a table cannot live inside a <button>).
@@ -171,9 +197,26 @@ export function RecapPage(props: { role: string }): ReactNode {
                   onClick={() => setSelected(o.id)}
                 >
                   <div className="order-head">
-                    <span className={`status ${status}`} data-testid="order-status">
-                      {status}
-                    </span>
+                    {mayWrite(props.role, null, 'pre_orders', o.id, 'status', next) ? (
+                      <button
+                        type="button"
+                        className={`status status-chip ${status}`}
+                        data-testid="card-status-toggle"
+                        aria-pressed={status === 'confirmed'}
+                        aria-label={`${g.name}: ${status}. Mark ${next}`}
+                        title={`Tap to mark ${next}`}
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          void setOrderField(o.id, 'status', next).catch((err: unknown) => toast.error(err));
+                        }}
+                      >
+                        <span data-testid="order-status">{status}</span>
+                      </button>
+                    ) : (
+                      <span className={`status ${status}`} data-testid="order-status">
+                        {status}
+                      </span>
+                    )}
                     <span className="muted">{flows.length} lines</span>
                     {isPending(o) ? (
                       <span className="unsynced" data-testid="unsynced-marker" title="Not synced yet">
@@ -183,6 +226,7 @@ export function RecapPage(props: { role: string }): ReactNode {
                     <button
                       type="button"
                       className="btn small ghost edit"
+                      data-testid="order-edit"
                       aria-label={`Edit the pre-order for ${g.name}`}
                     >
                       Edit
@@ -237,31 +281,83 @@ export function RecapPage(props: { role: string }): ReactNode {
           onClose={() => setCreating(false)}
           onPick={(p) => {
             setCreating(false);
-            void createPreOrder(p.id, date).then(
-              (id) => setSelected(id),
-              (e: unknown) => toast.error(e),
-            );
+            const existing = sameDayOrders(day?.orders ?? [], p.id)[0];
+            if (existing) setDuplicate({ partner: p, existing });
+            else create(p.id);
           }}
         />
       ) : null}
 
-      {selectedOrder ? (
+      {duplicate ? (
+        <Confirm
+          testId="duplicate-warning"
+          message={`${text(duplicate.partner, 'name') || 'This partner'} already has a pre-order for ${formatDay(date)}.`}
+          confirm="Create another"
+          onCancel={() => setDuplicate(null)}
+          onConfirm={() => {
+            setDuplicate(null);
+            create(duplicate.partner.id);
+          }}
+          extra={
+            <button
+              type="button"
+              className="btn primary"
+              data-testid="duplicate-open"
+              onClick={() => {
+                setDuplicate(null);
+                setSelected(duplicate.existing.id);
+              }}
+            >
+              Open the existing one
+            </button>
+          }
+        />
+      ) : null}
+
+      {selected && opened?.order.id === selected ? (
         <OrderEditor
-          order={selectedOrder}
-          flows={day?.flows.get(selectedOrder.id) ?? []}
+          order={opened.order}
+          flows={opened.flows}
           partners={partners}
           products={products}
           pending={pending}
           canEdit={canEdit}
+          role={props.role}
           onClose={() => setSelected(null)}
-          onMoved={(d) => {
+          onMoved={(from, to) => {
             setSelected(null);
-            toast.info(`Moved to ${formatDay(d)}.`);
+            const id = opened.order.id;
+            undoable(toast, `Moved to ${formatDay(to)}.`, () => setOrderField(id, 'delivery_date', from));
           }}
         />
       ) : null}
     </section>
   );
+}
+
+/** Who wrote `timestamp` (see writerOf), once known. */
+function useWriter(dataset: string, row: string, timestamp: string | null): string | null | undefined {
+  const [found, setFound] = useState<{ ts: string; name: string | null } | null>(null);
+  useEffect(() => {
+    if (timestamp === null) return;
+    let live = true;
+    void writerOf(dataset, row, timestamp).then((name) => {
+      if (live) setFound({ ts: timestamp, name });
+    });
+    return () => {
+      live = false;
+    };
+  }, [dataset, row, timestamp]);
+  return found !== null && found.ts === timestamp ? found.name : undefined;
+}
+
+function stampedAt(timestamp: string): string {
+  const d = new Date(timestamp.slice(0, 24));
+  if (Number.isNaN(d.getTime())) return '';
+  const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return isoDate(d) === isoDate(new Date())
+    ? time
+    : `${d.toLocaleDateString(undefined, { dateStyle: 'medium' })} ${time}`;
 }
 
 function OrderEditor(props: {
@@ -272,146 +368,231 @@ function OrderEditor(props: {
   pending: Set<string>;
   /** Everything, or (a manager) only the status. */
   canEdit: boolean;
+  role: string;
   onClose: () => void;
-  onMoved: (date: string) => void;
+  onMoved: (from: string, to: string) => void;
 }): ReactNode {
   const { order, flows, partners, products, canEdit } = props;
   const [picking, setPicking] = useState<
     null | { kind: 'partner' } | { kind: 'add' } | { kind: 'product'; flow: RowRecord }
   >(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  const [addQty, setAddQty] = useState(1);
+  // A quantity entry discarded as the rep tapped a product: that tap adds nothing (the
+  // stepper says why), the next one adds the quantity shown.
+  const [addBlocked, setAddBlocked] = useState(false);
   const toast = useToast();
   const status = text(order, 'status') || 'pending';
-  const partner = partners?.get(text(order, 'partner_id'));
+  const partnerId = text(order, 'partner_id');
+  const partner = partners?.get(partnerId);
   const fail = (e: unknown): void => toast.error(e);
   const date = text(order, 'delivery_date');
+  const deleted = order.cols.tombstone?.value === 1;
+  const tombstone = deleted ? (order.cols.tombstone?.timestamp ?? null) : null;
+  const deleter = useWriter('pre_orders', order.id, tombstone);
+  if (deleted && (picking !== null || confirmDelete)) {
+    // Deleted meanwhile (through sync): nothing more is picked or confirmed for it.
+    setPicking(null);
+    setConfirmDelete(false);
+  }
+  const recent = useLiveQuery(
+    () => (picking?.kind === 'add' ? recentProducts(partnerId, order.id, isoDate(new Date())) : []),
+    [picking?.kind, partnerId, order.id],
+  );
+
+  const banner = deleted ? (
+    <div className="deleted-banner" role="status" data-testid="editor-deleted">
+      <span>
+        Deleted by <strong data-testid="editor-deleted-by">{deleter ?? 'another user'}</strong>
+        {tombstone ? ` at ${stampedAt(tombstone)}` : ''}.
+      </span>
+      {canEdit ? (
+        <button
+          type="button"
+          className="btn primary"
+          data-testid="editor-restore"
+          onClick={() => void setDeleted('pre_orders', order.id, false).catch(fail)}
+        >
+          Restore
+        </button>
+      ) : null}
+    </div>
+  ) : null;
+
+  const removeFlow = (f: RowRecord, name: string): void => {
+    void setDeleted('pre_order_flows', f.id, true).then(
+      () => undoable(toast, `Removed ${name || 'the line'}.`, () => restoreFlow(f)),
+      fail,
+    );
+  };
 
   return (
-    <Sheet title={text(partner, 'name') || 'Pre-order'} onClose={props.onClose} testId="order-editor">
-      {canEdit ? null : (
-        <p className="muted readonly-note" data-testid="readonly-note">
-          As a manager you confirm pre-orders; reps and admins change the rest.
-        </p>
-      )}
-      <div className="editor-grid">
-        <div className="field">
-          <span className="label">Partner</span>
-          <button
-            type="button"
-            className="btn picker-button"
-            data-testid="editor-partner"
-            disabled={!canEdit}
-            onClick={() => setPicking({ kind: 'partner' })}
-          >
-            {text(partner, 'name') || 'Choose partner'}
-            <span className="muted"> {text(partner, 'short_name')}</span>
-          </button>
+    <Sheet title={text(partner, 'name') || 'Pre-order'} onClose={props.onClose} testId="order-editor" banner={banner}>
+      <fieldset className="editor-fieldset" disabled={deleted} data-testid="editor-fields">
+        {canEdit ? null : (
+          <p className="muted readonly-note" data-testid="readonly-note">
+            As a manager you confirm pre-orders; reps and admins change the rest.
+          </p>
+        )}
+        <div className="editor-grid">
+          <div className="field">
+            <span className="label">Partner</span>
+            <button
+              type="button"
+              className="btn picker-button"
+              data-testid="editor-partner"
+              disabled={!canEdit}
+              onClick={() => setPicking({ kind: 'partner' })}
+            >
+              {text(partner, 'name') || 'Choose partner'}
+              <span className="muted"> {text(partner, 'short_name')}</span>
+            </button>
+          </div>
+          <div className="field">
+            <span className="label">Status</span>
+            <button
+              type="button"
+              className={`btn status-toggle ${status}`}
+              data-testid="editor-status-toggle"
+              aria-pressed={status === 'confirmed'}
+              disabled={!mayWrite(props.role, null, 'pre_orders', order.id, 'status', nextStatus(status))}
+              onClick={() => void setOrderField(order.id, 'status', nextStatus(status)).catch(fail)}
+            >
+              {status === 'confirmed' ? '✓ Confirmed' : 'Pending · tap to confirm'}
+            </button>
+          </div>
+          <label className="field">
+            <span className="label">Delivery date</span>
+            <input
+              type="date"
+              data-testid="editor-date"
+              value={date}
+              disabled={!canEdit}
+              onChange={(e) => {
+                const d = e.target.value;
+                if (!d || d === date) return;
+                void setOrderField(order.id, 'delivery_date', d).then(() => props.onMoved(date, d), fail);
+              }}
+            />
+          </label>
         </div>
-        <div className="field">
-          <span className="label">Status</span>
-          <button
-            type="button"
-            className={`btn status-toggle ${status}`}
-            data-testid="editor-status-toggle"
-            aria-pressed={status === 'confirmed'}
-            onClick={() =>
-              void setOrderField(order.id, 'status', status === 'confirmed' ? 'pending' : 'confirmed').catch(fail)
-            }
-          >
-            {status === 'confirmed' ? '✓ Confirmed' : 'Pending · tap to confirm'}
-          </button>
-        </div>
-        <label className="field">
-          <span className="label">Delivery date</span>
-          <input
-            type="date"
-            data-testid="editor-date"
-            value={date}
-            disabled={!canEdit}
-            onChange={(e) => {
-              const d = e.target.value;
-              if (!d || d === date) return;
-              void setOrderField(order.id, 'delivery_date', d).then(() => props.onMoved(d), fail);
-            }}
-          />
-        </label>
-      </div>
 
-      <h3>Products</h3>
-      <ul className="flow-editors">
-        {flows.map((f) => {
-          const p = products?.get(text(f, 'product_id'));
-          const unsynced = props.pending.has(`pre_order_flows/${f.id}`);
-          return (
-            <li key={f.id} className="flow-editor" data-testid="flow-editor" data-flow-id={f.id}>
-              <div className="flow-editor-head">
-                <button
-                  type="button"
-                  className="btn picker-button"
-                  data-testid="flow-product-button"
-                  disabled={!canEdit}
-                  onClick={() => setPicking({ kind: 'product', flow: f })}
-                >
-                  {text(p, 'name') || 'Choose product'} <span className="muted">{text(p, 'sku')}</span>
-                </button>
-                {unsynced ? (
-                  <span className="unsynced" title="Not synced yet">
-                    ●
-                  </span>
-                ) : null}
-                {canEdit ? (
+        <h3>Products</h3>
+        <ul className="flow-editors">
+          {flows.map((f) => {
+            const p = products?.get(text(f, 'product_id'));
+            const unsynced = props.pending.has(`pre_order_flows/${f.id}`);
+            const quantity = num(f, 'quantity');
+            const typed = weightTyped(f, p);
+            const auto = quantity === null ? null : weightFor(p, quantity);
+            return (
+              <li key={f.id} className="flow-editor" data-testid="flow-editor" data-flow-id={f.id}>
+                <div className="flow-editor-head">
                   <button
                     type="button"
-                    className="btn ghost danger-text"
-                    data-testid="flow-remove"
-                    aria-label="Remove product"
-                    onClick={() => void setDeleted('pre_order_flows', f.id, true).catch(fail)}
+                    className="btn picker-button"
+                    data-testid="flow-product-button"
+                    disabled={!canEdit}
+                    onClick={() => setPicking({ kind: 'product', flow: f })}
                   >
-                    Remove
+                    {text(p, 'name') || 'Choose product'} <span className="muted">{text(p, 'sku')}</span>
                   </button>
-                ) : null}
-              </div>
-              <div className="flow-editor-fields">
-                <NumberField
-                  label="Quantity"
-                  testId="flow-qty-input"
-                  readOnly={!canEdit}
-                  value={num(f, 'quantity')}
-                  onCommit={(q) => void setFlowQuantity(f.id, q, weightFor(p, q)).catch(fail)}
-                />
-                <NumberField
-                  label="Weight"
-                  unit="kg"
-                  testId="flow-weight-input"
-                  readOnly={!canEdit}
-                  value={num(f, 'weight')}
-                  onCommit={(w) => void setFlowWeight(f.id, w).catch(fail)}
-                />
-              </div>
-            </li>
-          );
-        })}
-      </ul>
-      {canEdit ? (
-        <>
-          <button
-            type="button"
-            className="btn primary wide"
-            data-testid="add-flow"
-            onClick={() => setPicking({ kind: 'add' })}
-          >
-            + Add product
-          </button>
-          <button
-            type="button"
-            className="btn danger wide"
-            data-testid="editor-delete"
-            onClick={() => setConfirmDelete(true)}
-          >
-            Delete pre-order
-          </button>
-        </>
-      ) : null}
+                  {unsynced ? (
+                    <span className="unsynced" title="Not synced yet">
+                      ●
+                    </span>
+                  ) : null}
+                  {canEdit ? (
+                    <button
+                      type="button"
+                      className="btn ghost danger-text"
+                      data-testid="flow-remove"
+                      aria-label={`Remove ${text(p, 'name') || 'product'}`}
+                      onClick={() => removeFlow(f, text(p, 'name'))}
+                    >
+                      Remove
+                    </button>
+                  ) : null}
+                </div>
+                <div className="flow-editor-fields">
+                  <QuantityStepper
+                    testId="flow-qty-input"
+                    readOnly={!canEdit}
+                    value={quantity}
+                    onCommit={(q) => void setFlowQuantity(f.id, q, typed ? null : weightFor(p, q)).catch(fail)}
+                  />
+                  <NumberField
+                    label="Weight"
+                    unit="kg"
+                    testId="flow-weight-input"
+                    readOnly={!canEdit}
+                    value={num(f, 'weight')}
+                    validate={(d) => weightError(d, auto !== null)}
+                    onCommit={(w) => void setFlowWeight(f.id, w).catch(fail)}
+                    {...(canEdit && auto !== null ? { onClear: () => void setFlowWeight(f.id, auto).catch(fail) } : {})}
+                    note={
+                      typed ? (
+                        <>
+                          <span
+                            className="tag typed-tag"
+                            data-testid="flow-weight-typed"
+                            title="Typed by hand: a quantity change keeps it"
+                          >
+                            typed
+                          </span>
+                          {canEdit && auto !== null ? (
+                            <button
+                              type="button"
+                              className="btn small ghost weight-reset"
+                              data-testid="flow-weight-reset"
+                              aria-label={`Use the automatic weight, ${fmtNum(auto, ' kg')}`}
+                              onClick={() => void setFlowWeight(f.id, auto).catch(fail)}
+                            >
+                              ↺ {fmtNum(auto, ' kg')}
+                            </button>
+                          ) : null}
+                        </>
+                      ) : auto !== null ? (
+                        <span
+                          className="tag auto-tag"
+                          data-testid="flow-weight-auto"
+                          title="Quantity × unit weight: follows the quantity"
+                        >
+                          auto
+                        </span>
+                      ) : null
+                    }
+                  />
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+        {canEdit ? (
+          <>
+            <button
+              type="button"
+              className="btn primary wide"
+              data-testid="add-flow"
+              onClick={() => {
+                setAddQty(1);
+                setAddBlocked(false);
+                setPicking({ kind: 'add' });
+              }}
+            >
+              + Add product
+            </button>
+            <button
+              type="button"
+              className="btn danger wide"
+              data-testid="editor-delete"
+              onClick={() => setConfirmDelete(true)}
+            >
+              Delete pre-order
+            </button>
+          </>
+        ) : null}
+      </fieldset>
 
       {picking?.kind === 'partner' ? (
         <Picker
@@ -419,27 +600,68 @@ function OrderEditor(props: {
           rows={partners}
           fields={['name', 'short_name']}
           detail={(r) => text(r, 'short_name')}
-          current={text(order, 'partner_id')}
+          current={partnerId}
           onClose={() => setPicking(null)}
           onPick={(r) => {
             setPicking(null);
-            void setOrderField(order.id, 'partner_id', r.id).catch(fail);
+            if (r.id === partnerId) return;
+            const id = order.id;
+            void setOrderField(id, 'partner_id', r.id).then(
+              () =>
+                undoable(toast, `Partner changed to ${text(r, 'name')}.`, () =>
+                  setOrderField(id, 'partner_id', partnerId),
+                ),
+              fail,
+            );
           }}
         />
       ) : null}
-      {picking !== null && picking.kind !== 'partner' ? (
+      {picking?.kind === 'product' ? (
         <Picker
-          title={picking.kind === 'add' ? 'Add a product' : 'Change product'}
+          title="Change product"
           rows={products}
           fields={['name', 'sku']}
           detail={(r) => `${text(r, 'sku')} · ${fmtNum(num(r, 'unit_weight'), ' kg')}/unit`}
-          current={picking.kind === 'product' ? text(picking.flow, 'product_id') : null}
+          current={text(picking.flow, 'product_id')}
           onClose={() => setPicking(null)}
           onPick={(r) => {
-            const target = picking;
+            const flow = picking.flow;
             setPicking(null);
-            if (target.kind === 'add') void addFlow(order.id, r).catch(fail);
-            else void setFlowProduct(target.flow.id, r, num(target.flow, 'quantity')).catch(fail);
+            const typed = weightTyped(flow, products?.get(text(flow, 'product_id')));
+            void setFlowProduct(flow.id, r, num(flow, 'quantity'), typed).catch(fail);
+          }}
+        />
+      ) : null}
+      {picking?.kind === 'add' ? (
+        <Picker
+          title="Add a product"
+          rows={products}
+          fields={['name', 'sku']}
+          first={recent ?? []}
+          detail={(r) => `${text(r, 'sku')} · ${fmtNum(num(r, 'unit_weight'), ' kg')}/unit`}
+          header={
+            <div className="add-qty">
+              <QuantityStepper
+                testId="add-qty"
+                value={addQty}
+                onCommit={setAddQty}
+                onDraft={(n) => {
+                  setAddQty(n);
+                  setAddBlocked(false);
+                }}
+                onDiscard={() => setAddBlocked(true)}
+              />
+              <p className="hint">Set the quantity, then tap a product to add it.</p>
+            </div>
+          }
+          onClose={() => setPicking(null)}
+          onPick={(r) => {
+            if (addBlocked) {
+              setAddBlocked(false);
+              return;
+            }
+            setPicking(null);
+            void addFlow(order.id, r, addQty).catch(fail);
           }}
         />
       ) : null}
@@ -452,13 +674,25 @@ function OrderEditor(props: {
           onConfirm={() => {
             setConfirmDelete(false);
             const id = order.id;
-            void setDeleted('pre_orders', id, true).then(() => {
-              props.onClose();
-              toast.info('Pre-order deleted.', { label: 'Undo', run: () => void setDeleted('pre_orders', id, false) });
-            }, fail);
+            props.onClose();
+            void setDeleted('pre_orders', id, true).then(
+              () => undoable(toast, 'Pre-order deleted.', () => setDeleted('pre_orders', id, false)),
+              fail,
+            );
           }}
         />
       ) : null}
     </Sheet>
   );
+}
+
+/** A weight in kg, 0 to 1,000,000; empty means automatic where there is an automatic one. */
+function weightError(draft: string, hasAuto: boolean): string | null {
+  const t = draft.trim();
+  if (t === '') return hasAuto ? null : 'Enter a weight.';
+  const n = Number(t.replace(',', '.'));
+  if (!Number.isFinite(n)) return 'Enter a number, like 12 or 2.5.';
+  if (n < 0) return 'Must be 0 or more.';
+  if (n > 1_000_000) return 'At most 1,000,000 kg.';
+  return null;
 }
