@@ -33,7 +33,7 @@ export function EndedNotice(props: { ended: Ended; session: Session }): ReactNod
     setExported(true);
   };
   return (
-    <div className="signin-page">
+    <main className="signin-page">
       <div
         className="card ended"
         role="alertdialog"
@@ -94,6 +94,6 @@ export function EndedNotice(props: { ended: Ended; session: Session }): ReactNod
           onConfirm={() => void service.signOut()}
         />
       ) : null}
-    </div>
+    </main>
   );
 }

@@ -43,7 +43,7 @@ function Frame(props: {
     }
   };
   return (
-    <div className="signin-page">
+    <main className="signin-page">
       <form className="signin card" data-testid={props.testId} onSubmit={(e) => void submit(e)}>
         <div className="brand">
           <img src="/icon.svg" alt="" width="40" height="40" />
@@ -63,7 +63,7 @@ function Frame(props: {
         ) : null}
         {props.footer}
       </form>
-    </div>
+    </main>
   );
 }
 

@@ -29,8 +29,10 @@ export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?
     }
   };
 
+  // The page's main landmark; signing in again is a dialog over the app (which has its own).
+  const Outer = props.expired ? 'div' : 'main';
   return (
-    <div className={props.expired ? 'modal-backdrop' : 'signin-page'}>
+    <Outer className={props.expired ? 'modal-backdrop' : 'signin-page'}>
       <form className="signin card" onSubmit={(e) => void submit(e)} data-testid="signin-form">
         <div className="brand">
           <img src="/icon.svg" alt="" width="40" height="40" />
@@ -84,7 +86,7 @@ export function SignIn(props: { expired?: Session; onDone: () => void; onCancel?
           </a>
         )}
       </form>
-    </div>
+    </Outer>
   );
 }
 
@@ -116,17 +118,17 @@ export function Bootstrap(): ReactNode {
   const { phase, done, total } = progress;
   const max = Math.max(total, 1);
   return (
-    <div className="signin-page">
+    <main className="signin-page">
       <div className="card bootstrap" data-testid="bootstrap">
         <h1>Setting up this device</h1>
         <p className="muted" data-testid="bootstrap-phase" data-phase={phase}>
           {PHASE_TEXT[phase]}
         </p>
         {phase === 'rows' ? (
-          <progress data-testid="bootstrap-progress" max={max} value={Math.min(done, max)} />
+          <progress data-testid="bootstrap-progress" aria-label="Download" max={max} value={Math.min(done, max)} />
         ) : (
           // The closing steps have no count to show: an indeterminate bar, not a full one.
-          <progress data-testid="bootstrap-progress" />
+          <progress data-testid="bootstrap-progress" aria-label="Download" />
         )}
         <p className="muted" data-testid="bootstrap-count">
           {total ? `${done.toLocaleString()} of ${total.toLocaleString()} records` : 'Starting…'}
@@ -150,6 +152,6 @@ export function Bootstrap(): ReactNode {
           </>
         ) : null}
       </div>
-    </div>
+    </main>
   );
 }

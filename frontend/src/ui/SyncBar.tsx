@@ -47,7 +47,13 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
   }, [askedAt, feedback]);
 
   return (
-    <div className={`status-bar ${offline ? 'offline' : 'online'}`} data-testid="sync-status" data-phase={phase}>
+    <div
+      className={`status-bar ${offline ? 'offline' : 'online'}`}
+      role="region"
+      aria-label="Sync status"
+      data-testid="sync-status"
+      data-phase={phase}
+    >
       <span className="net" data-testid="net-state">
         <span className="dot" aria-hidden="true" />
         {offline ? 'Offline' : 'Online'}
