@@ -33,6 +33,7 @@ from .keys import (
     LIMITER,
     METRICS,
     NODE_OWNERS,
+    PAGE_CACHE,
     POOL,
     RECORDS,
     RELAY,
@@ -51,6 +52,7 @@ from .services import webhooks
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners, server_clock
+from .services.pages import PageCache
 from .services.records import Records
 from .services.relay import Relay
 from .services.retention import Retention
@@ -167,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LIMITER] = RateLimiter(settings.rate_per_s, settings.rate_burst)
     app[BODY_BUDGET] = BodyBudget(settings.body_budget_bytes, settings.max_body_bytes)
     app[SUMMARY_CACHE] = SummaryCache(settings.summary_cache_entries)
+    app[PAGE_CACHE] = PageCache(settings.page_cache_bytes)
     app[NODE_OWNERS] = NodeOwners()
     app[SECRETS_BOX] = SecretsBox(settings.connector_key, settings.token_secret)
     app.on_shutdown.append(_close_live_sockets)

@@ -19,6 +19,7 @@ from .ratelimit import BodyBudget, RateLimiter
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners
+from .services.pages import PageCache
 from .services.records import Records
 from .services.relay import Relay
 from .services.retention import Retention
@@ -37,6 +38,7 @@ HUB = web.AppKey("hub", LiveHub)
 NODE_OWNERS = web.AppKey("node_owners", NodeOwners)
 WRITER = web.AppKey("writer", TenantWriter)
 SUMMARY_CACHE = web.AppKey("summary_cache", SummaryCache)
+PAGE_CACHE = web.AppKey("page_cache", PageCache)
 RELAY = web.AppKey("relay", Relay)
 RETENTION = web.AppKey("retention", Retention)
 SYNC = web.AppKey("sync", SyncService)

@@ -34,6 +34,8 @@ class Settings(BaseModel):
     snapshot_page_rows: int = 20_000
     #: dashboard answers kept in memory (least recently used out first)
     summary_cache_entries: int = Field(default=256, ge=1)
+    #: pre-order list pages kept in memory, in bytes (0: none)
+    page_cache_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
     max_drift_ms: int = 5 * 60 * 1000
     rate_per_s: float = 50.0
     rate_burst: int = 200
@@ -105,6 +107,7 @@ class Settings(BaseModel):
             "webhook_allow",
             "webhook_timeout_s",
             "summary_cache_entries",
+            "page_cache_bytes",
             "retention_interval_s",
             "outbox_retention_days",
         ):

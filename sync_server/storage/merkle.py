@@ -38,6 +38,15 @@ async def nodes(conn: Conn, tenant_id: str, paths: list[str]) -> dict[str, tuple
     return {r["path"]: (r["hash"], r["count"]) for r in records if r["count"] > 0}
 
 
+async def message_count(conn: Conn, tenant_id: str) -> int:
+    """How many messages the tenant holds (its root's count): it goes up with every change,
+    at its commit (messages are never deleted)."""
+    count = await conn.fetchval(
+        "SELECT count FROM merkle_nodes WHERE tenant_id = $1 AND path = ''", tenant_id
+    )
+    return int(count or 0)
+
+
 async def whole(conn: Conn, tenant_id: str) -> FlatTrie:
     trie = FlatTrie()
     for r in await conn.fetch(

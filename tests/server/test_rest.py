@@ -28,7 +28,7 @@ from sync_server.operations import OPERATIONS
 from sync_server.services import records as records_service
 from sync_server.storage import records as queries
 from sync_server.storage.apply import apply_messages
-from tests.conftest import MakeServer, MakeTenant, Running, Tenant, live_url
+from tests.conftest import MakeServer, MakeTenant, Running, Tenant, db_fetch, live_url
 
 API = "/api/v1"
 DAY = datetime.timedelta(days=1)
@@ -1115,6 +1115,26 @@ async def test_tenant_isolation_on_every_endpoint(
     assert (await as_b("POST", revoke, f"{API}/devices/{device_a.node}/revoke")).status == 404
     b_invite = await as_b("POST", f"{API}/invites", f"{API}/invites", {"email": "x@b.example"})
     assert b_invite.status == 201
+
+    # A's conflict notices (the device's edit overwrote the REST value it had not seen):
+    # B's say on them changes nothing.
+    a_conflicts = await db_fetch(
+        server.db_url,
+        "SELECT id, winner_state, loser_state, seq FROM conflicts WHERE tenant_id = $1::uuid",
+        a.id,
+    )
+    assert a_conflicts
+    ids = [r["id"] for r in a_conflicts]
+    states = f"{API}/conflicts/states"
+    said = await as_b("POST", states, states, {"dismissed": ids, "resolved": ids})
+    assert said.status == 200 and said.body == {"changed": 0}
+    assert (
+        await db_fetch(
+            server.db_url,
+            "SELECT id, winner_state, loser_state, seq FROM conflicts WHERE tenant_id = $1::uuid",
+            a.id,
+        )
+    ) == a_conflicts
 
     # Every operation that reads or writes a tenant's data (the public ones serve the docs).
     every = {(op.method, op.path) for op in OPERATIONS if op.path.startswith(API) and op.roles}

@@ -170,8 +170,9 @@ async def test_a_list_page_is_one_statement(
     make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession, db_url: str
 ) -> None:
     """Every statement the server runs for a page, counted on its pool's connections: the
-    caller's session (read apart, as for every operation), and one statement for the page,
-    its documents and its cursor, whatever the filters and whether there is a next page."""
+    caller's session (read apart, as for every operation), the tenant's message count (the
+    page cache's check), and one statement for the page, its documents and its cursor,
+    whatever the filters and whether there is a next page; none when the page is kept."""
     t = await make_tenant()
     token = t.token("carla")
     server = await make_server(relay_enabled=False, pool_min=2, pool_max=2)
@@ -186,10 +187,66 @@ async def test_a_list_page_is_one_statement(
         assert status == 200, raw
         cursor = orjson.loads(raw)["next_cursor"] if query == "limit=2" else None
         session = [s for s in statements.seen if "FROM sessions" in s]
-        page = [s for s in statements.seen if s not in session]
-        assert len(session) == 1, statements.seen
+        count = [s for s in statements.seen if "FROM merkle_nodes" in s]
+        page = [s for s in statements.seen if s not in session and s not in count]
+        assert len(session) == 1 and len(count) == 1, statements.seen
         assert len(page) == 1, (query, page)
         assert "FROM pre_orders" in page[0], page
+    # Asked again, with nothing changed: answered from memory, the same bytes.
+    for query in ("limit=50", "limit=50&status=pending"):
+        url = f"{server.url}{API}/preorders?{query}"
+        first = await get(http, url, token)
+        statements.seen.clear()
+        assert await get(http, url, token) == first
+        assert not [s for s in statements.seen if "FROM pre_orders" in s], statements.seen
+
+
+async def test_a_kept_page_is_never_stale_on_any_process(
+    make_server: MakeServer, make_tenant: MakeTenant, http: aiohttp.ClientSession, db_url: str
+) -> None:
+    """A change answered by one process is in the next page read on another, though that
+    page was kept there a moment before (the count moves at the change's commit)."""
+    t = await make_tenant()
+    token = t.token("carla")
+    here, there = await make_server(relay_enabled=False), await make_server(relay_enabled=False)
+    await orders(http, here.url, token, db_url, t.id)
+    url = f"{there.url}{API}/preorders?limit=50"
+    _, before = await get(http, url, token)
+    kept = orjson.loads(before)["items"]
+    for round_ in range(3):
+        order = kept[round_]
+        status = "confirmed" if order["status"] != "confirmed" else "pending"
+        async with http.patch(
+            f"{here.url}{API}/preorders/{order['id']}",
+            json={"status": status},
+            headers={"Authorization": f"Bearer {token}", "If-Match": order["etag"]},
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+        _, after = await get(http, url, token)
+        kept = orjson.loads(after)["items"]
+        assert next(o for o in kept if o["id"] == order["id"])["status"] == status
+    # A device's push through /sync moves it too.
+    device = SyncClient(there.url, ClientReplica(), http, token)
+    await device.sync()
+    gone = kept[0]["id"]
+    device.replica.edit_field("pre_orders", gone, "tombstone", 1)
+    await device.sync()
+    _, last = await get(http, url, token)
+    assert gone not in {o["id"] for o in orjson.loads(last)["items"]}
+
+
+def test_the_page_cache_is_bounded_by_bytes() -> None:
+    from sync_server.services.pages import PageCache
+
+    cache = PageCache(max_bytes=1000)
+    for i in range(10):
+        cache.put(("t", i), 5, b"x" * 300)
+    assert cache.bytes <= 1000 and len(cache.entries) == 3
+    assert cache.get(("t", 9), 5) == b"x" * 300
+    assert cache.get(("t", 9), 6) is None  # the tenant changed since
+    assert cache.get(("t", 0), 5) is None  # least recently used, out
+    cache.put(("t", "big"), 5, b"x" * 2000)  # larger than the whole cache: not kept
+    assert cache.get(("t", "big"), 5) is None and cache.bytes <= 1000
 
 
 async def answer(http: aiohttp.ClientSession, url: str, token: str) -> tuple[int, Any, str | None]:
