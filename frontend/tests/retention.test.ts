@@ -104,7 +104,7 @@ describe('what a device keeps', () => {
       expect(await fresh.root()).toEqual(root(server));
       expect(await fresh.db.messages.count()).toBe(0);
     }
-  });
+  }, 60_000);
 
   it('drops its own acknowledged edits after OWN_RETENTION_MS, and keeps the unacknowledged', async () => {
     let now = Date.now();
