@@ -452,9 +452,9 @@ export class AppService {
     ws.onclose = (e: CloseEvent) => {
       if (this.ws === ws) {
         this.ws = null;
-        // Not closed by this tab: the connection dropped (1006) or the server is going away
-        // (1001) says "Offline" at once; any other close is checked by the probe.
-        if (e.code === 1001 || e.code === 1006) this.markUnreachable();
+        // Not closed by this tab: a server going away (1001) means "Offline" at once; any
+        // other close (the connection dropped, 1006) is checked by a probe at once.
+        if (e.code === 1001) this.markUnreachable();
         else this.startProbe();
       }
       this.scheduleLive();
@@ -467,7 +467,8 @@ export class AppService {
   private async serverAnswers(): Promise<boolean> {
     if (!navigator.onLine) return false;
     const resp = await fetch(`${this.baseUrl}/healthz`, { cache: 'no-store', signal: AbortSignal.timeout(3000) });
-    return resp.ok;
+    // A proxy's answer for a server behind it that is gone is no answer.
+    return ![502, 503, 504].includes(resp.status);
   }
 
   private startProbe(): void {
