@@ -15,6 +15,9 @@ from pathlib import Path
 from .table import Row, render
 
 SUITES = ["crdt", "sync", "browser"]
+#: Run only when named in --only: IndexedDB growth (issue 20) builds two versions of the app
+#: and simulates a month (bench/idb_growth.py; also `python -m bench.idb_growth`).
+OPT_IN = ["idb"]
 
 
 def machine() -> dict[str, object]:
@@ -38,7 +41,7 @@ def commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
-    parser.add_argument("--only", default=",".join(SUITES), help=f"comma list of {SUITES}")
+    parser.add_argument("--only", default=",".join(SUITES), help=f"comma list of {SUITES + OPT_IN}")
     args = parser.parse_args(argv)
     only = [s for s in args.only.split(",") if s]
     rows: list[Row] = []
@@ -57,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         from .browser_bootstrap import run as run_browser
 
         rows += run_browser(args.quick)
+    if "idb" in only:
+        from . import idb_growth
+
+        rows += idb_growth.run(args.quick)
     print()
     print(render(rows))
     out_dir = Path(__file__).resolve().parent / "results"
