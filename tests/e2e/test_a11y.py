@@ -72,6 +72,11 @@ async def test_axe_finds_nothing_serious_on_any_page(
         await expect(page.get_by_test_id("picker-option").first).to_be_visible()
         await assert_accessible(page, "product picker")
         await page.get_by_test_id("picker-close").click()
+        # A line removed: its toast with Undo.
+        await editor.get_by_test_id("flow-remove").first.click()
+        await expect(page.get_by_test_id("info-toast").first).to_be_visible()
+        await assert_accessible(page, "undo toast")
+        await page.get_by_test_id("toast-action").first.click()
         await page.get_by_test_id("sheet-close").click()
 
         await page.get_by_test_id("nav-dashboard").click()

@@ -19,6 +19,7 @@ from .helpers import (
     sign_in,
     wait_synced,
 )
+from .test_a11y import assert_accessible
 
 WIDTHS = (360, 390, 430)
 HEIGHT = 800
@@ -124,7 +125,8 @@ async def test_every_page_and_panel_fits_phones(
 ) -> None:
     tenant = await seed_tenant(days_back=0, days_ahead=4)
     # An admin: the most controls in the top bar (People too).
-    phone = await new_page(width=WIDTHS[0], height=HEIGHT, **PHONE)
+    # bypass_csp: axe (injected as an inline script) checks the conflict notice too.
+    phone = await new_page(width=WIDTHS[0], height=HEIGHT, bypass_csp=True, **PHONE)
     other = await new_page()
     await sign_in(phone, app.url, tenant.email("carla"))
     await sign_in(other, app.url, tenant.email("bob"))
@@ -150,6 +152,7 @@ async def test_every_page_and_panel_fits_phones(
     # Its notice fits too; then it hides by itself (toasts are another test's subject).
     await expect(phone.get_by_test_id("conflict-toast").first).to_be_visible()
     await check(phone, WIDTHS[0], "recap-conflict-toast")
+    await assert_accessible(phone, "conflict toast")
     await expect(phone.get_by_test_id("conflict-toast")).to_have_count(0, timeout=20_000)
 
     for width in WIDTHS:
