@@ -4,7 +4,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { service } from '../app/service';
 import type { SyncPhase } from '../engine/store';
 import { useOnline, useRoute, useSyncStatus, useWaitingEdits } from './hooks';
-import { FEEDBACK_TEXT, feedbackFor, lastSyncText, waitingWords } from './syncText';
+import { FEEDBACK_TEXT, feedbackFor, lastSyncText, waitingWords, type SyncFeedback } from './syncText';
 
 /** How long a "Sync now" outcome stays, and how long to wait for one at most. */
 const FEEDBACK_MS = 4000;
@@ -37,14 +37,24 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
   if (phase !== 'syncing' && phase !== settled) setSettled(phase);
   const offline = !online || phase === 'offline' || (phase === 'syncing' && settled === 'offline');
 
-  // "Sync now": Syncing… until the sync status written after the tap, then its outcome.
+  // "Sync now": Syncing… until the sync status written after the tap, then its first
+  // outcome, kept for a few seconds whatever the retries after it do.
   const [askedAt, setAskedAt] = useState<number | null>(null);
-  const feedback = askedAt === null ? null : feedbackFor(askedAt, status, online);
+  const [outcome, setOutcome] = useState<SyncFeedback | null>(null);
+  const live = askedAt === null || outcome !== null ? null : feedbackFor(askedAt, status, online);
+  if (live !== null && live !== 'syncing') setOutcome(live);
+  const feedback = outcome ?? live;
   useEffect(() => {
     if (askedAt === null) return;
-    const timer = setTimeout(() => setAskedAt(null), feedback === 'syncing' ? FEEDBACK_GIVE_UP_MS : FEEDBACK_MS);
+    const timer = setTimeout(
+      () => {
+        setAskedAt(null);
+        setOutcome(null);
+      },
+      outcome === null ? FEEDBACK_GIVE_UP_MS : FEEDBACK_MS,
+    );
     return () => clearTimeout(timer);
-  }, [askedAt, feedback]);
+  }, [askedAt, outcome]);
 
   return (
     <div
@@ -101,6 +111,7 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
         aria-busy={feedback === 'syncing'}
         onClick={() => {
           setAskedAt(Date.now());
+          setOutcome(null);
           service.requestSync('manual');
         }}
       >
