@@ -96,8 +96,16 @@ class PreOrderQuery(Strict):
     delivery_date: datetime.date | None = None
     status: Status | None = None
     partner_id: uuid.UUID | None = None
+    q: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = Field(
+        default=None, description="A case-insensitive substring of the partner's name"
+    )
+    sort: Literal["created_at", "delivery_date", "partner", "status"] = Field(
+        default="created_at",
+        description="The order of the pages (ties by id); a cursor is valid for its sort only",
+    )
+    order: Literal["asc", "desc"] = "desc"
     limit: int = Field(default=20, ge=1, le=200)
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
 # -- catalog -------------------------------------------------------------------------------

@@ -3,12 +3,16 @@ from the server's own node through the same apply path as a rep's sync)."""
 
 from __future__ import annotations
 
+import base64
+import uuid
+from typing import Any
+
 import orjson
 from aiohttp import web
 
 from crdt.message import Scalar
 
-from ..errors import Invalid, PreconditionRequired
+from ..errors import BadRequest, Invalid, PreconditionRequired
 from ..httpio import caller, json_response, parse_body, parse_query, path_uuid
 from ..keys import PAGE_CACHE, POOL, RECORDS
 from ..models import (
@@ -24,6 +28,18 @@ from ..operations import Header, operation
 from ..services.records import page_documents, read
 from ..storage import merkle, records
 from .cursors import decode_keyset_cursor, encode_cursor
+
+
+def decode_cursor_values(text: str) -> list[Any]:
+    """A cursor's JSON list, any length (checked by the caller)."""
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except Exception as exc:
+        raise BadRequest("malformed cursor") from exc
+    if not isinstance(values, list):
+        raise BadRequest("malformed cursor")
+    return values
+
 
 IF_MATCH = Header("If-Match", True, "The record's current ETag (optimistic locking)")
 IDEMPOTENCY = Header(
@@ -41,10 +57,42 @@ def _changes(body: PreOrderPatch | FlowPatch) -> dict[str, Scalar]:
     return changes
 
 
+def _sort_token(sort: str, order: str) -> str | None:
+    """The sort a cursor was made for; None for the default (created_at desc), whose
+    cursors stay the plain `[key, id]` pair."""
+    return None if (sort, order) == ("created_at", "desc") else f"{sort}.{order}"
+
+
+def _encode_cursor(last: tuple[str, str], sort: str, order: str) -> str:
+    token = _sort_token(sort, order)
+    return encode_cursor(list(last) if token is None else [token, *last])
+
+
+def _decode_cursor(text: str, sort: str, order: str) -> tuple[str, str]:
+    """A cursor back: 400 if malformed or made for another sort than this request's."""
+    token = _sort_token(sort, order)
+    if token is None:
+        try:
+            return decode_keyset_cursor(text)
+        except BadRequest:
+            raise BadRequest("malformed cursor, or one made for another sort") from None
+    values = decode_cursor_values(text)
+    if len(values) != 3 or values[0] != token:
+        raise BadRequest("malformed cursor, or one made for another sort")
+    key, row = values[1], values[2]
+    if not isinstance(key, str) or len(key) > 1000 or "\x00" in key or not isinstance(row, str):
+        raise BadRequest("malformed cursor")
+    try:
+        uuid.UUID(row)
+    except ValueError:
+        raise BadRequest("malformed cursor") from None
+    return key, row
+
+
 @operation(
     "GET",
     "/api/v1/preorders",
-    "List pre-orders (keyset pages, newest first)",
+    "List pre-orders (keyset pages, newest first or by `sort`)",
     "pre-orders",
     response=PreOrderPage,
     query=PreOrderQuery,
@@ -59,19 +107,29 @@ async def list_preorders(request: web.Request) -> web.Response:
     never stale)."""
     tenant = caller(request).tenant_id
     q = parse_query(request, PreOrderQuery)
-    after = decode_keyset_cursor(q.cursor) if q.cursor else None
+    after = _decode_cursor(q.cursor, q.sort, q.order) if q.cursor else None
     partner = str(q.partner_id) if q.partner_id else None
-    key = (tenant, q.delivery_date, q.status, partner, after, q.limit)
+    search = q.q or None
+    key = (tenant, q.delivery_date, q.status, partner, after, q.limit, q.sort, q.order, search)
     cache = request.app[PAGE_CACHE]
     async with request.app[POOL].acquire() as conn:
         count = await merkle.message_count(conn, tenant)
         body = cache.get(key, count)
         if body is None:
             rows = await records.preorder_page(
-                conn, tenant, q.delivery_date, q.status, partner, after, q.limit
+                conn,
+                tenant,
+                q.delivery_date,
+                q.status,
+                partner,
+                after,
+                q.limit,
+                q.sort,
+                q.order == "desc",
+                search,
             )
             items, last = page_documents(rows, q.limit)
-            cursor = encode_cursor(list(last)) if last is not None else None
+            cursor = _encode_cursor(last, q.sort, q.order) if last is not None else None
             body = orjson.dumps({"items": items, "next_cursor": cursor})
             cache.put(key, count, body)
     return web.Response(body=body, content_type="application/json")

@@ -76,8 +76,27 @@ def _version_sql(alias: str, dataset: str) -> str:
     return "greatest(" + ", ".join(f'{alias}.{c}_ts COLLATE "C"' for c in DATASETS[dataset]) + ")"
 
 
+#: The sort keys of a list page: each a text expression (null as '') that the keyset
+#: compares with the row's uuid as tie-break, in the same direction.
+SORT_KEYS = {
+    "created_at": "coalesce(o.created_at, '')",
+    "delivery_date": "coalesce(to_char(o.delivery_date, 'YYYY-MM-DD'), '')",
+    "partner": "lower(coalesce(pa.name, '')) COLLATE \"C\"",
+    "status": "coalesce(o.status, '') COLLATE \"C\"",
+}
+
+
 @functools.cache
-def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limit: int) -> str:
+def preorder_page_sql(
+    date: bool,
+    status: bool,
+    partner: bool,
+    after: bool,
+    limit: int,
+    sort: str = "created_at",
+    descending: bool = True,
+    q: bool = False,
+) -> str:
     """One keyset page of pre-orders in one statement: the page's rows (one more than
     asked, to tell whether a next page exists) on the keyset index, each with its sort key
     (the next cursor's), its version, its partner's name, and, but for the extra row, its
@@ -89,33 +108,45 @@ def preorder_page_sql(date: bool, status: bool, partner: bool, after: bool, limi
     benchmark), and the API's documents are assembled in Python anyway
     (`services.records.page_documents`).
 
-    One text per combination of filters and limit (at most 8 x 2 x 200), with only the
-    filters given and the limit spelled out: after its fifth run PostgreSQL may cache a
-    prepared statement's generic plan, and the generic plan of this statement with `$n IS
-    NULL OR ...` filters and a `LIMIT $n` (10% of the rows, it assumes) was a sequential
-    scan and a sort of the tenant's every pre-order, which it took. The ORDER BY names the
-    table's uuid column: a bare `id` would mean an output column and force a sort on top of
-    the index."""
+    One text per combination of filters, sort and limit, with only the filters given and
+    the limit spelled out: after its fifth run PostgreSQL may cache a prepared statement's
+    generic plan, and the generic plan of this statement with `$n IS NULL OR ...` filters
+    and a `LIMIT $n` (10% of the rows, it assumes) was a sequential scan and a sort of the
+    tenant's every pre-order, which it took. The ORDER BY names the table's uuid column: a
+    bare `id` would mean an output column and force a sort on top of the index.
+
+    `sort` is a key of SORT_KEYS (the default, created_at DESC, is the index
+    pre_orders_keyset's order; the others sort the filtered rows), ties broken by id in
+    the same direction, so `(key, id)` is a keyset in either direction. `q` filters by a
+    case-insensitive substring of the partner's name (an ILIKE pattern parameter)."""
     limit = int(limit)
+    key = SORT_KEYS[sort]
     where = ["o.tenant_id = $1", f"o.{LIVE}"]
     args = 1
     for given, condition in (
         (date, "o.delivery_date = ${}::date"),
         (status, "o.status = ${}::text"),
         (partner, "o.partner_id = ${}::uuid"),
+        (q, "pa.name ILIKE ${}::text"),
     ):
         if given:
             args += 1
             where.append(condition.format(args))
+    way, cmp = ("DESC", "<") if descending else ("ASC", ">")
     if after:
-        where.append(f"(coalesce(o.created_at, ''), o.id) < (${args + 1}::text, ${args + 2}::uuid)")
-    order = "coalesce(o.created_at, '') DESC, o.id DESC"
+        where.append(f"({key}, o.id) {cmp} (${args + 1}::text, ${args + 2}::uuid)")
+    order = f"{key} {way}, o.id {way}"
+    join = (
+        "LEFT JOIN partners pa ON pa.tenant_id = o.tenant_id AND pa.id = o.partner_id"
+        if q or sort == "partner"
+        else ""
+    )
     return f"""
 WITH page AS (
     SELECT o.tenant_id, o.id, o.partner_id, o.delivery_date, o.status, o.created_at,
-           coalesce(o.created_at, '') AS sort_key, {_version_sql("o", "pre_orders")} AS version,
+           {key} AS sort_key, {_version_sql("o", "pre_orders")} AS version,
            row_number() OVER (ORDER BY {order}) AS n
-    FROM pre_orders o
+    FROM pre_orders o {join}
     WHERE {" AND ".join(where)}
     ORDER BY {order}
     LIMIT {limit + 1}
@@ -133,6 +164,11 @@ ORDER BY p.n, f.id
 """  # noqa: S608  (no caller input: the values are parameters, the limit an int)
 
 
+def like_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its wildcards escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 async def preorder_page(
     conn: Conn,
     tenant_id: str,
@@ -141,14 +177,27 @@ async def preorder_page(
     partner_id: str | None,
     after: tuple[str, str] | None,
     limit: int,
+    sort: str = "created_at",
+    descending: bool = True,
+    q: str | None = None,
 ) -> list[asyncpg.Record]:
-    """One keyset page, ordered (created_at DESC, id DESC), in one statement
-    (`preorder_page_sql`, which says what a row is): an index scan on pre_orders_keyset,
-    stable under concurrent inserts (no duplicates, no gaps), read in one snapshot."""
+    """One keyset page, ordered by `sort` (default created_at DESC, id DESC), in one
+    statement (`preorder_page_sql`, which says what a row is): for the default order an
+    index scan on pre_orders_keyset; stable under concurrent inserts (no duplicates, no
+    gaps), read in one snapshot."""
     sql = preorder_page_sql(
-        delivery_date is not None, status is not None, partner_id is not None, bool(after), limit
+        delivery_date is not None,
+        status is not None,
+        partner_id is not None,
+        bool(after),
+        limit,
+        sort,
+        descending,
+        bool(q),
     )
     args = [v for v in (delivery_date, status, partner_id) if v is not None]
+    if q:
+        args.append(like_pattern(q))
     return await conn.fetch(sql, tenant_id, *args, *(after or ()))
 
 
