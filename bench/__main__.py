@@ -6,36 +6,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
 
+from .harness import commit, machine
 from .table import Row, render
 
 SUITES = ["crdt", "sync", "browser"]
 #: Run only when named in --only: IndexedDB growth (issue 20) builds two versions of the app
 #: and simulates a month (bench/idb_growth.py; also `python -m bench.idb_growth`).
 OPT_IN = ["idb"]
-
-
-def machine() -> dict[str, object]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-    }
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import platform
 import secrets
 import socket
 import subprocess
@@ -216,3 +217,21 @@ class Harness:
         for i in range(0, len(messages), batch):
             await apply_messages(self.conn, tenant_id, None, messages[i : i + batch])
         return time.perf_counter() - started
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -53,7 +53,7 @@ from recap_client import ClientReplica, SyncClient
 from recap_client.browser import CHROMIUM, CHROMIUM_ARGS, IDB_READ
 
 from .browser_bootstrap import READY, Run, _add_user, _bootstrap, _server_state, _size_label
-from .harness import ROOT, Harness, Process, free_port
+from .harness import ROOT, Harness, Process, commit, free_port, machine
 from .sync_workloads import big_tenant
 from .table import Row, render
 
@@ -727,8 +727,6 @@ def run(
 ) -> list[Row]:
     """Both builds through bootstrap and month; prints the table, writes the JSON, returns
     the rows for `python -m bench`."""
-    from .__main__ import commit, machine
-
     head = commit()  # the tree the run starts from (others may commit meanwhile)
     tmp = Path(tempfile.mkdtemp(prefix="recap-idb-builds-"))
     revs = {"before": BEFORE_REV, "after": AFTER_REV}
