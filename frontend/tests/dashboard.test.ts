@@ -88,7 +88,7 @@ describe('local dashboard figures (the offline mirror of GET /api/v1/summary)', 
     expect(top1.busiest_partners.map((p) => p.partner_id)).toEqual(['pa']);
   });
 
-  it('counts orders per day for the 30 days ending at `to`, zeros included', () => {
+  it('counts orders per day for every day of the range, zeros included', () => {
     expect(s.per_day).toHaveLength(30);
     expect(s.per_day[0]?.date).toBe('2026-11-01');
     expect(s.per_day[29]?.date).toBe('2026-11-30');
@@ -98,11 +98,14 @@ describe('local dashboard figures (the offline mirror of GET /api/v1/summary)', 
       { date: '2026-11-11', pre_orders: 1 },
       { date: '2026-11-12', pre_orders: 1 },
     ]);
-    // The per-day window is independent of `from` (like the server's): an order without a
-    // status, before a short range, still counts on its day.
+    // The per-day window is exactly the range (like the server's, issue 19): a 3-day
+    // range has 3 days, a 60-day one 60.
     const short = computeSummary(fixture(), '2026-11-10', '2026-11-12', 10);
-    expect(short.per_day[0]?.date).toBe('2026-10-14');
-    expect(short.per_day.find((d) => d.date === '2026-10-20')?.pre_orders).toBe(1);
+    expect(short.per_day.map((d) => d.date)).toEqual(['2026-11-10', '2026-11-11', '2026-11-12']);
+    const long = computeSummary(fixture(), '2026-10-01', '2026-11-29', 10);
+    expect(long.per_day).toHaveLength(60);
+    expect(long.per_day[0]?.date).toBe('2026-10-01');
+    expect(long.per_day.find((d) => d.date === '2026-10-20')?.pre_orders).toBe(1);
     expect(short.by_status.map((x) => x.status)).toEqual(['confirmed', 'pending']);
   });
 

@@ -23,8 +23,6 @@ from ..models import Summary
 from ..storage import summary as figures
 
 Key = tuple[str, datetime.date, datetime.date, int]
-#: The per-day chart covers this many days, ending at the range's last day.
-CHART_DAYS = 30
 
 
 class SummaryCache:
@@ -75,10 +73,10 @@ class SummaryCache:
 async def compute(pool: asyncpg.Pool, key: Key) -> dict[str, Any]:
     """The figures of one key, as the API's `Summary` document."""
     tenant, start, end, top = key
-    day_start = end - datetime.timedelta(days=CHART_DAYS - 1)
     async with pool.acquire() as conn:
-        found = await figures.aggregates(conn, tenant, start, end, top, day_start)
-    days = [day_start + datetime.timedelta(days=i) for i in range(CHART_DAYS)]
+        found = await figures.aggregates(conn, tenant, start, end, top, start)
+    # The per-day chart covers exactly the range (issue 19: it showed the last 30 days).
+    days = [start + datetime.timedelta(days=i) for i in range((end - start).days + 1)]
     summary = Summary.model_validate(
         {
             "date_from": start,

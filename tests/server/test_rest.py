@@ -1248,11 +1248,10 @@ async def expected_summary(
         ),
         key=lambda x: (-x["quantity"], x["product_id"]),
     )[:top]
-    first_day = end - 29 * DAY
     days = Counter(o["delivery_date"] for o in orders.values())
     per_day = [
-        {"date": (first_day + k * DAY).isoformat(), "pre_orders": days[first_day + k * DAY]}
-        for k in range(30)
+        {"date": (start + k * DAY).isoformat(), "pre_orders": days[start + k * DAY]}
+        for k in range((end - start).days + 1)
     ]
     per_partner: dict[str, list[str]] = defaultdict(list)
     for i, o in in_range.items():

@@ -6,7 +6,7 @@
  *  - a flow counts when its tombstone is not 1 and its pre-order counts;
  *  - by status: orders with a status, their flows' quantity and weight summed;
  *  - top products: by summed quantity (desc), then product id; name and sku as stored;
- *  - per day: live orders per delivery date, the 30 days ending at `to`, zeros included;
+ *  - per day: live orders per delivery date, every day from `from` to `to`, zeros included;
  *  - busiest partners: by order count, then quantity (desc), then partner id.
  */
 import { addDays } from '../app/dates';
@@ -79,7 +79,7 @@ export function computeSummary(
   top: number,
   now: Date = new Date(),
 ): Summary {
-  const dayStart = addDays(to, -29);
+  const dayStart = from;
   const liveOrders = data.orders.filter((o) => o.ds === 'pre_orders' && isLive(o));
   const inRange = liveOrders.filter((o) => {
     const d = str(o, 'delivery_date');
@@ -149,8 +149,8 @@ export function computeSummary(
     if (d !== null && d >= dayStart && d <= to) perDayCounts.set(d, (perDayCounts.get(d) ?? 0) + 1);
   }
   const per_day: DayCount[] = [];
-  for (let i = 0; i < 30; i++) {
-    const date = addDays(dayStart, i);
+  // At most the server's ten-year range.
+  for (let date = dayStart; date <= to && per_day.length <= 3660; date = addDays(date, 1)) {
     per_day.push({ date, pre_orders: perDayCounts.get(date) ?? 0 });
   }
 

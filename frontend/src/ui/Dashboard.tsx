@@ -187,12 +187,17 @@ function Figures(props: { summary: Summary; source: Source | null }): ReactNode 
         <div
           className="card chart"
           data-testid="chart-per-day"
+          data-first={summary.per_day[0]?.date ?? ''}
+          data-last={summary.per_day[summary.per_day.length - 1]?.date ?? ''}
+          data-count={summary.per_day.length}
           data-days={summary.per_day
             .filter((d) => d.pre_orders > 0)
             .map((d) => `${d.date}:${String(d.pre_orders)}`)
             .join(',')}
         >
-          <h2>Pre-orders per delivery day (30 days to {summary.date_to})</h2>
+          <h2>
+            Pre-orders per delivery day ({summary.date_from} to {summary.date_to})
+          </h2>
           <ResponsiveContainer width="100%" height={240}>
             <BarChart data={perDay} margin={{ top: 8, right: 8, bottom: 0, left: -16 }}>
               <CartesianGrid strokeDasharray="3 3" vertical={false} />
