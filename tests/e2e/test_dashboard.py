@@ -4,6 +4,7 @@ the orders table reaches the server through the normal sync."""
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 
@@ -67,6 +68,40 @@ async def shown_figures(page: Page) -> dict[str, Any]:
     }
 
 
+async def api_ids(base_url: str, token: str, query: str, n: int) -> list[str]:
+    """The first n pre-order ids of GET /api/v1/preorders with `query`, page by page."""
+    ids: list[str] = []
+    cursor = ""
+    async with aiohttp.ClientSession() as http:
+        while len(ids) < n:
+            url = f"{base_url}/api/v1/preorders?limit=20&{query}{cursor}"
+            async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200, await resp.text()
+                body = await resp.json()
+            ids += [o["id"] for o in body["items"]]
+            if not body["next_cursor"]:
+                break
+            cursor = f"&cursor={body['next_cursor']}"
+    return ids[:n]
+
+
+async def table_ids(page: Page, pages: int) -> list[str]:
+    """The order ids the table shows on its first `pages` pages (going forward from page 1),
+    back on page 1 after."""
+    rows = page.get_by_test_id("order-row")
+    ids: list[str] = []
+    for k in range(pages):
+        await expect(page.get_by_test_id("orders-page")).to_have_text(f"Page {k + 1}")
+        await expect(page.get_by_test_id("orders-table")).to_have_attribute("aria-busy", "false")
+        ids += await rows.evaluate_all("els => els.map(e => e.dataset.orderId)")
+        if k + 1 < pages:
+            await page.get_by_test_id("orders-next").click()
+    for k in range(pages - 1, 0, -1):
+        await page.get_by_test_id("orders-prev").click()
+        await expect(page.get_by_test_id("orders-page")).to_have_text(f"Page {k}")
+    return ids
+
+
 def expected_figures(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "orders": sum(s["pre_orders"] for s in summary["by_status"]),
@@ -107,21 +142,41 @@ async def test_dashboard_figures_offline_mirror_and_inline_status(
     assert summary["by_status"], "the seeded tenant has pre-orders in the default range"
     assert_same(await shown_figures(page), summary, "server")
 
-    # The orders table: a page from the API, sortable.
+    # The orders table: pages from the API, sorted by the server across all pages.
     rows = page.get_by_test_id("order-row")
     await expect(rows.first).to_be_visible()
     assert await rows.count() == 20
-    await page.get_by_test_id("sort-quantity").click()
-    await page.get_by_test_id("sort-quantity").click()  # descending
-    quantities = [
-        float(q.replace(",", "")) for q in await rows.locator("td:nth-child(5)").all_inner_texts()
-    ]
-    assert quantities == sorted(quantities, reverse=True)
     await expect(page.get_by_test_id("orders-prev")).to_be_disabled()
-    await page.get_by_test_id("orders-next").click()
-    await expect(page.get_by_test_id("orders-page")).to_have_text("Page 2")
-    await page.get_by_test_id("orders-prev").click()
+    await page.get_by_test_id("sort-partner_name").click()  # ascending
+    by_partner = await api_ids(app.url, token, "sort=partner&order=asc", 40)
+    assert await table_ids(page, 2) == by_partner
+    await page.get_by_test_id("sort-partner_name").click()  # descending, back on page 1
     await expect(page.get_by_test_id("orders-page")).to_have_text("Page 1")
+    assert await table_ids(page, 2) == await api_ids(app.url, token, "sort=partner&order=desc", 40)
+    # The server's order is the partners' order across pages, not within one page.
+    names = [n.lower() for n in await rows.locator("td:nth-child(3)").all_inner_texts()]
+    assert names == sorted(names, reverse=True)
+
+    # Search by partner: the server's filter, with the sort kept.
+    needle = names[0][1:4].upper()
+    await page.get_by_test_id("orders-search").fill(needle)
+    want = await api_ids(app.url, token, f"sort=partner&order=desc&q={needle}", 20)
+    assert want, needle
+
+    async def searched() -> None:
+        assert await rows.evaluate_all("els => els.map(e => e.dataset.orderId)") == want
+
+    await eventually(searched)
+    for name in await rows.locator("td:nth-child(3)").all_inner_texts():
+        assert needle.lower() in name.lower()
+    await page.get_by_test_id("orders-search").fill("")
+    await page.get_by_test_id("sort-created_at").click()
+    await page.get_by_test_id("sort-created_at").click()  # newest first again
+
+    async def newest_first() -> None:
+        assert await table_ids(page, 1) == await api_ids(app.url, token, "", 20)
+
+    await eventually(newest_first)
 
     # Offline: the same figures, from this device's replica, clearly marked.
     await page.context.set_offline(True)
@@ -168,4 +223,19 @@ async def test_dashboard_figures_offline_mirror_and_inline_status(
         assert_same(await shown_figures(page), new_summary, "server")
 
     await eventually(figures_follow)
+
+    # The per-day chart covers exactly the chosen range: 60 days are 60 bars, not 30.
+    start = datetime.date.fromisoformat(date_from)
+    end = start + datetime.timedelta(days=59)
+    await page.get_by_test_id("dash-to").fill(end.isoformat())
+    chart = page.get_by_test_id("chart-per-day")
+    await expect(chart).to_have_attribute("data-count", "60")
+    await expect(chart).to_have_attribute("data-first", start.isoformat())
+    await expect(chart).to_have_attribute("data-last", end.isoformat())
+    await expect(chart).to_contain_text(f"{start.isoformat()} to {end.isoformat()}")
+    assert_same(
+        await shown_figures(page),
+        await server_summary(app.url, token, start.isoformat(), end.isoformat()),
+        "server",
+    )
     await screenshot(page, "dashboard")

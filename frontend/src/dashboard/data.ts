@@ -8,7 +8,7 @@ import { service } from '../app/service';
 import { datasetRows } from '../engine/rowgroups';
 import { HttpError, NetworkError } from '../engine/sync';
 import type { AirtableConnector, AirtableRun } from './airtable';
-import { computeSummary, localOrderRows, type LocalData, type OrderRow, type Summary } from './figures';
+import { computeSummary, localOrderRows, type LocalData, type OrderRow, type SortKey, type Summary } from './figures';
 
 function apiCall<T>(method: 'GET' | 'POST', path: string): Promise<T> {
   return service.api<T>(method, path);
@@ -42,10 +42,37 @@ export interface OrderPage {
   next_cursor: string | null;
 }
 
-export async function fetchOrders(limit: number, cursor: string | null, status: string | null): Promise<OrderPage> {
-  const q = new URLSearchParams({ limit: String(limit) });
+/** The table's columns the server sorts by (`sort=` of GET /api/v1/preorders); the others
+ * (lines, quantity) sort only offline, where the whole range is local. */
+export const SERVER_SORT: Partial<Record<SortKey, string>> = {
+  created_at: 'created_at',
+  delivery_date: 'delivery_date',
+  partner_name: 'partner',
+  status: 'status',
+};
+
+/** The filters and order of the orders table, as the server applies them across all pages. */
+export interface OrderQuery {
+  status: string | null;
+  /** A case-insensitive substring of the partner's name. */
+  q: string | null;
+  sort: SortKey;
+  dir: 1 | -1;
+}
+
+export function orderParams(query: OrderQuery): URLSearchParams {
+  const q = new URLSearchParams();
+  if (query.status) q.set('status', query.status);
+  if (query.q) q.set('q', query.q);
+  q.set('sort', SERVER_SORT[query.sort] ?? 'created_at');
+  q.set('order', query.dir === 1 ? 'asc' : 'desc');
+  return q;
+}
+
+export async function fetchOrders(limit: number, cursor: string | null, query: OrderQuery): Promise<OrderPage> {
+  const q = orderParams(query);
+  q.set('limit', String(limit));
   if (cursor) q.set('cursor', cursor);
-  if (status) q.set('status', status);
   const page = await apiGet<{ items: ApiPreOrder[]; next_cursor: string | null }>(`/api/v1/preorders?${q.toString()}`);
   return {
     rows: page.items.map((o) => ({
@@ -78,9 +105,14 @@ export async function localSummary(from: string, to: string, top: number): Promi
   return computeSummary(await loadLocal(), from, to, top);
 }
 
-export async function localOrders(from: string, to: string, status: string | null): Promise<OrderRow[]> {
+export async function localOrders(from: string, to: string, query: OrderQuery): Promise<OrderRow[]> {
   const rows = localOrderRows(await loadLocal(), from, to);
-  return status ? rows.filter((r) => r.status === status) : rows;
+  const needle = query.q?.toLowerCase() ?? '';
+  return rows.filter(
+    (r) =>
+      (!query.status || r.status === query.status) &&
+      (!needle || (r.partner_name ?? '').toLowerCase().includes(needle)),
+  );
 }
 
 /** The Airtable connector's settings and last run (admins only: reps get a 403). */

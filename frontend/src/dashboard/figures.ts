@@ -202,7 +202,7 @@ export interface OrderRow {
   created_at: string | null;
 }
 
-export type SortKey = 'delivery_date' | 'partner_name' | 'status' | 'flows' | 'quantity';
+export type SortKey = 'created_at' | 'delivery_date' | 'partner_name' | 'status' | 'flows' | 'quantity';
 
 export function sortRows(rows: OrderRow[], key: SortKey, dir: 1 | -1): OrderRow[] {
   const cmp = (a: OrderRow, b: OrderRow): number => {

@@ -2,7 +2,7 @@
  * The manager's dashboard: key figures, charts, busiest partners and an orders table.
  *
  * Online, the figures come from `GET /api/v1/summary` and the table from the keyset pages of
- * `GET /api/v1/preorders` (sorted client-side within the loaded page). When the server cannot
+ * `GET /api/v1/preorders` (sorted and searched by the server, across all pages). When the server cannot
  * be reached, both are computed from the local replica and marked as possibly stale. A status
  * change is always a local edit (the same path as the recap page), so it works offline and
  * reaches the server with the next sync; the page re-reads after each successful sync.
@@ -19,7 +19,15 @@ import { HttpError } from '../engine/sync';
 import { PRE_ORDER_STATUSES } from '../engine/schema';
 import type { Session, SyncStatus } from '../engine/store';
 import { canSeeAirtable } from '../dashboard/airtable';
-import { fetchOrders, fetchSummary, isUnreachable, localOrders, localSummary } from '../dashboard/data';
+import {
+  fetchOrders,
+  fetchSummary,
+  isUnreachable,
+  localOrders,
+  localSummary,
+  SERVER_SORT,
+  type OrderQuery,
+} from '../dashboard/data';
 import { sortRows, totals, type OrderRow, type SortKey, type Summary } from '../dashboard/figures';
 import '../dashboard/dashboard.css';
 import { AirtableCard } from './AirtableCard';
@@ -244,6 +252,7 @@ function Figures(props: { summary: Summary; source: Source | null }): ReactNode 
 }
 
 const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
+  { key: 'created_at', label: 'Created' },
   { key: 'delivery_date', label: 'Delivery date' },
   { key: 'partner_name', label: 'Partner' },
   { key: 'status', label: 'Status' },
@@ -252,9 +261,9 @@ const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
 ];
 
 /**
- * Online: one keyset page of the API at a time (newest first; previous pages by a stack of
- * cursors), sorted client-side within the page. Offline: the local orders in the range,
- * sorted as a whole and cut into pages.
+ * Online: one keyset page of the API at a time (previous pages by a stack of cursors), sorted
+ * and searched by the server across all pages (lines and quantity are not sortable there).
+ * Offline: the local orders in the range, filtered, sorted as a whole and cut into pages.
  */
 function OrdersTable(props: { from: string; to: string; tick: number; lastSync: number | null }): ReactNode {
   const toast = useToast();
@@ -262,18 +271,32 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
   const [status, setStatus] = useState<string>('');
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [localPage, setLocalPage] = useState(0);
-  const [data, setData] = useState<{ rows: OrderRow[]; next: string | null; local: boolean } | null>(null);
-  const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: 'delivery_date', dir: -1 });
+  const [data, setData] = useState<{ rows: OrderRow[]; next: string | null; local: boolean; key: string } | null>(null);
+  const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: 'created_at', dir: -1 });
+  const [search, setSearch] = useState('');
+  const [q, setQ] = useState('');
   const [overrides, setOverrides] = useState<Map<string, string>>(new Map());
   const cursor = cursors[cursors.length - 1] ?? null;
   const { from, to, tick, lastSync } = props;
 
+  // The search applies once typing pauses; a new search starts from the first page.
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      setQ(search.trim());
+      setCursors([null]);
+      setLocalPage(0);
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [search]);
+
   useEffect(() => {
     const stale = new AbortController();
+    const query: OrderQuery = { status: status || null, q: q || null, sort: sort.key, dir: sort.dir };
+    const key = JSON.stringify([cursor, query, from, to]);
     // A local edit shows at once; it is dropped once the data read back agrees with it.
     const show = (rows: OrderRow[], next: string | null, local: boolean): void => {
       if (stale.signal.aborted) return;
-      setData({ rows, next, local });
+      setData({ rows, next, local, key });
       setOverrides((old) => {
         const kept = new Map(old);
         for (const r of rows) if (kept.get(r.id) === r.status) kept.delete(r.id);
@@ -282,28 +305,36 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
     };
     void (async () => {
       try {
-        const page = await fetchOrders(PAGE, cursor, status || null);
+        const page = await fetchOrders(PAGE, cursor, query);
         show(page.rows, page.next_cursor, false);
       } catch {
-        show(await localOrders(from, to, status || null), null, true);
+        show(await localOrders(from, to, query), null, true);
       }
     })();
     return () => stale.abort();
-  }, [cursor, status, from, to, tick, lastSync]);
+  }, [cursor, status, q, sort, from, to, tick, lastSync]);
 
   const rows = useMemo(() => {
     if (!data) return [];
     const withEdits = data.rows.map((r) =>
       overrides.has(r.id) ? { ...r, status: overrides.get(r.id) ?? r.status } : r,
     );
-    const sorted = sortRows(withEdits, sort.key, sort.dir);
-    return data.local ? sorted.slice(localPage * PAGE, (localPage + 1) * PAGE) : sorted;
+    // The server's pages come sorted; the local rows are sorted here, as a whole.
+    if (!data.local) return withEdits;
+    return sortRows(withEdits, sort.key, sort.dir).slice(localPage * PAGE, (localPage + 1) * PAGE);
   }, [data, overrides, sort, localPage]);
 
   const pages = data?.local ? Math.max(1, Math.ceil(data.rows.length / PAGE)) : null;
   const hasPrev = data?.local ? localPage > 0 : cursors.length > 1;
   const hasNext = data?.local ? localPage + 1 < (pages ?? 1) : data?.next != null;
   const pageNo = data?.local ? localPage + 1 : cursors.length;
+  // What the rows should be for (the effect's key): until they are, the table is busy.
+  const wanted = JSON.stringify([
+    cursor,
+    { status: status || null, q: q || null, sort: sort.key, dir: sort.dir } satisfies OrderQuery,
+    from,
+    to,
+  ]);
 
   const change = useCallback(
     (row: OrderRow, value: string) => {
@@ -325,6 +356,13 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
 
   const header = (c: (typeof COLUMNS)[number]): ReactNode => {
     const active = sort.key === c.key;
+    if (data !== null && !data.local && SERVER_SORT[c.key] === undefined) {
+      return (
+        <th key={c.key} className={c.num ? 'num' : undefined}>
+          {c.label}
+        </th>
+      );
+    }
     return (
       <th
         key={c.key}
@@ -335,7 +373,11 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
           type="button"
           className="sort"
           data-testid={`sort-${c.key}`}
-          onClick={() => setSort({ key: c.key, dir: active ? (sort.dir === 1 ? -1 : 1) : 1 })}
+          onClick={() => {
+            setSort({ key: c.key, dir: active ? (sort.dir === 1 ? -1 : 1) : 1 });
+            setCursors([null]);
+            setLocalPage(0);
+          }}
         >
           {c.label}
           {active ? (sort.dir === 1 ? ' ▲' : ' ▼') : ''}
@@ -351,8 +393,19 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
         <span className="muted">
           {data?.local
             ? `from this device, delivery ${from} … ${to}; sorted across all ${data.rows.length}`
-            : 'newest first from the server; sorting applies within this page'}
+            : 'from the server; sorted and searched across all pages'}
         </span>
+        <label className="field inline">
+          <span className="label">Partner</span>
+          <input
+            type="search"
+            value={search}
+            placeholder="Search partner"
+            maxLength={100}
+            data-testid="orders-search"
+            onChange={(e) => setSearch(e.target.value)}
+          />
+        </label>
         <label className="field inline">
           <span className="label">Status</span>
           <select
@@ -374,7 +427,7 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
         </label>
       </div>
       <div className="table-wrap">
-        <table className="orders" data-testid="orders-table">
+        <table className="orders" data-testid="orders-table" aria-busy={data?.key !== wanted}>
           <thead>
             <tr>{COLUMNS.map(header)}</tr>
           </thead>
@@ -395,6 +448,9 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
             ) : null}
             {rows.map((r) => (
               <tr key={r.id} data-testid="order-row" data-order-id={r.id}>
+                <td data-testid="order-row-created" data-value={r.created_at ?? ''}>
+                  {r.created_at?.slice(0, 10) ?? '–'}
+                </td>
                 <td>{r.delivery_date ?? '–'}</td>
                 <td>{r.partner_name ?? r.partner_id ?? '–'}</td>
                 <td>
@@ -444,7 +500,7 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
           type="button"
           className="btn small ghost"
           data-testid="orders-next"
-          disabled={!hasNext}
+          disabled={!hasNext || data?.key !== wanted}
           onClick={() => (data?.local ? setLocalPage((p) => p + 1) : setCursors((c) => [...c, data?.next ?? null]))}
         >
           Next ›
