@@ -108,6 +108,17 @@ class PreOrderQuery(Strict):
     cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
+class PreOrderExportQuery(Strict):
+    """The list's filters and sort, for a CSV of every matching pre-order."""
+
+    delivery_date: datetime.date | None = None
+    status: Status | None = None
+    partner_id: uuid.UUID | None = None
+    q: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
+    sort: Literal["created_at", "delivery_date", "partner", "status"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+
+
 # -- catalog -------------------------------------------------------------------------------
 class PartnerIn(Strict):
     name: Text

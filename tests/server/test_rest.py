@@ -1045,6 +1045,13 @@ async def test_tenant_isolation_on_every_endpoint(
     assert [o["id"] for o in listed.body["items"]] == [own.body["id"]]
     filtered = await as_b("GET", create, f"{API}/preorders?partner_id={partner_a}")
     assert filtered.body["items"] == []
+    covered.add(("GET", f"{API}/preorders.csv"))  # CSV, not JSON: read here
+    async with beta.http.get(
+        f"{beta.base}{API}/preorders.csv", headers={"Authorization": f"Bearer {beta.token}"}
+    ) as resp:
+        exported = await resp.text()
+    assert [line.split(",")[0] for line in exported.splitlines()[1:]] == [own.body["id"]]
+    assert not {s for s in secrets_of_a if s in exported}
     partners = await as_b("GET", f"{API}/partners", f"{API}/partners?limit=500")
     assert [p["id"] for p in partners.body["items"]] == [partner_b]
     assert (await as_b("GET", f"{API}/partners", f"{API}/partners?q=Partner")).body["items"] == []

@@ -131,3 +131,76 @@ async def test_a_cursor_is_refused_with_another_sort(
             else:
                 assert reply.status == 400, (made, used, reply.body)
                 assert reply.body["code"] == "bad_request"
+
+
+# -- CSV export ----------------------------------------------------------------------------
+async def export(carla: Api, query: str) -> tuple[int, str, Any]:
+    url = f"{carla.base}{API}/preorders.csv?{query}"
+    async with carla.http.get(url, headers={"Authorization": f"Bearer {carla.token}"}) as resp:
+        return resp.status, await resp.text(), resp.headers
+
+
+async def test_csv_export_is_every_row_of_the_filters_and_sort(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    import csv
+    import io
+
+    t = await make_tenant()
+    carla = api(server, http, t)
+    await seed(carla, server, http, t)
+    hostile = await carla.create_partner("=HYPERLINK(1)")
+    with_lines = await carla.new_order(
+        hostile,
+        flows=[
+            {"product_id": await carla.create_product("Pears", "PE"), "quantity": 3, "weight": 1.5},
+            {"product_id": await carla.create_product("Plums", "PL"), "quantity": 4},
+        ],
+    )
+    for query in ("", "sort=partner&order=asc", "q=bravo&sort=status", "status=pending&q=a"):
+        status, text, headers = await export(carla, query)
+        assert status == 200, text
+        assert headers["Content-Type"].startswith("text/csv")
+        assert headers["Content-Disposition"] == "attachment; filename=preorders.csv"
+        header, *rows = list(csv.reader(io.StringIO(text)))
+        assert header == [
+            "id",
+            "created_at",
+            "delivery_date",
+            "partner_id",
+            "partner_name",
+            "status",
+            "lines",
+            "quantity",
+            "weight",
+        ]
+        listed = await walk(carla, f"&{query}", 7)
+        assert [r[0] for r in rows] == [d["id"] for d in listed], query
+        for row, doc in zip(rows, listed, strict=True):
+            assert row[2] == (doc["delivery_date"] or "")
+            assert row[5] == (doc["status"] or "")
+            assert int(row[6]) == len(doc["flows"])
+    _, text, _ = await export(carla, "")
+    [row] = [r for r in csv.reader(io.StringIO(text)) if r[0] == with_lines["id"]]
+    assert row[4] == "'=HYPERLINK(1)"  # not a formula in a spreadsheet
+    assert (row[6], float(row[7]), float(row[8])) == ("2", 7.0, 1.5)
+
+
+async def test_csv_export_refuses_more_than_its_bound(
+    server: Running,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sync_server.api import preorders
+
+    t = await make_tenant()
+    carla = api(server, http, t)
+    await seed(carla, server, http, t)
+    monkeypatch.setattr(preorders, "EXPORT_MAX", 25)
+    status, text, _ = await export(carla, "")
+    assert status == 200 and len(text.strip().splitlines()) == 26
+    monkeypatch.setattr(preorders, "EXPORT_MAX", 24)
+    status, text, _ = await export(carla, "")
+    assert status == 422, text
+    assert (await export(carla, "sort=nope"))[0] == 422
