@@ -4,8 +4,11 @@ the orders table reaches the server through the normal sync."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import math
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -169,6 +172,19 @@ async def test_dashboard_figures_offline_mirror_and_inline_status(
     await eventually(searched)
     for name in await rows.locator("td:nth-child(3)").all_inner_texts():
         assert needle.lower() in name.lower()
+
+    # Export: a CSV download of every order of the table's filter and sort (all pages).
+    async with page.expect_download() as info:
+        await page.get_by_test_id("orders-export").click()
+    download = await info.value
+    assert download.suggested_filename.endswith(".csv")
+    header, *exported = list(csv.reader(io.StringIO(Path(await download.path()).read_text())))
+    assert header[:5] == ["id", "created_at", "delivery_date", "partner_id", "partner_name"]
+    assert [r[0] for r in exported] == await api_ids(
+        app.url, token, f"sort=partner&order=desc&q={needle}", 100_000
+    )
+    assert exported[: len(want)] and [r[0] for r in exported[: len(want)]] == want
+    assert all(needle.lower() in r[4].lower() for r in exported)
     await page.get_by_test_id("orders-search").fill("")
     await page.get_by_test_id("sort-created_at").click()
     await page.get_by_test_id("sort-created_at").click()  # newest first again

@@ -20,6 +20,7 @@ import { PRE_ORDER_STATUSES } from '../engine/schema';
 import type { Session, SyncStatus } from '../engine/store';
 import { canSeeAirtable } from '../dashboard/airtable';
 import {
+  downloadOrdersCsv,
   fetchOrders,
   fetchSummary,
   isUnreachable,
@@ -354,6 +355,17 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
     [toast],
   );
 
+  const [exporting, setExporting] = useState(false);
+  const exportCsv = (): void => {
+    setExporting(true);
+    downloadOrdersCsv({ status: status || null, q: q || null, sort: sort.key, dir: sort.dir })
+      .then(
+        () => toast.info('Orders exported as CSV (every page of the current filters and sort)'),
+        (e: unknown) => toast.error(e),
+      )
+      .finally(() => setExporting(false));
+  };
+
   const header = (c: (typeof COLUMNS)[number]): ReactNode => {
     const active = sort.key === c.key;
     if (data !== null && !data.local && SERVER_SORT[c.key] === undefined) {
@@ -406,6 +418,16 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
             onChange={(e) => setSearch(e.target.value)}
           />
         </label>
+        <button
+          type="button"
+          className="btn small"
+          data-testid="orders-export"
+          disabled={exporting || data === null || data.local}
+          title={data?.local ? 'Export needs the server' : 'Every order of these filters, as CSV'}
+          onClick={exportCsv}
+        >
+          Export CSV
+        </button>
         <label className="field inline">
           <span className="label">Status</span>
           <select
