@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
-from .conftest import AppServer, NewPage, SeedTenant
+from .conftest import ARTIFACTS, AppServer, NewPage, SeedTenant
 from .helpers import (
     card_ids,
     close_editor,
@@ -100,6 +100,9 @@ async def check(page: Page, width: int, screen: str, top_bar: bool = True) -> No
             inside = (test_id, "conflict-badge", "me-name")
             assert hit in inside, f"{screen} at {width} px: {test_id} hits {hit}"
     await screenshot(page, f"phone-{width}-{screen}")
+    if top_bar:  # a page: the whole of it too, not only what the screen shows first
+        full = ARTIFACTS / f"phone-{width}-{screen}-full.png"
+        await page.screenshot(path=str(full), full_page=True)
 
 
 async def test_public_pages_fit_phones(app: AppServer, new_page: NewPage) -> None:
