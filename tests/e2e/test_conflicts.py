@@ -107,6 +107,7 @@ async def test_two_reps_converge_and_the_loser_is_told(
     await alice.get_by_test_id("nav-conflicts").click()
     lost = alice.locator('[data-testid="conflict-item"][data-yours="loser"]')
     await expect(lost).to_have_count(1)  # one edit (with the weight, when it wrote one)
+    await expect(alice.get_by_test_id("conflict-badge")).to_have_text("1")  # a notice, not fields
     item = lost.first
     await expect(item.get_by_test_id("conflict-field")).to_have_text(
         re.compile(r"^quantity( and weight)?$")

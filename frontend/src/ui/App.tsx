@@ -1,8 +1,9 @@
 import { useLiveQuery } from 'dexie-react-hooks';
 import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
 
+import { noticeKey } from '../app/notices';
 import { service, type Ended } from '../app/service';
-import type { Session } from '../engine/store';
+import type { RowRecord, Session } from '../engine/store';
 import { ConflictToasts, ConflictsPage } from './Conflicts';
 import { EndedNotice } from './Ended';
 import { isPublic, useRoute } from './hooks';
@@ -43,12 +44,22 @@ function Main(props: { session: Session }): ReactNode {
   const [route, go] = useRoute();
   const [reauth, setReauth] = useState(false);
   const profile = useProfile(props.session);
-  // Unseen notices, and edits of mine that lost and are not re-applied yet.
+  // Unseen notices, and edits of mine that lost and are not re-applied yet: counted as
+  // notices (one per action, notices.ts), not per field.
   const attention =
-    useLiveQuery(
-      () => service.db.conflicts.filter((c) => c.notified === 0 || (c.yours === 'loser' && c.resolved === 0)).count(),
-      [],
-    ) ?? 0;
+    useLiveQuery(async () => {
+      const open = await service.db.conflicts
+        .filter((c) => c.notified === 0 || (c.yours === 'loser' && c.resolved === 0))
+        .toArray();
+      const lines = new Map<string, RowRecord | undefined>();
+      for (const c of open) {
+        if (c.dataset === 'pre_order_flows' && !lines.has(c.row))
+          lines.set(c.row, await service.replica.row(c.dataset, c.row));
+      }
+      const rowOf = (dataset: string, id: string): RowRecord | undefined =>
+        dataset === 'pre_order_flows' ? lines.get(id) : undefined;
+      return new Set(open.map((c) => noticeKey(c, rowOf))).size;
+    }, []) ?? 0;
 
   useEffect(() => {
     service.startSync();
