@@ -365,7 +365,9 @@ def describe(r: dict[str, Any]) -> str:
     )
 
 
-async def rest_reads(h: Harness, quick: bool, workers: int = 2, generators: int = 1) -> list[Row]:
+async def rest_reads(
+    h: Harness, quick: bool, workers: int = 2, generators: int = 1, page_cache: int | None = None
+) -> list[Row]:
     _tenant, tokens = await seed_tenant(h)
     port = free_port()
     env = {
@@ -379,6 +381,8 @@ async def rest_reads(h: Harness, quick: bool, workers: int = 2, generators: int 
         "RECAP_WORKERS": str(workers),
         "RECAP_DATA_DIR": tempfile.mkdtemp(prefix="recap-bench-data-"),
     }
+    if page_cache is not None:  # the server's list pages kept in memory (0: none)
+        env["RECAP_PAGE_CACHE_BYTES"] = str(page_cache)
     server = Process(["-m", "sync_server", "run", "--port", str(port)], env, port)
     admin = await asyncpg.connect(h.admin_url)
     try:
@@ -459,10 +463,12 @@ def run(quick: bool) -> list[Row]:
     return asyncio.run(_run(quick))
 
 
-async def _run(quick: bool, workers: int = 2, generators: int = 1) -> list[Row]:
+async def _run(
+    quick: bool, workers: int = 2, generators: int = 1, page_cache: int | None = None
+) -> list[Row]:
     async with Harness(servers=False) as h:
         print("workload 8: REST reads", flush=True)
-        return await rest_reads(h, quick, workers, generators)
+        return await rest_reads(h, quick, workers, generators, page_cache)
 
 
 def main() -> None:
@@ -472,9 +478,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--generators", type=int, default=1)
+    parser.add_argument(
+        "--page-cache-bytes", type=int, default=None, help="the server's page cache (0: off)"
+    )
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
-    rows = asyncio.run(_run(args.quick, args.workers, args.generators))
+    rows = asyncio.run(_run(args.quick, args.workers, args.generators, args.page_cache_bytes))
     print(render(rows))
 
 
