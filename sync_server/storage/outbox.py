@@ -50,13 +50,19 @@ async def claim_due(
     """Claim up to `limit` due, unpublished events (none of `skip_tenants`, whose earlier
     events this process is still delivering): their next attempt moves `lease_s` ahead, so
     no other process takes them meanwhile, and a process killed mid-publish leaves them due
-    again when the lease ends."""
+    again when the lease ends. An event waits while an earlier one of its tenant is not due
+    (leased by a process delivering it, or backing off after a failure), so a tenant's
+    events go out in order whichever process holds them."""
     records: list[asyncpg.Record] = await conn.fetch(
         """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
            WHERE id IN (
-               SELECT id FROM outbox
+               SELECT id FROM outbox o
                WHERE published_at IS NULL AND next_attempt_at <= now()
                  AND tenant_id <> ALL($3::uuid[])
+                 AND NOT EXISTS (
+                     SELECT 1 FROM outbox e
+                     WHERE e.tenant_id = o.tenant_id AND e.id < o.id
+                       AND e.published_at IS NULL AND e.next_attempt_at > now())
                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
                AS aggregate_id, payload, attempts, created_at""",

@@ -232,3 +232,45 @@ async def test_a_hanging_webhook_does_not_delay_another_tenant(
     await eventually(a_drained, timeout=10.0)
     delivered = [d["id"] for d in stuck.received]
     assert delivered == sorted(delivered)
+
+
+async def test_a_tenants_events_wait_behind_one_in_flight_on_another_process(
+    make_server: MakeServer,
+    http: aiohttp.ClientSession,
+    make_tenant: MakeTenant,
+    endpoint: MakeEndpoint,
+) -> None:
+    """Two processes relay: while one delivers a tenant's event (its endpoint hanging), the
+    other does not take that tenant's later events (they would arrive out of order)."""
+
+    async def hang(_: web.Request, me: Endpoint) -> web.Response:
+        await me.release.wait()
+        return web.Response(status=204)
+
+    stuck = await endpoint(hang)
+    one = await make_server(relay_interval_s=0.05, webhook_timeout_s=60)
+    await make_server(relay_interval_s=0.05, webhook_timeout_s=60)
+    a = await make_tenant("A")
+    alpha = api(one, http, a)
+    assert (await alpha.call("PUT", HOOK, {"url": stuck.url})).status == 200
+    partner = await alpha.create_partner("Nordic")
+    await alpha.new_order(partner)
+
+    async def in_flight() -> bool:
+        return len(stuck.received) >= 1
+
+    await eventually(in_flight)
+    for _ in range(3):
+        await alpha.new_order(partner)
+    await asyncio.sleep(1.5)  # thirty passes of each relay
+    assert len(stuck.received) == 1
+    stuck.release.set()
+
+    async def all_in_order() -> bool:
+        ids = [d["id"] for d in stuck.received]
+        return len(ids) >= 4 and ids == sorted(ids) and len(set(ids)) == len(ids)
+
+    try:
+        await eventually(all_in_order, timeout=10.0)
+    except AssertionError:
+        raise AssertionError([d["id"] for d in stuck.received]) from None
