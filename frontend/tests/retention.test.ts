@@ -6,28 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { allRows } from '../src/engine/rowgroups';
-import { OWN_RETENTION_MS, type LocalReplica } from '../src/engine/store';
+import { OWN_RETENTION_MS } from '../src/engine/store';
 import { SyncClient } from '../src/engine/sync';
 import { nodeOf } from '../src/engine/timestamp';
 import { FakeServer } from './fakeServer';
-import { newId, newReplica } from './helpers';
-
-async function state(r: LocalReplica): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (const rec of await allRows(r.db.rowGroups)) {
-    for (const [c, reg] of Object.entries(rec.cols)) out[`${rec.ds}/${rec.id}/${c}`] = [reg.value, reg.timestamp];
-  }
-  return out;
-}
-
-function serverState(s: FakeServer): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const r of s.registers.values()) {
-    for (const [c, reg] of Object.entries(r.cols)) out[`${r.dataset}/${r.row}/${c}`] = [reg.value, reg.timestamp];
-  }
-  return out;
-}
+import { newId, newReplica, serverState, state } from './helpers';
 
 /** mulberry32: a seeded generator, so a failing seed replays. */
 function random(seed: number): () => number {

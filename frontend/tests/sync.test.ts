@@ -2,27 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import type { Message } from '../src/engine/message';
 import { NetworkError, SyncClient, chunk, type BootstrapProgress } from '../src/engine/sync';
-import { allRows } from '../src/engine/rowgroups';
-import type { LocalReplica } from '../src/engine/store';
 import { Timestamp } from '../src/engine/timestamp';
 import { FakeServer, rowOf } from './fakeServer';
-import { newId, newReplica } from './helpers';
-
-async function state(r: LocalReplica): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (const rec of await allRows(r.db.rowGroups)) {
-    for (const [c, reg] of Object.entries(rec.cols)) out[`${rec.ds}/${rec.id}/${c}`] = [reg.value, reg.timestamp];
-  }
-  return out;
-}
-
-function serverState(s: FakeServer): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const r of s.registers.values()) {
-    for (const [c, reg] of Object.entries(r.cols)) out[`${r.dataset}/${r.row}/${c}`] = [reg.value, reg.timestamp];
-  }
-  return out;
-}
+import { newId, newReplica, serverState, state } from './helpers';
 
 function remoteMessages(n: number, node: string, start: number, step: number): Message[] {
   return Array.from({ length: n }, (_, i) => ({

@@ -23,6 +23,24 @@ def client(server: Running, http: aiohttp.ClientSession, token: str) -> SyncClie
     return SyncClient(server.url, ClientReplica(), http, token)
 
 
+async def alice_loses_a_quantity(
+    server: Running, http: aiohttp.ClientSession, t: Tenant
+) -> tuple[SyncClient, SyncClient, str, dict[str, Any]]:
+    """Alice and Bob change one line's quantity offline (10, then 20); Bob's later edit
+    wins. Their clients, the line, and Alice's notice."""
+    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
+    flow = new_row()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
+    await alice.sync()
+    await bob.sync()
+    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
+    await asyncio.sleep(0.01)
+    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
+    await bob.sync()
+    [conflict] = (await alice.sync()).conflicts
+    return alice, bob, flow, conflict
+
+
 async def second_device(
     server: Running, http: aiohttp.ClientSession, t: Tenant, name: str
 ) -> SyncClient:
@@ -168,16 +186,7 @@ async def test_resolving_tells_the_rep_whose_value_the_reapply_replaced(
     server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
 ) -> None:
     t = await make_tenant()
-    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
-    flow = new_row()
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
-    await alice.sync()
-    await bob.sync()
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
-    await asyncio.sleep(0.01)
-    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
-    await bob.sync()
-    [conflict] = (await alice.sync()).conflicts
+    alice, bob, flow, conflict = await alice_loses_a_quantity(server, http, t)
     await bob.sync()
     # Alice re-applies her value (an ordinary edit), then says so.
     reapplied = alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
@@ -236,16 +245,7 @@ async def test_a_new_device_starts_the_conflict_feed_at_its_snapshot(
     server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
 ) -> None:
     t = await make_tenant()
-    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
-    flow = new_row()
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
-    await alice.sync()
-    await bob.sync()
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
-    await asyncio.sleep(0.01)
-    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
-    await bob.sync()
-    [conflict] = (await alice.sync()).conflicts
+    *_, conflict = await alice_loses_a_quantity(server, http, t)
     headers = {"Authorization": f"Bearer {t.token('alice')}"}
     url = server.url + "/snapshot"
     while True:
