@@ -108,6 +108,18 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0) -
             await asyncio.sleep(0.2)
 
 
+async def new_card(page: Page, before: set[str]) -> str:
+    """The one order card not in `before`, once the list shows it (a live query answers a
+    moment after the edit)."""
+
+    async def one() -> str:
+        fresh = set(await card_ids(page)) - before
+        assert len(fresh) == 1, fresh
+        return fresh.pop()
+
+    return await eventually(one)
+
+
 async def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)

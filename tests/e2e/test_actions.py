@@ -13,6 +13,7 @@ from .helpers import (
     card_ids,
     close_editor,
     eventually,
+    new_card,
     next_working_day,
     open_order,
     order_card,
@@ -85,7 +86,7 @@ async def test_every_action_applies_at_once_survives_reload_and_syncs(
     editor = page.get_by_test_id("order-editor")
     await expect(editor).to_be_visible()
     await expect(editor.get_by_test_id("editor-partner")).to_contain_text(partner)
-    (order_id,) = set(await card_ids(page)) - before
+    order_id = await new_card(page, before)
     await reload_and_wait(page)
     await expect(order_card(page, order_id)).to_be_visible()
     await wait_synced(page)

@@ -6,7 +6,6 @@ status toggled from the list, focus kept in the panel, and an order deleted whil
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from playwright.async_api import Locator, Page, expect
@@ -15,6 +14,7 @@ from .conftest import AppServer, NewPage, SeedTenant, db_fetch
 from .helpers import (
     card_ids,
     eventually,
+    new_card,
     next_working_day,
     open_order,
     order_card,
@@ -303,18 +303,6 @@ async def test_quantity_range_typed_weight_discarded_entries_and_same_day_warnin
     assert await card_ids(page) == before
 
 
-def new_card(page: Page, before: set[str]) -> Callable[[], Awaitable[str]]:
-    """The one card not in `before`, once the list shows it (a live query, a moment after
-    the editor opens)."""
-
-    async def one() -> str:
-        fresh = set(await card_ids(page)) - before
-        assert len(fresh) == 1, fresh
-        return fresh.pop()
-
-    return one
-
-
 async def test_one_step_add_with_recent_products_first_and_status_from_the_list(
     app: AppServer, seed_tenant: SeedTenant, new_page: NewPage
 ) -> None:
@@ -330,7 +318,7 @@ async def test_one_step_add_with_recent_products_first_and_status_from_the_list(
     await pick(page, partner)
     editor = page.get_by_test_id("order-editor")
     await expect(editor).to_be_visible()
-    first_order = await eventually(new_card(page, before))
+    first_order = await new_card(page, before)
     await editor.get_by_test_id("add-flow").click()
     picker = page.get_by_test_id("picker")
     await set_number(picker.get_by_test_id("add-qty"), "12")
@@ -352,7 +340,7 @@ async def test_one_step_add_with_recent_products_first_and_status_from_the_list(
     await pick(page, partner)
     await page.get_by_test_id("duplicate-warning").get_by_test_id("confirm-ok").click()
     await expect(editor).to_be_visible()
-    second = await eventually(new_card(page, before))
+    second = await new_card(page, before)
     await editor.get_by_test_id("add-flow").click()
     options = picker.get_by_test_id("picker-option")
     await expect(options.first).to_contain_text("SKU-1042")

@@ -10,6 +10,7 @@ from .conftest import AppServer, NewPage, SeedTenant, db_fetch
 from .helpers import (
     card_ids,
     close_editor,
+    new_card,
     open_order,
     order_card,
     pick,
@@ -48,7 +49,7 @@ async def test_offline_edits_survive_a_reload_and_sync_when_back(
     await page.get_by_test_id("new-order").click()
     partner = await pick(page, "Cedar")
     await close_editor(page)
-    (new_id,) = set(await card_ids(page)) - before
+    new_id = await new_card(page, before)
     toggled = "confirmed" if status == "pending" else "pending"
     await expect(order_card(page, order_id).get_by_test_id("order-status")).to_have_text(toggled)
     await expect(order_card(page, order_id).get_by_test_id("unsynced-marker")).to_be_visible()
