@@ -85,16 +85,20 @@ class SeededUser:
 
 
 class Stamper:
-    """Messages from one seeding node, stamped with a real clock."""
+    """Messages from one seeding node, stamped with a real clock, each with the user it is
+    sent on behalf of (`senders`, for `apply_messages`: a row's first sender is its
+    creator)."""
 
     def __init__(self) -> None:
         self.clock = Clock.new(secrets.token_hex(8))
         self.messages: list[Message] = []
+        self.senders: list[tuple[str | None, str | None]] = []
 
-    def row(self, dataset: str, row: str, fields: dict[str, Scalar]) -> None:
+    def row(self, dataset: str, row: str, fields: dict[str, Scalar], by: str | None = None) -> None:
         for column, value in fields.items():
             self.clock, ts = send(self.clock, int(time.time() * 1000))
             self.messages.append(Message(dataset, row, column, value, str(ts)))
+            self.senders.append((by, None))
 
 
 async def create_tenant(
@@ -121,13 +125,33 @@ def demo_messages(
     products: int = 60,
     users: list[SeededUser] | None = None,
 ) -> list[Message]:
+    return demo_stamper(rng, days_back, days_ahead, partners, products, users).messages
+
+
+def demo_stamper(
+    rng: random.Random,
+    days_back: int = 14,
+    days_ahead: int = 14,
+    partners: int = 40,
+    products: int = 60,
+    users: list[SeededUser] | None = None,
+) -> Stamper:
+    """The demo data: partners and products (by the admin, the last user), and orders
+    with their lines each by one of the reps."""
     s = Stamper()
+    reps: list[str | None] = [u.id for u in users or [] if u.role == "rep"] or [None]
+    admin = users[-1].id if users else None
     partner_ids = []
     for i in range(partners):
         pid = new_id()
         word = PARTNER_WORDS[i % len(PARTNER_WORDS)]
         kind = PARTNER_KINDS[(i // len(PARTNER_WORDS)) % len(PARTNER_KINDS)]
-        s.row("partners", pid, {"name": f"{word} {kind}", "short_name": f"{word[:3].upper()}{i}"})
+        s.row(
+            "partners",
+            pid,
+            {"name": f"{word} {kind}", "short_name": f"{word[:3].upper()}{i}"},
+            by=admin,
+        )
         partner_ids.append(pid)
     product_ids = []
     for i in range(products):
@@ -141,15 +165,17 @@ def demo_messages(
                 "sku": f"SKU-{1000 + i}",
                 "unit_weight": round(rng.uniform(0.2, 12), 2),
             },
+            by=admin,
         )
         product_ids.append(pid)
-    today = datetime.date.today()
+    today, made = datetime.date.today(), 0
     for offset in range(-days_back, days_ahead + 1):
         day = today + datetime.timedelta(days=offset)
         if day.weekday() >= 5:
             continue
         for pid in rng.sample(partner_ids, k=min(len(partner_ids), rng.randint(6, 12))):
-            order = new_id()
+            order, rep = new_id(), reps[made % len(reps)]
+            made += 1
             s.row(
                 "pre_orders",
                 order,
@@ -162,6 +188,7 @@ def demo_messages(
                     ),
                     "tombstone": 0,
                 },
+                by=rep,
             )
             for product in rng.sample(product_ids, k=rng.randint(1, 8)):
                 quantity = rng.randint(1, 40)
@@ -175,11 +202,14 @@ def demo_messages(
                         "weight": round(quantity * rng.uniform(0.5, 10), 1),
                         "tombstone": 0,
                     },
+                    by=rep,
                 )
     for user in users or []:
         # The profile's name and email are the user's display name and login email.
-        s.row("profiles", user.id, {"name": user.name or user.email, "email": user.email})
-    return s.messages
+        s.row(
+            "profiles", user.id, {"name": user.name or user.email, "email": user.email}, by=user.id
+        )
+    return s
 
 
 async def reserve_nodes(conn: asyncpg.Connection, messages: list[Message]) -> None:
@@ -202,10 +232,17 @@ async def seed_demo(
             (f"carla{suffix}@recap.example", "Carla Diaz", DEMO_PASSWORD, "admin"),
         ],
     )
-    messages = demo_messages(rng, days, days, users=users)
+    stamped = demo_stamper(rng, days, days, users=users)
+    messages = stamped.messages
     await reserve_nodes(conn, messages)
     for i in range(0, len(messages), 5000):
-        await apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
+        await apply_messages(
+            conn,
+            tenant_id,
+            users[-1].id,
+            messages[i : i + 5000],
+            senders=stamped.senders[i : i + 5000],
+        )
     print(f"seeded tenant {tenant_id}: {len(messages)} messages")
     for user in users:
         print(f"  login: {user.email} / {user.password} ({user.role})")

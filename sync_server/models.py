@@ -82,6 +82,10 @@ class PreOrder(BaseModel):
     delivery_date: datetime.date | None
     status: Status | None
     created_at: str | None
+    created_by: uuid.UUID | None = Field(
+        description="The user whose edit created the pre-order (null: made by an import)"
+    )
+    created_by_name: str | None = Field(description="That user's display name")
     updated_at: str | None = Field(description="The latest timestamp of the record's fields")
     etag: str
     flows: list[Flow]
@@ -92,6 +96,10 @@ class PreOrderPage(BaseModel):
     next_cursor: str | None
 
 
+#: The list's sort keys (storage.records.SORT_KEYS).
+PreOrderSort = Literal["created_at", "delivery_date", "partner", "status", "creator"]
+
+
 class PreOrderQuery(Strict):
     delivery_date: datetime.date | None = None
     status: Status | None = None
@@ -99,7 +107,7 @@ class PreOrderQuery(Strict):
     q: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = Field(
         default=None, description="A case-insensitive substring of the partner's name"
     )
-    sort: Literal["created_at", "delivery_date", "partner", "status"] = Field(
+    sort: PreOrderSort = Field(
         default="created_at",
         description="The order of the pages (ties by id); a cursor is valid for its sort only",
     )
@@ -115,7 +123,7 @@ class PreOrderExportQuery(Strict):
     status: Status | None = None
     partner_id: uuid.UUID | None = None
     q: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
-    sort: Literal["created_at", "delivery_date", "partner", "status"] = "created_at"
+    sort: PreOrderSort = "created_at"
     order: Literal["asc", "desc"] = "desc"
 
 

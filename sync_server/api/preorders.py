@@ -138,6 +138,8 @@ async def list_preorders(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
+#: The export's file name, as the browser saves it.
+EXPORT_DISPOSITION = {"Content-Disposition": "attachment; filename=preorders.csv"}
 #: The most rows a CSV export holds; more is refused (422), never cut silently.
 EXPORT_MAX = 50_000
 EXPORT_COLUMNS = [
@@ -147,6 +149,7 @@ EXPORT_COLUMNS = [
     "partner_id",
     "partner_name",
     "status",
+    "created_by_name",
     "lines",
     "quantity",
     "weight",
@@ -167,7 +170,7 @@ def _cell(value: Any) -> Any:
     "pre-orders",
     query=PreOrderExportQuery,
     errors=[422],
-    response_headers={"Content-Disposition": "attachment; filename=preorders.csv"},
+    response_headers=EXPORT_DISPOSITION,
 )
 async def export_preorders(request: web.Request) -> web.Response:
     """The list's pages (`storage.records.preorder_page`, 1,000 at a time) read in one
@@ -213,6 +216,7 @@ async def export_preorders(request: web.Request) -> web.Response:
                         o["partner_id"],
                         _cell(o["partner_name"]),
                         o["status"],
+                        _cell(o["created_by_name"]),
                         len(flows),
                         sum(f["quantity"] or 0 for f in flows),
                         sum(f["weight"] or 0 for f in flows),
@@ -224,7 +228,7 @@ async def export_preorders(request: web.Request) -> web.Response:
         body=out.getvalue().encode(),
         content_type="text/csv",
         charset="utf-8",
-        headers={"Content-Disposition": "attachment; filename=preorders.csv"},
+        headers=EXPORT_DISPOSITION,
     )
 
 

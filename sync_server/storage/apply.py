@@ -107,7 +107,11 @@ async def apply_messages(
         merged = merge_batch({**current, **related}, outcome.inserted)
         outcome.applied = len(merged.applied)
         outcome.conflicts = merged.conflicts
-        await registers.write(conn, tenant_id, merged.changed)
+        creators: dict[tuple[str, str], str | None] = {}
+        for m, (sender, _) in zip(unique, sent_by, strict=True):
+            if m.timestamp in new:  # the first message of a row in this batch, by order
+                creators.setdefault((m.dataset, m.row), sender)
+        await registers.write(conn, tenant_id, merged.changed, creators)
         await _follow_profiles(conn, tenant_id, merged.changed)
         if merged.conflicts:
             await conflicts.store(conn, tenant_id, user_id, merged.conflicts)

@@ -25,7 +25,8 @@ def _select_rows_sql(dataset: str) -> str:
 def _upsert_rows_sql(dataset: str) -> str:
     """One statement per dataset: every changed row written once, each column guarded by
     its own LWW check (a column the batch did not change arrives with a null timestamp and
-    keeps its value), and its version counted up."""
+    keeps its value), and its version counted up. `created_by` is written by the insert
+    only: a row's creator is whoever first wrote it, whatever comes after."""
     columns = list(DATASETS[dataset])
     names = ", ".join(f"{c}, {c}_ts" for c in columns)
     arrays = ", ".join(f"${2 + 2 * i}::text[], ${3 + 2 * i}::text[]" for i in range(len(columns)))
@@ -42,9 +43,10 @@ def _upsert_rows_sql(dataset: str) -> str:
     changed = " OR ".join(f"({_wins(c)})" for c in columns)
     updates += f", version = t.version + CASE WHEN {changed} THEN 1 ELSE 0 END"
     return (
-        f"INSERT INTO {dataset} AS t (tenant_id, id, {names}) "  # noqa: S608
-        f"SELECT $1, u.id, {select} FROM unnest(${n}::uuid[], {arrays}) "
-        f"AS u(id, {aliases}) ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
+        f"INSERT INTO {dataset} AS t (tenant_id, id, created_by, {names}) "  # noqa: S608
+        f"SELECT $1, u.id, u.created_by, {select} "
+        f"FROM unnest(${n}::uuid[], ${n + 1}::uuid[], {arrays}) "
+        f"AS u(id, created_by, {aliases}) ON CONFLICT (tenant_id, id) DO UPDATE SET {updates}"
     )
 
 
@@ -81,8 +83,14 @@ async def read(conn: Conn, tenant_id: str, rows: set[RowKey]) -> dict[RowKey, di
     return out
 
 
-async def write(conn: Conn, tenant_id: str, changed: dict[tuple[str, str, str], Register]) -> None:
-    """Upsert the registers that moved, one statement per dataset."""
+async def write(
+    conn: Conn,
+    tenant_id: str,
+    changed: dict[tuple[str, str, str], Register],
+    creators: dict[RowKey, str | None] | None = None,
+) -> None:
+    """Upsert the registers that moved, one statement per dataset; a row this creates
+    records its creator from `creators` (the user who sent its first message)."""
     by_row: dict[str, dict[str, dict[str, Register]]] = defaultdict(dict)
     for (dataset, row, column), reg in changed.items():
         by_row[dataset].setdefault(row, {})[column] = reg
@@ -93,7 +101,8 @@ async def write(conn: Conn, tenant_id: str, changed: dict[tuple[str, str, str], 
             regs = [rows[row].get(column) for row in ids]
             arrays.append([value_text(r.value) if r else None for r in regs])
             arrays.append([r.timestamp if r else None for r in regs])
-        await conn.execute(UPSERT_ROWS[dataset], tenant_id, *arrays, ids)
+        made_by = [(creators or {}).get((dataset, row)) for row in ids]
+        await conn.execute(UPSERT_ROWS[dataset], tenant_id, *arrays, ids, made_by)
 
 
 async def with_version(

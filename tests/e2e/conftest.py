@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from recap_client.browser import CHROMIUM, CHROMIUM_ARGS
-from seed import SeededUser, create_tenant, demo_messages
+from seed import SeededUser, create_tenant, demo_stamper
 from sync_server.app import create_app
 from sync_server.database import _init_connection
 from sync_server.keys import HUB
@@ -135,11 +135,18 @@ def seed_tenant(db_url: str) -> SeedTenant:
                 (f"carla-{suffix}@e2e.example", "Carla Diaz", PASSWORD, "admin"),
             ]
             tenant_id, users = await create_tenant(conn, "E2E Produce", spec)
-            messages = demo_messages(
+            stamped = demo_stamper(
                 random.Random(7), days_back, days_ahead, partners, products, users=users
             )
+            messages = stamped.messages
             for i in range(0, len(messages), 5000):
-                await apply_messages(conn, tenant_id, users[-1].id, messages[i : i + 5000])
+                await apply_messages(
+                    conn,
+                    tenant_id,
+                    users[-1].id,
+                    messages[i : i + 5000],
+                    senders=stamped.senders[i : i + 5000],
+                )
         finally:
             await conn.close()
         return Seeded(tenant_id, dict(zip(("alice", "bob", "carla"), users, strict=True)))

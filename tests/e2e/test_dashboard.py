@@ -194,6 +194,17 @@ async def test_dashboard_figures_offline_mirror_and_inline_status(
 
     await eventually(newest_first)
 
+    # Who created each order: the seeded orders are Alice's and Bob's; sortable on the server.
+    creators = await rows.get_by_test_id("order-row-creator").all_inner_texts()
+    assert set(creators) == {"Alice Martin", "Bob Chen"}, creators
+    await page.get_by_test_id("sort-created_by_name").click()  # ascending
+    assert await table_ids(page, 2) == await api_ids(app.url, token, "sort=creator&order=asc", 40)
+    creators = await rows.get_by_test_id("order-row-creator").all_inner_texts()
+    assert creators == sorted(creators) and creators[0] == "Alice Martin"
+    await page.get_by_test_id("sort-created_at").click()
+    await page.get_by_test_id("sort-created_at").click()
+    await eventually(newest_first)
+
     # Offline: the same figures, from this device's replica, clearly marked.
     await page.context.set_offline(True)
     await page.get_by_test_id("dash-refresh").click()

@@ -18,16 +18,18 @@ KEYS: dict[str, Callable[[Any], str]] = {
     "delivery_date": lambda d: d["delivery_date"] or "",
     "partner": lambda d: (d["partner_name"] or "").lower(),
     "status": lambda d: d["status"] or "",
+    "creator": lambda d: (d["created_by_name"] or "").lower(),
 }
 
 
 async def seed(carla: Api, server: Running, http: aiohttp.ClientSession, t: Any) -> list[str]:
     """25 pre-orders written as a device would: partners whose names differ in case only by
     their first letter, one with a LIKE wildcard, ties on every sort key, and orders
-    without a partner, a status, a date or a creation time."""
+    without a partner, a status, a date or a creation time; made by Alice, Bob and, through
+    the REST API, Carla."""
     names = ["alpha", "Bravo", "charlie", "Delta 50%", "bravo two"]
     partners = [await carla.create_partner(n) for n in names]
-    alice = rep(server, http, t, "alice")
+    alice, bob = rep(server, http, t, "alice"), rep(server, http, t, "bob")
     ids = []
     for i in range(25):
         order = str(uuid.uuid4())
@@ -40,9 +42,11 @@ async def seed(carla: Api, server: Running, http: aiohttp.ClientSession, t: Any)
             fields["delivery_date"] = f"2026-11-{20 + i % 4}"
         if i % 13 != 12:
             fields["created_at"] = f"2026-01-01T00:00:{i // 2:02d}Z"
-        alice.replica.edit_row("pre_orders", order, fields)
+        (alice, bob)[i % 3 == 0].replica.edit_row("pre_orders", order, fields)
         ids.append(order)
     await alice.sync()
+    await bob.sync()
+    ids.append((await carla.new_order(partners[0]))["id"])
     return ids
 
 
@@ -170,6 +174,7 @@ async def test_csv_export_is_every_row_of_the_filters_and_sort(
             "partner_id",
             "partner_name",
             "status",
+            "created_by_name",
             "lines",
             "quantity",
             "weight",
@@ -179,11 +184,12 @@ async def test_csv_export_is_every_row_of_the_filters_and_sort(
         for row, doc in zip(rows, listed, strict=True):
             assert row[2] == (doc["delivery_date"] or "")
             assert row[5] == (doc["status"] or "")
-            assert int(row[6]) == len(doc["flows"])
+            assert row[6] == (doc["created_by_name"] or "")
+            assert int(row[7]) == len(doc["flows"])
     _, text, _ = await export(carla, "")
     [row] = [r for r in csv.reader(io.StringIO(text)) if r[0] == with_lines["id"]]
     assert row[4] == "'=HYPERLINK(1)"  # not a formula in a spreadsheet
-    assert (row[6], float(row[7]), float(row[8])) == ("2", 7.0, 1.5)
+    assert (row[7], float(row[8]), float(row[9])) == ("2", 7.0, 1.5)
 
 
 async def test_csv_export_refuses_more_than_its_bound(
@@ -196,11 +202,38 @@ async def test_csv_export_refuses_more_than_its_bound(
 
     t = await make_tenant()
     carla = api(server, http, t)
-    await seed(carla, server, http, t)
-    monkeypatch.setattr(preorders, "EXPORT_MAX", 25)
+    made = len(await seed(carla, server, http, t))
+    monkeypatch.setattr(preorders, "EXPORT_MAX", made)
     status, text, _ = await export(carla, "")
-    assert status == 200 and len(text.strip().splitlines()) == 26
-    monkeypatch.setattr(preorders, "EXPORT_MAX", 24)
+    assert status == 200 and len(text.strip().splitlines()) == made + 1
+    monkeypatch.setattr(preorders, "EXPORT_MAX", made - 1)
     status, text, _ = await export(carla, "")
     assert status == 422, text
     assert (await export(carla, "sort=nope"))[0] == 422
+
+
+async def test_the_creator_is_who_first_wrote_the_order_whoever_edits_it_later(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    t = await make_tenant()
+    carla = api(server, http, t)
+    partner = await carla.create_partner("Orchard")
+    alice, bob = rep(server, http, t, "alice"), rep(server, http, t, "bob")
+    order = str(uuid.uuid4())
+    alice.replica.edit_row("pre_orders", order, {"partner_id": partner, "status": "pending"})
+    await alice.sync()
+    await bob.sync()
+    bob.replica.edit_row("pre_orders", order, {"status": "confirmed", "tombstone": 0})
+    await bob.sync()
+    by_rest = await carla.new_order(partner)
+    assert by_rest["created_by"] == t.user_id("carla")
+    assert by_rest["created_by_name"] == "Carla"
+    got = (await carla.get(f"{API}/preorders/{order}")).body
+    assert (got["status"], got["created_by"], got["created_by_name"]) == (
+        "confirmed",
+        t.user_id("alice"),
+        "Alice",
+    )
+    listed = {d["id"]: d for d in await carla.pages("", 50)}
+    assert listed[order]["created_by_name"] == "Alice"
+    assert listed[by_rest["id"]]["created_by"] == t.user_id("carla")

@@ -1,5 +1,5 @@
 """The migrations' tables hold exactly the model of crdt/schema.py: for every dataset a
-table with the tenant, the row id, its version, and for each column its value (in the
+table with the tenant, the row id, its version, its creator, and for each column its value (in the
 column type's SQL type) and its timestamp. A column added to the model without a
 migration, or a migration that drifts from the model, fails here."""
 
@@ -20,7 +20,7 @@ async def test_every_dataset_table_is_the_model(db_url: str) -> None:
     for r in rows:
         found.setdefault(r["table_name"], {})[r["column_name"]] = r["data_type"]
     for dataset, columns in DATASETS.items():
-        expected = {"tenant_id": "uuid", "id": "uuid", "version": "integer"}
+        expected = {"tenant_id": "uuid", "id": "uuid", "version": "integer", "created_by": "uuid"}
         for column, kind in columns.items():
             expected[column] = kind.sql
             expected[f"{column}_ts"] = "text"

@@ -34,6 +34,7 @@ interface ApiPreOrder {
   delivery_date: string | null;
   status: string | null;
   created_at: string | null;
+  created_by_name: string | null;
   flows: ApiFlow[];
 }
 
@@ -46,6 +47,7 @@ export interface OrderPage {
  * (lines, quantity) sort only offline, where the whole range is local. */
 export const SERVER_SORT: Partial<Record<SortKey, string>> = {
   created_at: 'created_at',
+  created_by_name: 'creator',
   delivery_date: 'delivery_date',
   partner_name: 'partner',
   status: 'status',
@@ -84,6 +86,7 @@ export async function fetchOrders(limit: number, cursor: string | null, query: O
       flows: o.flows.length,
       quantity: Math.round(o.flows.reduce((s, f) => s + (f.quantity ?? 0), 0) * 1e6) / 1e6,
       created_at: o.created_at,
+      created_by_name: o.created_by_name,
     })),
     next_cursor: page.next_cursor,
   };

@@ -200,9 +200,13 @@ export interface OrderRow {
   flows: number;
   quantity: number;
   created_at: string | null;
+  /** Who created the order: known from the server only (a device's log does not say who
+   * sent a message), so null in the offline table. */
+  created_by_name: string | null;
 }
 
-export type SortKey = 'created_at' | 'delivery_date' | 'partner_name' | 'status' | 'flows' | 'quantity';
+export type SortKey =
+  'created_at' | 'created_by_name' | 'delivery_date' | 'partner_name' | 'status' | 'flows' | 'quantity';
 
 export function sortRows(rows: OrderRow[], key: SortKey, dir: 1 | -1): OrderRow[] {
   const cmp = (a: OrderRow, b: OrderRow): number => {
@@ -246,6 +250,7 @@ export function localOrderRows(data: LocalData, from: string, to: string): Order
         flows: flows.length,
         quantity: tidy(flows.reduce((s, f) => s + numOr0(f, 'quantity'), 0)),
         created_at: str(o, 'created_at'),
+        created_by_name: null,
       };
     })
     .sort((a, b) => byId(b.created_at ?? '', a.created_at ?? '') || byId(b.id, a.id));

@@ -257,6 +257,7 @@ const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
   { key: 'delivery_date', label: 'Delivery date' },
   { key: 'partner_name', label: 'Partner' },
   { key: 'status', label: 'Status' },
+  { key: 'created_by_name', label: 'Created by' },
   { key: 'flows', label: 'Lines', num: true },
   { key: 'quantity', label: 'Quantity', num: true },
 ];
@@ -497,6 +498,7 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
                     </span>
                   ) : null}
                 </td>
+                <td data-testid="order-row-creator">{r.created_by_name ?? '–'}</td>
                 <td className="num">{r.flows}</td>
                 <td className="num">{fmt(r.quantity)}</td>
               </tr>
