@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp import hdrs
 
 from crdt.merkle import key_range
 from crdt.message import Message
@@ -67,6 +69,7 @@ class SyncReport:
     pushed: int = 0
     received: int = 0
     bytes_sent: int = 0
+    #: as sent on the wire (gzipped when the server compressed the answer)
     bytes_received: int = 0
     summary_nodes: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
@@ -95,33 +98,42 @@ class SyncClient:
         self.token = body["token"]
         return body  # type: ignore[no-any-return]
 
+    def _headers(self) -> dict[str, str]:
+        """Every request asks for gzip: the server compresses `/sync` and `/snapshot`
+        answers (JSON that shrinks several times). Said explicitly rather than left to
+        aiohttp's default, which is the same today but is aiohttp's to change."""
+        headers: dict[str, str] = {hdrs.ACCEPT_ENCODING: "gzip"}
+        if self.token:
+            headers[hdrs.AUTHORIZATION] = f"Bearer {self.token}"
+        return headers
+
+    async def _read(self, resp: aiohttp.ClientResponse, report: SyncReport | None) -> Any:
+        """The answer's JSON, decoded from gzip whatever the session: aiohttp does it
+        unless the session was made with `auto_decompress=False`, then we do. The report
+        counts the bytes on the wire (the compressed body's `Content-Length`)."""
+        raw = await resp.read()
+        wire = resp.content_length if resp.content_length is not None else len(raw)
+        if not self.session.auto_decompress and resp.headers.get(hdrs.CONTENT_ENCODING) == "gzip":
+            raw = zlib.decompress(raw, wbits=31)
+        if report is not None:
+            report.requests += 1
+            report.bytes_received += wire
+        body = orjson.loads(raw) if raw else None
+        if resp.status != 200:
+            raise SyncError(resp.status, body)
+        return body
+
     async def _post(self, path: str, payload: Any, report: SyncReport | None) -> Any:
         data = orjson.dumps(payload)
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {**self._headers(), hdrs.CONTENT_TYPE: "application/json"}
+        if report is not None:
+            report.bytes_sent += len(data)
         async with self.session.post(self.base_url + path, data=data, headers=headers) as resp:
-            raw = await resp.read()
-            if report is not None:
-                report.requests += 1
-                report.bytes_sent += len(data)
-                report.bytes_received += len(raw)
-            body = orjson.loads(raw) if raw else None
-            if resp.status != 200:
-                raise SyncError(resp.status, body)
-            return body
+            return await self._read(resp, report)
 
     async def _get(self, path: str, report: SyncReport | None) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with self.session.get(self.base_url + path, headers=headers) as resp:
-            raw = await resp.read()
-            if report is not None:
-                report.requests += 1
-                report.bytes_received += len(raw)
-            body = orjson.loads(raw) if raw else None
-            if resp.status != 200:
-                raise SyncError(resp.status, body)
-            return body
+        async with self.session.get(self.base_url + path, headers=self._headers()) as resp:
+            return await self._read(resp, report)
 
     async def sync(self) -> SyncReport:
         """Run rounds until this replica and the server hold the same messages: the I/O

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from ..httpio import caller, parse_query
+from ..httpio import caller, compressed, parse_query
 from ..keys import POOL, SETTINGS
 from ..operations import operation
 from ..services import snapshot
@@ -45,4 +45,4 @@ async def get_snapshot(request: web.Request) -> web.Response:
         settings.page_messages,
         settings.token_secret,
     )
-    return _json_with(body, key, raw)
+    return compressed(request, _json_with(body, key, raw))

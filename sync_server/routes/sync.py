@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..errors import Invalid
-from ..httpio import caller, describe, json_response, read_json
+from ..httpio import caller, compressed, describe, json_response, read_json
 from ..keys import METRICS, SYNC
 from ..models import SyncIn, SyncOut
 from ..operations import operation
@@ -34,4 +34,4 @@ async def sync(request: web.Request) -> web.Response:
         caller(request), body, request.headers.get("User-Agent")
     )
     request.app[METRICS].observe_sync(time.perf_counter() - started)
-    return json_response(response)
+    return compressed(request, json_response(response))
