@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
@@ -145,8 +146,43 @@ async def _close_live_sockets(app: web.Application) -> None:
         await app[HUB].close_sockets()
 
 
+class _AppFiles(web.StaticResource):
+    """The web app's files at `/`, taking only the paths that name one of them.
+
+    aiohttp's static resource takes every path under its prefix, and at `/` that is every
+    path: an unknown one got its empty, non-JSON 404 (and a wrong method on an API path
+    its `GET, HEAD` 405). Here a path that names no file (a missing one, a directory, one
+    outside the folder) is left unmatched, so the router answers as for any path: the
+    error middleware's JSON 404, or 405 when another route knows the path. Files are
+    looked up per request, so a rebuilt app with new file names is served without a
+    restart."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__("", directory, show_index=False)  # "": at "/", as add_static("/")
+        self.root = directory.resolve()
+
+    def _names_a_file(self, path: str) -> bool:
+        try:
+            target = (self.root / path.lstrip("/")).resolve()
+            return target.is_relative_to(self.root) and target.is_file()
+        except (OSError, ValueError):  # a name the file system refuses (a NUL, too long)
+            return False
+
+    async def resolve(
+        self, request: web.Request
+    ) -> tuple[web.UrlMappingMatchInfo | None, set[str]]:
+        if not await asyncio.to_thread(self._names_a_file, request.rel_url.path):
+            return None, set()
+        return await super().resolve(request)
+
+
 def _static(app: web.Application, settings: Settings) -> None:
-    """The built web app, when there is one: `/` and its files."""
+    """The built web app, when there is one, after every API route: `/` is `index.html`,
+    and a path naming a file of the folder is that file (GET and HEAD). Nothing else falls
+    back to `index.html`: the app routes by the URL's fragment (`/#/orders`, as the links
+    in invitation and reset emails are), which the browser does not send, so every
+    navigation into the app asks for `/`; any other path is unknown, and answered as an
+    unknown API path is, a JSON 404 (`_AppFiles`)."""
     static = settings.static_dir
     if static is None or not (static / "index.html").exists():
         return
@@ -156,7 +192,7 @@ def _static(app: web.Application, settings: Settings) -> None:
         return web.FileResponse(index)
 
     app.router.add_get("/", spa)
-    app.router.add_static("/", static, show_index=False)
+    app.router.register_resource(_AppFiles(static))
 
 
 def create_app(settings: Settings) -> web.Application:

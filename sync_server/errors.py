@@ -16,7 +16,8 @@
         ├── TooLarge              413 a body over the limit, too many messages in one request
         ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
         ├── PreconditionRequired  428 a required If-Match or Idempotency-Key is missing
-        ├── RateLimited           429 details: retry_after_s
+        ├── RateLimited           429 details: retry_after_s (the message says it in whole
+        │                             seconds, as the Retry-After header does)
         ├── UpstreamFailed        502 an outside service failed (airtable.client.AirtableError)
         └── Unavailable           503 the server cannot do it now (database down, busy);
                                       details: retry_after_s
@@ -28,7 +29,17 @@ knows about HTTP: the mapping lives in one place, the error middleware.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from crdt.errors import RecapError
+
+
+def whole_seconds(wait: float) -> int:
+    """A wait as HTTP's `Retry-After` says it: whole seconds (RFC 9110 allows no
+    fraction), rounded up so a client that obeys is not refused again, and at least one
+    (0 would invite a retry at once)."""
+    return max(1, math.ceil(wait))
 
 
 class ServiceError(RecapError):
@@ -93,7 +104,19 @@ class PreconditionRequired(ServiceError):
 
 
 class RateLimited(ServiceError):
+    """Over a rate (requests per user, failed sign-ins, sign-ups per address). `message`
+    says which; the error adds when to retry, in the whole seconds of the `Retry-After`
+    header the middleware sets from `retry_after_s` (kept exact in the details, for a
+    client that schedules its own retry)."""
+
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, **details: Any) -> None:
+        super().__init__(
+            f"{message}; retry in {whole_seconds(retry_after_s)} s",
+            retry_after_s=retry_after_s,
+            **details,
+        )
 
 
 class UpstreamFailed(ServiceError):

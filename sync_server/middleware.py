@@ -1,10 +1,16 @@
 """The middlewares every response passes through: errors mapped to HTTP in this one place,
-request ids and structured request logs, security headers."""
+request ids and structured request logs, security headers.
+
+Every error answer is JSON `{"code", "message", ...details}`, whoever raised it: a
+`RecapError` (its class gives the status, `STATUS`), or aiohttp's router: a path no route
+or file of the web app serves is 404 `not_found` whatever the method, a known path asked
+with another method is 405 `method_not_allowed` with `Allow` (which paths the web app's
+files take is `app._static`'s rule). An error with a wait (`retry_after_s`: a 429, a busy
+503) carries `Retry-After` in whole seconds, at least one (`errors.whole_seconds`)."""
 
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -55,6 +61,20 @@ def error_body(exc: RecapError) -> dict[str, object]:
     return {"code": exc.code, "message": exc.message, **exc.details}
 
 
+def http_error_body(request: web.Request, exc: web.HTTPException) -> dict[str, object]:
+    """The JSON body of an error aiohttp raised (mostly its router's 404 and 405): the
+    reason as the code (`Not Found` -> `not_found`), and a message naming the request."""
+    code = exc.reason.lower().replace(" ", "_")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        message = f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+    elif isinstance(exc, web.HTTPNotFound):
+        message = f"nothing is served at {request.path}"
+    else:
+        message = exc.reason
+    return {"code": code, "message": message}
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -70,8 +90,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = status_of(exc)
         response = json_response(error_body(exc), status)
         wait = exc.details.get("retry_after_s")
-        if isinstance(wait, int | float):  # whole seconds, at least one (RFC 9110)
-            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        if isinstance(wait, int | float):
+            response.headers["Retry-After"] = str(errors.whole_seconds(wait))
     except web.HTTPRequestEntityTooLarge:
         status = 413
         response = json_response(
@@ -81,9 +101,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         status = exc.status
         if exc.status < 400:
             raise
-        response = json_response(
-            {"code": exc.reason.lower().replace(" ", "_"), "message": exc.reason}, exc.status
-        )
+        response = json_response(http_error_body(request, exc), exc.status)
         if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception as exc:

@@ -113,7 +113,7 @@ class Accounts:
         async with self.pool.acquire() as conn:
             wait = await throttle.blocked_for(conn, keys, LOGIN_FAILURES, LOGIN_WINDOW)
             if wait > 0:
-                raise RateLimited("too many failed sign-ins; try again later", retry_after_s=wait)
+                raise RateLimited("too many failed sign-ins", retry_after_s=wait)
             user = await users.by_email(conn, email)
         stored = user["password_hash"] if user else _DUMMY_HASH
         ok = await asyncio.to_thread(verify_password, password, stored)
