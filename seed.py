@@ -139,6 +139,10 @@ def demo_stamper(
     """The demo data: partners and products (by the admin, the last user), and orders
     with their lines each by one of the reps."""
     s = Stamper()
+    # Prices, priorities, later statuses and creation times come from a second generator,
+    # so the first one's sequence (which tests seed with a fixed value) is what it was.
+    more = random.Random(18)
+    now = datetime.datetime.now(datetime.UTC)
     reps: list[str | None] = [u.id for u in users or [] if u.role == "rep"] or [None]
     admin = users[-1].id if users else None
     partner_ids = []
@@ -164,6 +168,7 @@ def demo_stamper(
                 "name": name,
                 "sku": f"SKU-{1000 + i}",
                 "unit_weight": round(rng.uniform(0.2, 12), 2),
+                "unit_price_cents": more.randrange(40, 4_000, 5),
             },
             by=admin,
         )
@@ -182,10 +187,13 @@ def demo_stamper(
                 {
                     "partner_id": pid,
                     "delivery_date": day.isoformat(),
-                    "status": "confirmed" if offset < 0 or rng.random() < 0.3 else "pending",
-                    "created_at": datetime.datetime.now(datetime.UTC).strftime(
-                        "%Y-%m-%dT%H:%M:%SZ"
-                    ),
+                    "status": _later_status(more)
+                    if offset < 0
+                    else "confirmed"
+                    if rng.random() < 0.3
+                    else "pending",
+                    "priority": more.choices(PRIORITY_MIX, PRIORITY_WEIGHTS)[0],
+                    "created_at": _created_before(more, day, now),
                     "tombstone": 0,
                 },
                 by=rep,
@@ -200,6 +208,7 @@ def demo_stamper(
                         "product_id": product,
                         "quantity": quantity,
                         "weight": round(quantity * rng.uniform(0.5, 10), 1),
+                        **_line_extras(more),
                         "tombstone": 0,
                     },
                     by=rep,
@@ -210,6 +219,37 @@ def demo_stamper(
             "profiles", user.id, {"name": user.name or user.email, "email": user.email}, by=user.id
         )
     return s
+
+
+PRIORITY_MIX = ("low", "medium", "high")
+PRIORITY_WEIGHTS = (25, 55, 20)
+
+
+def _later_status(more: random.Random) -> str:
+    """A past delivery's status: mostly delivered or closed, some never got past
+    confirmed, a few cancelled."""
+    return more.choices(("delivered", "closed", "confirmed", "cancelled"), (45, 35, 12, 8))[0]
+
+
+def _created_before(more: random.Random, day: datetime.date, now: datetime.datetime) -> str:
+    """When an order for `day` was taken: 1 to 21 days before, in working hours, never
+    in the future."""
+    taken = datetime.datetime.combine(
+        day - datetime.timedelta(days=more.randint(1, 21)),
+        datetime.time(more.randint(7, 17), more.randint(0, 59), more.randint(0, 59)),
+        datetime.UTC,
+    )
+    return min(taken, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _line_extras(more: random.Random) -> dict[str, Scalar]:
+    """Most lines take their product's price; some were negotiated, a few cancelled."""
+    extras: dict[str, Scalar] = {"status": "open" if more.random() < 0.7 else "confirmed"}
+    if more.random() < 0.12:
+        extras["price_cents"] = more.randrange(30, 3_000, 5)
+    if more.random() < 0.04:
+        extras["status"] = "cancelled"
+    return extras
 
 
 async def reserve_nodes(conn: asyncpg.Connection, messages: list[Message]) -> None:

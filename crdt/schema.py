@@ -38,7 +38,40 @@ SHORT_TEXT_MAX = 100
 QUANTITY_MAX = 1e12
 #: Dates (delivery dates) and datetimes (creation times) are real ones inside these years.
 YEAR_MIN, YEAR_MAX = 2000, 2099
-PRE_ORDER_STATUSES = ("pending", "confirmed")
+#: A pre-order's lifecycle (DESIGN.md, "Statuses"): the recap's pending <-> confirmed, then
+#: fulfilment; "pending" is the Orders API's "draft". Any value is a valid message (a merge
+#: must accept whatever an honest replica wrote); the allowed transitions are enforced on
+#: REST writes (`sync_server.services.lifecycle`).
+PRE_ORDER_STATUSES = (
+    "pending",
+    "confirmed",
+    "processing",
+    "shipped",
+    "delivered",
+    "closed",
+    "cancelled",
+)
+#: The status changes a REST write may make (a status may also stay as it is). The recap's
+#: pending <-> confirmed, the Orders API's draft -> confirmed -> closed, the fulfilment of
+#: the Airtable orders (pending -> processing -> shipped -> delivered), and cancelling
+#: anything not yet shipped; a cancelled order can be reopened, a closed one is final.
+#: Messages from replicas are not held to it: a merge takes whatever an honest replica
+#: wrote, concurrently with whatever another did.
+STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("confirmed", "processing", "cancelled"),
+    "confirmed": ("pending", "processing", "closed", "cancelled"),
+    "processing": ("shipped", "cancelled"),
+    "shipped": ("delivered",),
+    "delivered": ("closed",),
+    "closed": (),
+    "cancelled": ("pending",),
+}
+PRIORITIES = ("low", "medium", "high")
+#: A line's own status: open (to deliver), confirmed with the partner, or cancelled (kept
+#: for the record, left out of the order's total).
+LINE_STATUSES = ("open", "confirmed", "cancelled")
+#: Money is integer cents (no float rounding), up to ten billion in the currency.
+MONEY_MAX = 1_000_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +122,12 @@ def _is_nonneg_number(v: Scalar) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= QUANTITY_MAX
 
 
+def _is_cents(v: Scalar) -> bool:
+    """A whole number of cents from 0 to MONEY_MAX (1234.0 is not one: JSON from an honest
+    client writes an integer as such)."""
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MONEY_MAX
+
+
 TEXT = ColumnType("text", "text", _text(TEXT_MAX))
 SHORT_TEXT = ColumnType("short_text", "text", _text(SHORT_TEXT_MAX))
 UUID = ColumnType("uuid", "uuid", _is_uuid)
@@ -96,6 +135,9 @@ DATE = ColumnType("date", "date", _is_date)
 DATETIME = ColumnType("datetime", "text", _is_datetime)
 STATUS = ColumnType("status", "text", lambda v: v in PRE_ORDER_STATUSES)
 QUANTITY = ColumnType("quantity", "double precision", _is_nonneg_number)
+MONEY = ColumnType("money", "bigint", _is_cents)
+PRIORITY = ColumnType("priority", "text", lambda v: v in PRIORITIES)
+LINE_STATUS = ColumnType("line_status", "text", lambda v: v in LINE_STATUSES)
 EMAIL = ColumnType("email", "text", lambda v: isinstance(v, str) and bool(_EMAIL.fullmatch(v)))
 
 
@@ -112,16 +154,39 @@ AVATAR = ColumnType(
 )
 TOMBSTONE = ColumnType("tombstone", "smallint", lambda v: v in (0, 1) and not isinstance(v, float))
 
-_TYPES = (TEXT, SHORT_TEXT, UUID, DATE, DATETIME, STATUS, QUANTITY, EMAIL, AVATAR, TOMBSTONE)
+_TYPES = (
+    TEXT,
+    SHORT_TEXT,
+    UUID,
+    DATE,
+    DATETIME,
+    STATUS,
+    QUANTITY,
+    MONEY,
+    PRIORITY,
+    LINE_STATUS,
+    EMAIL,
+    AVATAR,
+    TOMBSTONE,
+)
 
 DATASETS: dict[str, dict[str, ColumnType]] = {
     "partners": {"name": TEXT, "short_name": SHORT_TEXT, "tombstone": TOMBSTONE},
-    "products": {"name": TEXT, "sku": SHORT_TEXT, "unit_weight": QUANTITY, "tombstone": TOMBSTONE},
+    "products": {
+        "name": TEXT,
+        "sku": SHORT_TEXT,
+        "unit_weight": QUANTITY,
+        "unit_price_cents": MONEY,
+        "tombstone": TOMBSTONE,
+    },
     "pre_orders": {
         "partner_id": UUID,
         "delivery_date": DATE,
         "status": STATUS,
         "created_at": DATETIME,
+        # null: the sum of the live, not cancelled lines' quantity x price
+        "total_cents": MONEY,
+        "priority": PRIORITY,
         "tombstone": TOMBSTONE,
     },
     "pre_order_flows": {
@@ -129,6 +194,9 @@ DATASETS: dict[str, dict[str, ColumnType]] = {
         "product_id": UUID,
         "quantity": QUANTITY,
         "weight": QUANTITY,
+        # null: the product's unit price
+        "price_cents": MONEY,
+        "status": LINE_STATUS,
         "tombstone": TOMBSTONE,
     },
     "profiles": {"name": TEXT, "email": EMAIL, "avatar": AVATAR, "tombstone": TOMBSTONE},
@@ -171,6 +239,9 @@ def describe() -> dict[str, object]:
         },
         "sql_types": {kind.name: kind.sql for kind in _TYPES},
         "pre_order_statuses": list(PRE_ORDER_STATUSES),
+        "status_transitions": {k: list(v) for k, v in STATUS_TRANSITIONS.items()},
+        "priorities": list(PRIORITIES),
+        "line_statuses": list(LINE_STATUSES),
         "limits": {
             "year_min": YEAR_MIN,
             "year_max": YEAR_MAX,
@@ -178,5 +249,6 @@ def describe() -> dict[str, object]:
             "short_text": SHORT_TEXT_MAX,
             "avatar": MAX_AVATAR,
             "quantity": QUANTITY_MAX,
+            "money": MONEY_MAX,
         },
     }

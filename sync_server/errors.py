@@ -11,8 +11,8 @@
         ├── TimedOut              408 a request body that did not arrive in time
         ├── Conflict              409 e.g. an Idempotency-Key reused with another body
         │   ├── TimestampReused       a timestamp already stored with other content
-        │   └── EmailTaken            another account signs in with this email
-        ├── PreconditionFailed    412 a stale If-Match
+        │   ├── EmailTaken            another account signs in with this email
+        │   └── InvalidTransition     a status change no transition allows
         ├── TooLarge              413 a body over the limit, too many messages in one request
         ├── Invalid               422 well-formed but not acceptable (a bad message, a date)
         ├── PreconditionRequired  428 a required If-Match or Idempotency-Key is missing
@@ -77,6 +77,13 @@ class TimestampReused(Conflict):
     code = "timestamp_reused"
 
 
+class InvalidTransition(Conflict):
+    """A REST write would move a pre-order's status along no allowed transition
+    (`crdt.schema.STATUS_TRANSITIONS`). Details: `status` (the current one), `allowed`."""
+
+    code = "invalid_transition"
+
+
 class EmailTaken(Conflict):
     """A profile's email (the login email) is another account's. Details: `user_id`."""
 
@@ -85,10 +92,6 @@ class EmailTaken(Conflict):
 
 class TimedOut(ServiceError):
     code = "request_timeout"
-
-
-class PreconditionFailed(ServiceError):
-    code = "precondition_failed"
 
 
 class TooLarge(ServiceError):

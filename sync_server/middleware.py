@@ -37,7 +37,6 @@ STATUS: dict[type[RecapError], int] = {
     errors.NotFound: 404,
     errors.TimedOut: 408,
     errors.Conflict: 409,
-    errors.PreconditionFailed: 412,
     errors.TooLarge: 413,
     errors.Invalid: 422,
     errors.PreconditionRequired: 428,

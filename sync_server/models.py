@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .protocol import SyncRequest
 
-Status = Literal["pending", "confirmed"]
+Status = Literal[
+    "pending", "confirmed", "processing", "shipped", "delivered", "closed", "cancelled"
+]
+Priority = Literal["low", "medium", "high"]
+LineStatus = Literal["open", "confirmed", "cancelled"]
+# Integer cents, strict: 12.5 or "1250" is a 422, never rounded
+Cents = Annotated[int, Field(ge=0, le=1_000_000_000_000, strict=True)]
 # strict: a JSON number, never a boolean or a numeric string
 Quantity = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False, strict=True)]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold U+0000
@@ -43,12 +49,19 @@ class FlowIn(Strict):
     product_id: uuid.UUID
     quantity: Quantity
     weight: Quantity | None = None
+    price_cents: Cents | None = Field(default=None, description="Null: the product's price")
+    status: LineStatus = "open"
 
 
 class FlowPatch(Patch):
     product_id: uuid.UUID | None = None
     quantity: Quantity | None = None
     weight: Quantity | None = None
+    price_cents: Cents | None = None
+    status: LineStatus | None = None
+
+
+VERSION = "1 when created, one more with every change the server applies; If-Match takes it"
 
 
 class Flow(BaseModel):
@@ -59,20 +72,28 @@ class Flow(BaseModel):
     sku: str | None
     quantity: float | None
     weight: float | None
-    etag: str
+    price_cents: int | None = Field(description="The line's price, else its product's")
+    status: LineStatus | None
+    version: int = Field(description=VERSION)
+    updated_at: str | None = Field(description="When the line last changed (UTC)")
+    etag: str = Field(description='The version, quoted: "3"')
 
 
 class PreOrderIn(Strict):
     partner_id: uuid.UUID
     delivery_date: datetime.date
-    status: Status = "pending"
+    status: Literal["pending", "confirmed"] = "pending"
+    priority: Priority = "medium"
+    total_cents: Cents | None = Field(default=None, description="Null: the lines' sum")
     flows: list[FlowIn] = Field(default_factory=list, max_length=100)
 
 
 class PreOrderPatch(Patch):
     partner_id: uuid.UUID | None = None
     delivery_date: datetime.date | None = None
-    status: Status | None = None
+    status: Status | None = Field(default=None, description="Allowed changes: DESIGN.md")
+    priority: Priority | None = None
+    total_cents: Cents | None = None
 
 
 class PreOrder(BaseModel):
@@ -81,13 +102,19 @@ class PreOrder(BaseModel):
     partner_name: str | None
     delivery_date: datetime.date | None
     status: Status | None
+    priority: Priority | None
+    total_cents: int | None = Field(
+        description="The order's total, else the sum of its live, not cancelled lines' "
+        "quantity x price (each rounded to the cent)"
+    )
     created_at: str | None
     created_by: uuid.UUID | None = Field(
         description="The user whose edit created the pre-order (null: made by an import)"
     )
     created_by_name: str | None = Field(description="That user's display name")
-    updated_at: str | None = Field(description="The latest timestamp of the record's fields")
-    etag: str
+    version: int = Field(description=VERSION)
+    updated_at: str | None = Field(description="When the pre-order last changed (UTC)")
+    etag: str = Field(description='The version, quoted: "3"')
     flows: list[Flow]
 
 
@@ -148,6 +175,7 @@ class ProductIn(Strict):
     name: Text
     sku: ShortText | None = None
     unit_weight: Quantity | None = None
+    unit_price_cents: Cents | None = None
 
 
 class Product(BaseModel):
@@ -155,6 +183,7 @@ class Product(BaseModel):
     name: str | None
     sku: str | None
     unit_weight: float | None
+    unit_price_cents: int | None
 
 
 class ProductPage(BaseModel):

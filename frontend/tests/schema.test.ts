@@ -8,8 +8,12 @@ import { describe, expect, it } from 'vitest';
 
 import {
   DATASETS,
+  LINE_STATUSES,
   MAX_AVATAR,
+  MONEY_MAX,
   PRE_ORDER_STATUSES,
+  PRIORITIES,
+  STATUS_TRANSITIONS,
   QUANTITY_MAX,
   SHORT_TEXT_MAX,
   TEXT_MAX,
@@ -23,7 +27,10 @@ const SOURCE = JSON.parse(
 ) as {
   datasets: Record<string, Record<string, string>>;
   pre_order_statuses: string[];
-  limits: { year_min: number; year_max: number; text: number; short_text: number; avatar: number; quantity: number };
+  priorities: string[];
+  status_transitions: Record<string, string[]>;
+  line_statuses: string[];
+  limits: Record<string, number>;
 };
 
 describe('the engine schema is crdt/schema.py', () => {
@@ -42,6 +49,9 @@ describe('the engine schema is crdt/schema.py', () => {
 
   it('has the same statuses and bounds', () => {
     expect([...PRE_ORDER_STATUSES]).toEqual(SOURCE.pre_order_statuses);
+    expect([...PRIORITIES]).toEqual(SOURCE.priorities);
+    expect(STATUS_TRANSITIONS).toEqual(SOURCE.status_transitions);
+    expect([...LINE_STATUSES]).toEqual(SOURCE.line_statuses);
     expect({
       year_min: YEAR_MIN,
       year_max: YEAR_MAX,
@@ -49,6 +59,7 @@ describe('the engine schema is crdt/schema.py', () => {
       short_text: SHORT_TEXT_MAX,
       avatar: MAX_AVATAR,
       quantity: QUANTITY_MAX,
+      money: MONEY_MAX,
     }).toEqual(SOURCE.limits);
   });
 });

@@ -54,7 +54,7 @@ describe('local edits', () => {
     for (const bad of [
       { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: 'ten' },
       { dataset: 'pre_order_flows', row: flow, column: 'quantity', value: Number.NaN },
-      { dataset: 'pre_orders', row: flow, column: 'status', value: 'shipped' },
+      { dataset: 'pre_orders', row: flow, column: 'status', value: 'draft' },
       { dataset: 'pre_orders', row: flow, column: 'delivery_date', value: '2026-02-30' },
       { dataset: 'pre_orders', row: 'not-a-uuid', column: 'status', value: 'pending' },
       { dataset: 'profiles', row: flow, column: 'email', value: 'nope' },

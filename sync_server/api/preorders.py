@@ -44,7 +44,7 @@ def decode_cursor_values(text: str) -> list[Any]:
     return values
 
 
-IF_MATCH = Header("If-Match", True, "The record's current ETag (optimistic locking)")
+IF_MATCH = Header("If-Match", True, "The record's version, as its ETag gives it")
 IDEMPOTENCY = Header(
     "Idempotency-Key",
     True,
@@ -283,7 +283,7 @@ async def get_preorder(request: web.Request) -> web.Response:
     body=PreOrderPatch,
     response=PreOrder,
     headers=[IF_MATCH],
-    errors=[400, 403, 404, 412, 422, 428],
+    errors=[400, 403, 404, 409, 422, 428],
     response_headers={"ETag": "The new version"},
 )
 async def patch_preorder(request: web.Request) -> web.Response:
@@ -302,7 +302,7 @@ async def patch_preorder(request: web.Request) -> web.Response:
     "Delete a pre-order (a tombstone)",
     "pre-orders",
     status=204,
-    errors=[403, 404, 412],
+    errors=[403, 404, 409],
     headers=[Header("If-Match", False, "Optional: delete only if unchanged")],
 )
 async def delete_preorder(request: web.Request) -> web.Response:
@@ -339,7 +339,7 @@ async def add_flow(request: web.Request) -> web.Response:
     body=FlowPatch,
     response=PreOrder,
     headers=[IF_MATCH],
-    errors=[400, 403, 404, 412, 422, 428],
+    errors=[400, 403, 404, 409, 422, 428],
 )
 async def patch_flow(request: web.Request) -> web.Response:
     who = caller(request)

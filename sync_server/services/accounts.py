@@ -40,7 +40,6 @@ from ..errors import (
     Forbidden,
     Invalid,
     NotFound,
-    PreconditionRequired,
     RateLimited,
     Unauthorized,
 )
@@ -50,6 +49,7 @@ from ..storage import links, outbox, registers, sessions, throttle, users
 from ..storage.apply import apply_messages
 from ..storage.common import Conn, lock_tenant
 from .permissions import check_fields
+from .versions import check_if_match
 
 INVITE_TTL = datetime.timedelta(days=7)
 RESET_TTL = datetime.timedelta(days=1)
@@ -364,14 +364,7 @@ class Accounts:
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, who.tenant_id)
             current = await _profile(conn, who.tenant_id, user_id)
-            given = _version(if_match)
-            if given is None:
-                raise PreconditionRequired("If-Match with the profile's version is required")
-            if given != current["version"]:
-                raise Conflict(
-                    f"someone else changed this profile since you read it (you had version "
-                    f"{given}, it is now at {current['version']}); re-read it and retry"
-                )
+            check_if_match(if_match, current["version"])
             if "email" in changes and await users.email_taken(conn, str(changes["email"]), user_id):
                 raise EmailTaken("another account signs in with this email", user_id=user_id)
             regs = await registers.read(conn, who.tenant_id, {("profiles", user_id)})
@@ -383,13 +376,6 @@ class Accounts:
 def _tombstone(regs: Mapping[tuple[str, str], Mapping[str, Register]], user_id: str) -> list[Edit]:
     """A profile row written for the first time gets its tombstone 0 (a live row)."""
     return [] if regs else [("profiles", user_id, "tombstone", 0)]
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    return int(text) if text.isascii() and text.isdigit() else -1
 
 
 async def _profile(conn: Conn, tenant_id: str, user_id: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ REST API alike (DESIGN.md, "Accounts").
     rep      pre-orders and their lines, every field; partners and products, but not
              deleting them (a rep meets a new customer offline and adds it); their own
              profile (name, email, avatar)
-    manager  reads everything; writes a pre-order's status, and their own profile
+    manager  reads everything; writes a pre-order's status and priority, and their own
+             profile
     admin    everything, every profile included
 
 A message a caller may not write fails its whole request with 403 `forbidden_write` and the
@@ -29,7 +30,7 @@ def may_write(who: Principal, dataset: str, row: str, column: str, value: object
     if dataset == "profiles":
         return row == who.user_id and column in PROFILE_FIELDS
     if who.role == "manager":
-        return dataset == "pre_orders" and column == "status"
+        return dataset == "pre_orders" and column in ("status", "priority")
     if dataset in ("pre_orders", "pre_order_flows"):
         return True
     if dataset in ("partners", "products"):
@@ -41,7 +42,7 @@ def why_not(who: Principal, dataset: str, column: str) -> str:
     if dataset == "profiles":
         return "only its owner (or an admin) changes a profile, and not its tombstone"
     if who.role == "manager":
-        return "a manager changes only a pre-order's status"
+        return "a manager changes only a pre-order's status and priority"
     return f"a {who.role} may not write {dataset}.{column} this way"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,16 +21,17 @@ import uuid_utils
 
 from crdt.merge import Register
 from crdt.message import Scalar
-from crdt.schema import DATASETS
+from crdt.schema import DATASETS, STATUS_TRANSITIONS
 
 from ..auth import Principal
 from ..clock import Edit, ServerClock
-from ..errors import Conflict, Invalid, NotFound, PreconditionFailed, PreconditionRequired
+from ..errors import Conflict, Invalid, InvalidTransition, NotFound
 from ..models import FlowIn, PreOrder, PreOrderIn
 from ..storage import idempotency, records, registers
 from ..storage.apply import apply_messages
 from ..storage.common import Conn, lock_tenant
 from .permissions import check_fields
+from .versions import check_if_match, etag
 
 IDEMPOTENCY_TTL = datetime.timedelta(hours=24)
 #: The columns of the catalog datasets the API shows and accepts (all but the tombstone).
@@ -39,19 +41,38 @@ CATALOG_COLUMNS = {
 }
 
 
-def etag(version: str | None) -> str:
-    """A record's ETag: its version (the latest timestamp among its fields), quoted."""
-    return f'"{version or ""}"'
+def line_amount(quantity: float | None, price_cents: int | None) -> int | None:
+    """A line's amount in cents: quantity x price rounded half up (floor(x + 0.5), which
+    PostgreSQL's `floor` computes on the same doubles, for the summary's SQL)."""
+    if quantity is None or price_cents is None:
+        return None
+    return math.floor(quantity * price_cents + 0.5)
 
 
-def etag_of(regs: Mapping[str, Register]) -> str:
-    return etag(max((r.timestamp for r in regs.values()), default=None))
+def order_total(stored: int | None, flows: list[dict[str, Any]]) -> int | None:
+    """A pre-order's total: the one set on it (the Orders API's confirm, an Airtable
+    import), else the sum of its live, not cancelled lines' amounts; null while no line
+    has both a quantity and a price."""
+    if stored is not None:
+        return stored
+    amounts = [
+        line_amount(f["quantity"], f["price_cents"]) for f in flows if f["status"] != "cancelled"
+    ]
+    priced = [a for a in amounts if a is not None]
+    return sum(priced) if priced else None
 
 
 def _document(order: dict[str, Any]) -> dict[str, Any]:
     """A stored pre-order as the API shows it, each record with its ETag."""
-    flows = [{**f, "etag": etag(f["updated_at"])} for f in order["flows"]]
-    model = PreOrder.model_validate({**order, "etag": etag(order["updated_at"]), "flows": flows})
+    flows = [{**f, "etag": etag(f["version"])} for f in order["flows"]]
+    model = PreOrder.model_validate(
+        {
+            **order,
+            "total_cents": order_total(order["total_cents"], flows),
+            "etag": etag(order["version"]),
+            "flows": flows,
+        }
+    )
     return model.model_dump(mode="json")
 
 
@@ -81,10 +102,13 @@ def page_documents(
         partner_name,
         day,
         status,
+        priority,
+        total_cents,
         created_at,
         created_by,
         created_by_name,
         version,
+        stamp,
         sort_key,
         flow_id,
         product_id,
@@ -92,11 +116,16 @@ def page_documents(
         sku,
         quantity,
         weight,
+        price,
+        flow_status,
         flow_version,
+        flow_stamp,
     ) in rows:
         if n > limit:
             return documents, (key, order_id)
         if n != number:
+            if documents:
+                _settle_total(documents[-1])
             number, key, order_id, flows = n, sort_key, oid, []
             documents.append(
                 {
@@ -105,11 +134,14 @@ def page_documents(
                     "partner_name": partner_name,
                     "delivery_date": day.isoformat() if day is not None else None,
                     "status": status,
+                    "priority": priority,
+                    "total_cents": total_cents,
                     "created_at": created_at,
                     "created_by": created_by,
                     "created_by_name": created_by_name,
-                    "updated_at": version,
-                    "etag": f'"{version or ""}"',
+                    "version": version,
+                    "updated_at": records.wall_clock(stamp),
+                    "etag": f'"{version}"',
                     "flows": flows,
                 }
             )
@@ -123,20 +155,20 @@ def page_documents(
                     "sku": sku,
                     "quantity": quantity,
                     "weight": weight,
-                    "etag": f'"{flow_version or ""}"',
+                    "price_cents": price,
+                    "status": flow_status,
+                    "version": flow_version,
+                    "updated_at": records.wall_clock(flow_stamp),
+                    "etag": f'"{flow_version}"',
                 }
             )
+    if documents:
+        _settle_total(documents[-1])
     return documents, None
 
 
-def check_if_match(given: str | None, current: str) -> None:
-    """Optimistic locking: the caller's If-Match must name the record's current version."""
-    if given is None:
-        raise PreconditionRequired("If-Match with the record's ETag is required")
-    if given.strip() not in (current, "*"):
-        raise PreconditionFailed(
-            "the record changed since you read it; re-read it and retry", current_etag=current
-        )
+def _settle_total(document: dict[str, Any]) -> None:
+    document["total_cents"] = order_total(document["total_cents"], document["flows"])
 
 
 async def _require_live(conn: Conn, tenant: str, dataset: str, ids: list[str], what: str) -> None:
@@ -147,23 +179,31 @@ async def _require_live(conn: Conn, tenant: str, dataset: str, ids: list[str], w
         raise Invalid(f"no such {what}: {sorted(missing)[0]}")
 
 
-async def _order_registers(conn: Conn, tenant: str, order_id: str) -> dict[str, Register]:
-    """A live pre-order's registers, or 404."""
-    regs = await registers.live_row(conn, tenant, "pre_orders", order_id)
-    if regs is None:
+def _live(found: tuple[dict[str, Register], int] | None) -> bool:
+    tomb = found[0].get("tombstone") if found else None
+    return found is not None and bool(found[0]) and (tomb is None or tomb.value != 1)
+
+
+async def _order_registers(
+    conn: Conn, tenant: str, order_id: str
+) -> tuple[dict[str, Register], int]:
+    """A live pre-order's registers and version, or 404."""
+    found = await registers.with_version(conn, tenant, "pre_orders", order_id)
+    if found is None or not _live(found):
         raise NotFound("no such pre-order")
-    return regs
+    return found
 
 
 async def _flow_registers(
     conn: Conn, tenant: str, order_id: str, flow_id: str
-) -> dict[str, Register]:
+) -> tuple[dict[str, Register], int]:
+    """A live flow of a live pre-order: its registers and version, or 404."""
     await _order_registers(conn, tenant, order_id)
-    regs = await registers.live_row(conn, tenant, "pre_order_flows", flow_id)
-    parent = regs.get("pre_order_id") if regs else None
-    if regs is None or parent is None or parent.value != order_id:
+    found = await registers.with_version(conn, tenant, "pre_order_flows", flow_id)
+    parent = found[0].get("pre_order_id") if found else None
+    if found is None or not _live(found) or parent is None or parent.value != order_id:
         raise NotFound("no such flow on this pre-order")
-    return regs
+    return found
 
 
 def flow_edits(flow_id: str, order_id: str, flow: FlowIn) -> list[Edit]:
@@ -171,11 +211,30 @@ def flow_edits(flow_id: str, order_id: str, flow: FlowIn) -> list[Edit]:
         ("pre_order_flows", flow_id, "pre_order_id", order_id),
         ("pre_order_flows", flow_id, "product_id", str(flow.product_id)),
         ("pre_order_flows", flow_id, "quantity", flow.quantity),
+        ("pre_order_flows", flow_id, "status", flow.status),
         ("pre_order_flows", flow_id, "tombstone", 0),
     ]
     if flow.weight is not None:
         edits.append(("pre_order_flows", flow_id, "weight", flow.weight))
+    if flow.price_cents is not None:
+        edits.append(("pre_order_flows", flow_id, "price_cents", flow.price_cents))
     return edits
+
+
+def check_transition(current: Register | None, wanted: Scalar) -> None:
+    """A REST write may move a pre-order's status only along `STATUS_TRANSITIONS` (or
+    leave it as it is): 409 `invalid_transition` otherwise, naming the allowed ones."""
+    now = current.value if current is not None else None
+    if now is None or now == wanted or not isinstance(now, str):
+        return
+    allowed = STATUS_TRANSITIONS.get(now, ())
+    if wanted not in allowed:
+        raise InvalidTransition(
+            f"a {now} pre-order cannot become {wanted}"
+            + (f" (it can become: {', '.join(allowed)})" if allowed else " (it is final)"),
+            status=now,
+            allowed=list(allowed),
+        )
 
 
 class Records:
@@ -229,9 +288,12 @@ class Records:
                 ("pre_orders", order_id, "partner_id", str(body.partner_id)),
                 ("pre_orders", order_id, "delivery_date", body.delivery_date.isoformat()),
                 ("pre_orders", order_id, "status", body.status),
+                ("pre_orders", order_id, "priority", body.priority),
                 ("pre_orders", order_id, "created_at", created),
                 ("pre_orders", order_id, "tombstone", 0),
             ]
+            if body.total_cents is not None:
+                edits.append(("pre_orders", order_id, "total_cents", body.total_cents))
             for flow in body.flows:
                 edits += flow_edits(str(uuid_utils.uuid7()), order_id, flow)
             await self._write(conn, who, {}, edits)
@@ -249,8 +311,10 @@ class Records:
         tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
-            regs = await _order_registers(conn, tenant, order_id)
-            check_if_match(if_match, etag_of(regs))
+            regs, version = await _order_registers(conn, tenant, order_id)
+            check_if_match(if_match, version)
+            if "status" in changes:
+                check_transition(regs.get("status"), changes["status"])
             if "partner_id" in changes:
                 await _require_live(
                     conn, tenant, "partners", [str(changes["partner_id"])], "partner"
@@ -264,9 +328,9 @@ class Records:
         tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
-            regs = await _order_registers(conn, tenant, order_id)
+            regs, version = await _order_registers(conn, tenant, order_id)
             if if_match is not None:
-                check_if_match(if_match, etag_of(regs))
+                check_if_match(if_match, version)
             edits: list[Edit] = [("pre_orders", order_id, "tombstone", 1)]
             await self._write(conn, who, {("pre_orders", order_id): regs}, edits)
 
@@ -292,8 +356,8 @@ class Records:
         tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
-            regs = await _flow_registers(conn, tenant, order_id, flow_id)
-            check_if_match(if_match, etag_of(regs))
+            regs, version = await _flow_registers(conn, tenant, order_id, flow_id)
+            check_if_match(if_match, version)
             if "product_id" in changes:
                 await _require_live(
                     conn, tenant, "products", [str(changes["product_id"])], "product"
@@ -306,7 +370,7 @@ class Records:
         tenant = who.tenant_id
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
-            regs = await _flow_registers(conn, tenant, order_id, flow_id)
+            regs, _ = await _flow_registers(conn, tenant, order_id, flow_id)
             edits: list[Edit] = [("pre_order_flows", flow_id, "tombstone", 1)]
             await self._write(conn, who, {("pre_order_flows", flow_id): regs}, edits)
 

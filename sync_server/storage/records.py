@@ -1,6 +1,7 @@
 """The REST API's reads: live pre-orders with their flows, keyset pages of pre-orders,
-partners and products. Each record carries `updated_at`, the latest timestamp among its
-fields (its version)."""
+partners and products. Each record carries its `version` (an integer the apply path counts
+up) and `updated_at`, when its latest field was written (the wall-clock part of the
+latest timestamp among its fields)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def _latest(record: Any, dataset: str) -> str | None:
     return max((r.timestamp for r in regs.values()), default=None)
 
 
+def wall_clock(timestamp: str | None) -> str | None:
+    """A message timestamp's wall-clock part, `YYYY-MM-DDTHH:MM:SS.mmmZ` (an HLC
+    timestamp starts with it)."""
+    return timestamp[:24] if timestamp else None
+
+
 async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[dict[str, Any]]:
     """Live pre-orders with their live flows, in the order of `ids`."""
     if not ids:
@@ -36,7 +43,7 @@ async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[di
     )
     flows = await conn.fetch(
         f"""SELECT f.*, f.id::text AS sid, f.pre_order_id::text AS parent,
-                   pr.name AS product_name, pr.sku AS sku
+                   pr.name AS product_name, pr.sku AS sku, pr.unit_price_cents
             FROM pre_order_flows f
             LEFT JOIN products pr ON pr.tenant_id = f.tenant_id AND pr.id = f.product_id
             WHERE f.tenant_id = $1 AND f.pre_order_id = ANY($2::uuid[]) AND f.{LIVE}
@@ -55,7 +62,12 @@ async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[di
                 "sku": f["sku"],
                 "quantity": f["quantity"],
                 "weight": f["weight"],
-                "updated_at": _latest(f, "pre_order_flows"),
+                "price_cents": f["price_cents"]
+                if f["price_cents"] is not None
+                else f["unit_price_cents"],
+                "status": f["status"],
+                "version": f["version"],
+                "updated_at": wall_clock(_latest(f, "pre_order_flows")),
             }
         )
     found = {}
@@ -66,17 +78,20 @@ async def preorders_by_id(conn: Conn, tenant_id: str, ids: list[str]) -> list[di
             "partner_name": o["partner_name"],
             "delivery_date": scalar_from_db(o["delivery_date"]),
             "status": o["status"],
+            "priority": o["priority"],
+            "total_cents": o["total_cents"],
             "created_at": o["created_at"],
             "created_by": o["creator"],
             "created_by_name": o["creator_name"],
-            "updated_at": _latest(o, "pre_orders"),
+            "version": o["version"],
+            "updated_at": wall_clock(_latest(o, "pre_orders")),
             "flows": by_parent.get(o["sid"], []),
         }
     return [found[i] for i in ids if i in found]
 
 
-def _version_sql(alias: str, dataset: str) -> str:
-    """A row's version in SQL, as `_latest` computes it: the greatest timestamp among its
+def _latest_sql(alias: str, dataset: str) -> str:
+    """A row's latest timestamp in SQL, as `_latest` computes it: the greatest among its
     fields (compared as Python compares strings: by code point, the "C" collation)."""
     return "greatest(" + ", ".join(f'{alias}.{c}_ts COLLATE "C"' for c in DATASETS[dataset]) + ")"
 
@@ -152,8 +167,9 @@ def preorder_page_sql(
         join += " LEFT JOIN users cr ON cr.id = o.created_by"
     return f"""
 WITH page AS (
-    SELECT o.tenant_id, o.id, o.partner_id, o.delivery_date, o.status, o.created_at,
-           o.created_by, {key} AS sort_key, {_version_sql("o", "pre_orders")} AS version,
+    SELECT o.tenant_id, o.id, o.partner_id, o.delivery_date, o.status, o.priority,
+           o.total_cents, o.created_at, o.created_by, o.version,
+           {key} AS sort_key, {_latest_sql("o", "pre_orders")} AS stamp,
            row_number() OVER (ORDER BY {order}) AS n
     FROM pre_orders o {join}
     WHERE {" AND ".join(where)}
@@ -161,10 +177,13 @@ WITH page AS (
     LIMIT {limit + 1}
 )
 SELECT p.n, p.id::text AS id, p.partner_id::text AS partner_id, pa.name AS partner_name,
-       p.delivery_date, p.status, p.created_at, p.created_by::text AS created_by,
-       u.display_name AS created_by_name, p.version, p.sort_key,
+       p.delivery_date, p.status, p.priority, p.total_cents, p.created_at,
+       p.created_by::text AS created_by, u.display_name AS created_by_name, p.version,
+       p.stamp, p.sort_key,
        f.id::text AS flow_id, f.product_id::text AS product_id, pr.name AS product_name,
-       pr.sku, f.quantity, f.weight, {_version_sql("f", "pre_order_flows")} AS flow_version
+       pr.sku, f.quantity, f.weight, coalesce(f.price_cents, pr.unit_price_cents) AS price,
+       f.status AS flow_status, f.version AS flow_version,
+       {_latest_sql("f", "pre_order_flows")} AS flow_stamp
 FROM page p
 LEFT JOIN partners pa ON pa.tenant_id = p.tenant_id AND pa.id = p.partner_id
 LEFT JOIN users u ON u.id = p.created_by

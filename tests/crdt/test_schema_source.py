@@ -44,4 +44,4 @@ def test_the_airtable_import_accepts_exactly_the_model_s_statuses() -> None:
 
     for status in schema.PRE_ORDER_STATUSES:
         assert status_of(status.title()) == status
-    assert status_of("Shipped") == "refused"
+    assert status_of("Draft") == "refused"

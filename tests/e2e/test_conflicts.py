@@ -149,6 +149,10 @@ async def lose_quantities(app: AppServer, seeded: Seeded, flows: list[str]) -> N
         his = SyncClient(
             app.url, ClientReplica(), http, await login_token(app, seeded.email("bob"))
         )
+        # Both have seen the seeded quantities (some are Alice's own: the seed's orders are
+        # its reps'), so only their two edits are concurrent.
+        await mine.sync()
+        await his.sync()
         for i, flow in enumerate(flows):
             mine.replica.edit_field("pre_order_flows", flow, "quantity", 40 + i)
         await asyncio.sleep(0.01)

@@ -506,7 +506,7 @@ async def test_the_profile_has_a_version_and_refuses_a_stale_if_match(
         http, "PATCH", url, alice, {"name": "Alice X"}, **{"If-Match": f'"{version}"'}
     )
     assert stale.status == 409 and stale.body["code"] == "conflict"
-    assert "someone else changed this profile" in stale.body["message"]
+    assert stale.body["message"] == "stale version" and stale.body["current_version"] == version + 1
     # Only the owner or an admin.
     other = await call(
         http, "PATCH", url, bob, {"name": "Bob was here"}, **{"If-Match": f'"{version + 1}"'}

@@ -289,18 +289,24 @@ async def test_if_match_stale_fresh_and_missing(
     assert fresh.status == 200, fresh.body
     assert fresh.body["status"] == "confirmed"
     assert fresh.etag != read.etag and fresh.etag == fresh.body["etag"]
-    assert fresh.etag == f'"{fresh.body["updated_at"]}"'
+    # The version is an integer, one more with every change; the ETag is it, quoted.
+    assert (order["version"], fresh.body["version"]) == (1, 2)
+    assert fresh.etag == '"2"'
 
     stale = await carla.patch(path, {"status": "pending"}, read.etag)
-    assert stale.status == 412
-    assert stale.body["code"] == "precondition_failed"
-    assert stale.body["current_etag"] == fresh.etag
+    assert stale.status == 409
+    assert (stale.body["code"], stale.body["message"]) == ("conflict", "stale version")
+    assert stale.body["current_version"] == 2 and stale.body["current_etag"] == fresh.etag
     assert (await carla.get(path)).body["status"] == "confirmed"
+    for unreadable in ("", "W/", '"x"', "-1", "1.0"):
+        assert (await carla.patch(path, {"status": "pending"}, unreadable)).status == 409
 
-    # The current version from the 412 is enough to retry.
-    retried = await carla.patch(path, {"status": "pending"}, stale.body["current_etag"])
+    # The current version from the 409 is enough to retry, bare or weak.
+    retried = await carla.patch(path, {"status": "pending"}, str(stale.body["current_version"]))
     assert retried.status == 200 and retried.body["status"] == "pending"
-    assert (await carla.get(path)).etag == retried.etag
+    assert (await carla.get(path)).etag == retried.etag == '"3"'
+    weak = await carla.patch(path, {"priority": "high"}, 'W/"3"')
+    assert weak.status == 200 and weak.body["version"] == 4
 
 
 async def test_patch_round_trips_and_replicates_to_reps(
@@ -401,7 +407,7 @@ async def test_delete_is_a_tombstone_that_replicates(
     assert order["id"] in alice.replica.rows("pre_orders")
 
     stale = await carla.call("DELETE", path, headers={"If-Match": '"stale"'})
-    assert stale.status == 412 and stale.body["current_etag"] == order["etag"]
+    assert stale.status == 409 and stale.body["current_etag"] == order["etag"]
     deleted = await carla.call("DELETE", path)
     assert deleted.status == 204 and deleted.body is None
 
@@ -454,7 +460,7 @@ async def test_flows_sub_resource(
     assert (now["quantity"], now["weight"]) == (8, 4.0)
     assert now["etag"] != second["etag"]
     stale = await carla.patch(flow_path, {"quantity": 9}, second["etag"])
-    assert stale.status == 412 and stale.body["current_etag"] == now["etag"]
+    assert stale.status == 409 and stale.body["current_etag"] == now["etag"]
 
     # A flow is only reachable through its own pre-order.
     other = await carla.new_order(partner)
@@ -573,7 +579,7 @@ async def test_list_filters(
         got = await carla.pages(query, 4)
         expected = [o for o in everything if all(o[k] == v for k, v in filters.items())]
         assert [o["id"] for o in got] == [o["id"] for o in expected], filters
-    bad = await carla.get(f"{API}/preorders?status=shipped")
+    bad = await carla.get(f"{API}/preorders?status=draft")
     assert bad.status == 422 and bad.body["code"] == "invalid"
     assert (await carla.get(f"{API}/preorders?cursor=not-a-cursor")).status == 400
 

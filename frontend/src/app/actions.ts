@@ -55,6 +55,7 @@ export async function createPreOrder(partnerId: string, date: string): Promise<s
     { dataset: 'pre_orders', row: id, column: 'partner_id', value: partnerId },
     { dataset: 'pre_orders', row: id, column: 'delivery_date', value: date },
     { dataset: 'pre_orders', row: id, column: 'status', value: 'pending' },
+    { dataset: 'pre_orders', row: id, column: 'priority', value: 'medium' },
     { dataset: 'pre_orders', row: id, column: 'created_at', value: utcSeconds() },
     { dataset: 'pre_orders', row: id, column: 'tombstone', value: 0 },
   ]);
@@ -63,7 +64,7 @@ export async function createPreOrder(partnerId: string, date: string): Promise<s
 
 export async function setOrderField(
   id: string,
-  column: 'partner_id' | 'delivery_date' | 'status',
+  column: 'partner_id' | 'delivery_date' | 'status' | 'priority',
   value: string,
 ): Promise<void> {
   await service.edit([{ dataset: 'pre_orders', row: id, column, value }]);
@@ -96,6 +97,7 @@ export async function addFlow(orderId: string, product: RowRecord, quantity = 1)
     { dataset: 'pre_order_flows', row: id, column: 'product_id', value: product.id },
     { dataset: 'pre_order_flows', row: id, column: 'quantity', value: quantity },
     { dataset: 'pre_order_flows', row: id, column: 'weight', value: weightFor(product, quantity) ?? 0 },
+    { dataset: 'pre_order_flows', row: id, column: 'status', value: 'open' },
     { dataset: 'pre_order_flows', row: id, column: 'tombstone', value: 0 },
   ]);
   return id;

@@ -4,7 +4,7 @@
  *
  *     rep      pre-orders and their lines, every field; partners and products, but not
  *              deleting them; their own profile (name, email, avatar)
- *     manager  reads everything; writes a pre-order's status, and their own profile
+ *     manager  reads everything; writes a pre-order's status and priority, and their own profile
  *     admin    everything
  */
 import type { Scalar } from '../engine/message';
@@ -25,7 +25,7 @@ export function mayWrite(
 ): boolean {
   if (role === 'admin') return true;
   if (dataset === 'profiles') return row === userId && PROFILE_FIELDS.has(column);
-  if (role === 'manager') return dataset === 'pre_orders' && column === 'status';
+  if (role === 'manager') return dataset === 'pre_orders' && (column === 'status' || column === 'priority');
   if (role !== 'rep') return false;
   if (dataset === 'pre_orders' || dataset === 'pre_order_flows') return true;
   if (dataset === 'partners' || dataset === 'products') return !(column === 'tombstone' && value === 1);

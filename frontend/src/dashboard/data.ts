@@ -35,6 +35,8 @@ interface ApiPreOrder {
   status: string | null;
   created_at: string | null;
   created_by_name: string | null;
+  priority: string | null;
+  total_cents: number | null;
   flows: ApiFlow[];
 }
 
@@ -87,6 +89,8 @@ export async function fetchOrders(limit: number, cursor: string | null, query: O
       quantity: Math.round(o.flows.reduce((s, f) => s + (f.quantity ?? 0), 0) * 1e6) / 1e6,
       created_at: o.created_at,
       created_by_name: o.created_by_name,
+      priority: o.priority,
+      total_cents: o.total_cents,
     })),
     next_cursor: page.next_cursor,
   };

@@ -67,6 +67,40 @@ function numOr0(rec: RowRecord, column: string): number {
   return typeof v === 'number' ? v : 0;
 }
 
+function numOrNull(rec: RowRecord | undefined, column: string): number | null {
+  const v = rec?.cols[column]?.value;
+  return typeof v === 'number' ? v : null;
+}
+
+/** A line's amount in cents: quantity x price, rounded half up (the server's
+ * `services.records.line_amount`, floor(x + 0.5) on the same doubles). */
+export function lineAmount(quantity: number | null, priceCents: number | null): number | null {
+  if (quantity === null || priceCents === null) return null;
+  return Math.floor(quantity * priceCents + 0.5);
+}
+
+/** An order's total (the server's `order_total`): the one set on it, else the sum of its
+ * live, not cancelled lines' amounts (each line's price, else its product's); null while no
+ * line has both a quantity and a price. */
+export function orderTotal(
+  order: RowRecord,
+  flows: RowRecord[],
+  products: ReadonlyMap<string, RowRecord>,
+): number | null {
+  const stored = numOrNull(order, 'total_cents');
+  if (stored !== null) return stored;
+  let total: number | null = null;
+  for (const f of flows) {
+    if (str(f, 'status') === 'cancelled') continue;
+    const product = str(f, 'product_id');
+    const price =
+      numOrNull(f, 'price_cents') ?? (product === null ? null : numOrNull(products.get(product), 'unit_price_cents'));
+    const amount = lineAmount(numOrNull(f, 'quantity'), price);
+    if (amount !== null) total = (total ?? 0) + amount;
+  }
+  return total;
+}
+
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Round away float noise from summing decimals (the server sums exact numerics). */
@@ -203,10 +237,21 @@ export interface OrderRow {
   /** Who created the order: known from the server only (a device's log does not say who
    * sent a message), so null in the offline table. */
   created_by_name: string | null;
+  priority: string | null;
+  /** The order's total in cents (`orderTotal`). */
+  total_cents: number | null;
 }
 
 export type SortKey =
-  'created_at' | 'created_by_name' | 'delivery_date' | 'partner_name' | 'status' | 'flows' | 'quantity';
+  | 'created_at'
+  | 'created_by_name'
+  | 'delivery_date'
+  | 'partner_name'
+  | 'status'
+  | 'priority'
+  | 'flows'
+  | 'quantity'
+  | 'total_cents';
 
 export function sortRows(rows: OrderRow[], key: SortKey, dir: 1 | -1): OrderRow[] {
   const cmp = (a: OrderRow, b: OrderRow): number => {
@@ -224,6 +269,7 @@ export function sortRows(rows: OrderRow[], key: SortKey, dir: 1 | -1): OrderRow[
 /** The local orders in the range as table rows (newest first, like the API's keyset order). */
 export function localOrderRows(data: LocalData, from: string, to: string): OrderRow[] {
   const partnerRows = new Map(data.partners.map((p) => [p.id, p]));
+  const productRows = new Map(data.products.map((p) => [p.id, p]));
   const flowsOf = new Map<string, RowRecord[]>();
   for (const f of data.flows) {
     if (!isLive(f)) continue;
@@ -251,6 +297,8 @@ export function localOrderRows(data: LocalData, from: string, to: string): Order
         quantity: tidy(flows.reduce((s, f) => s + numOr0(f, 'quantity'), 0)),
         created_at: str(o, 'created_at'),
         created_by_name: null,
+        priority: str(o, 'priority'),
+        total_cents: orderTotal(o, flows, productRows),
       };
     })
     .sort((a, b) => byId(b.created_at ?? '', a.created_at ?? '') || byId(b.id, a.id));

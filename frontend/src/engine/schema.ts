@@ -21,8 +21,32 @@ export const QUANTITY_MAX = 1e12;
 /** Dates (delivery dates) and datetimes (creation times) are real ones inside these years. */
 export const YEAR_MIN = 2000;
 export const YEAR_MAX = 2099;
-export const PRE_ORDER_STATUSES = ['pending', 'confirmed'] as const;
+/** A pre-order's lifecycle (DESIGN.md, "Statuses"); the recap toggles pending <-> confirmed. */
+export const PRE_ORDER_STATUSES = [
+  'pending',
+  'confirmed',
+  'processing',
+  'shipped',
+  'delivered',
+  'closed',
+  'cancelled',
+] as const;
 export type PreOrderStatus = (typeof PRE_ORDER_STATUSES)[number];
+/** The status changes a REST write may make (crdt/schema.py says why); the dashboard offers these. */
+export const STATUS_TRANSITIONS: Readonly<Record<PreOrderStatus, readonly PreOrderStatus[]>> = {
+  pending: ['confirmed', 'processing', 'cancelled'],
+  confirmed: ['pending', 'processing', 'closed', 'cancelled'],
+  processing: ['shipped', 'cancelled'],
+  shipped: ['delivered'],
+  delivered: ['closed'],
+  closed: [],
+  cancelled: ['pending'],
+};
+export const PRIORITIES = ['low', 'medium', 'high'] as const;
+/** A line's own status; a cancelled line stays for the record, out of the order's total. */
+export const LINE_STATUSES = ['open', 'confirmed', 'cancelled'] as const;
+/** Money is integer cents. */
+export const MONEY_MAX = 1_000_000_000_000;
 
 export interface ColumnType {
   readonly name: string;
@@ -78,6 +102,11 @@ export function isNonNegNumber(v: Scalar): boolean {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= QUANTITY_MAX;
 }
 
+/** A whole number of cents from 0 to MONEY_MAX. */
+export function isCents(v: Scalar): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MONEY_MAX;
+}
+
 export function isEmail(v: Scalar): boolean {
   return typeof v === 'string' && EMAIL.test(v);
 }
@@ -92,6 +121,15 @@ export const STATUS: ColumnType = {
   check: (v) => (PRE_ORDER_STATUSES as readonly Scalar[]).includes(v),
 };
 export const QUANTITY: ColumnType = { name: 'quantity', check: isNonNegNumber };
+export const MONEY: ColumnType = { name: 'money', check: isCents };
+export const PRIORITY: ColumnType = {
+  name: 'priority',
+  check: (v) => (PRIORITIES as readonly Scalar[]).includes(v),
+};
+export const LINE_STATUS: ColumnType = {
+  name: 'line_status',
+  check: (v) => (LINE_STATUSES as readonly Scalar[]).includes(v),
+};
 export const EMAIL_T: ColumnType = { name: 'email', check: isEmail };
 export const AVATAR: ColumnType = {
   name: 'avatar',
@@ -101,12 +139,15 @@ export const TOMBSTONE: ColumnType = { name: 'tombstone', check: (v) => v === 0 
 
 export const DATASETS = {
   partners: { name: TEXT, short_name: SHORT_TEXT, tombstone: TOMBSTONE },
-  products: { name: TEXT, sku: SHORT_TEXT, unit_weight: QUANTITY, tombstone: TOMBSTONE },
+  products: { name: TEXT, sku: SHORT_TEXT, unit_weight: QUANTITY, unit_price_cents: MONEY, tombstone: TOMBSTONE },
   pre_orders: {
     partner_id: UUID_T,
     delivery_date: DATE_T,
     status: STATUS,
     created_at: DATETIME_T,
+    /** null: the sum of the live, not cancelled lines' quantity x price. */
+    total_cents: MONEY,
+    priority: PRIORITY,
     tombstone: TOMBSTONE,
   },
   pre_order_flows: {
@@ -114,6 +155,9 @@ export const DATASETS = {
     product_id: UUID_T,
     quantity: QUANTITY,
     weight: QUANTITY,
+    /** null: the product's unit price. */
+    price_cents: MONEY,
+    status: LINE_STATUS,
     tombstone: TOMBSTONE,
   },
   profiles: { name: TEXT, email: EMAIL_T, avatar: AVATAR, tombstone: TOMBSTONE },

@@ -16,7 +16,7 @@ import { setOrderField } from '../app/actions';
 import { addDays, isoDate } from '../app/dates';
 import { service } from '../app/service';
 import { HttpError } from '../engine/sync';
-import { PRE_ORDER_STATUSES } from '../engine/schema';
+import { PRE_ORDER_STATUSES, PRIORITIES, STATUS_TRANSITIONS, type PreOrderStatus } from '../engine/schema';
 import type { Session, SyncStatus } from '../engine/store';
 import { canSeeAirtable } from '../dashboard/airtable';
 import {
@@ -257,10 +257,28 @@ const COLUMNS: { key: SortKey; label: string; num?: boolean }[] = [
   { key: 'delivery_date', label: 'Delivery date' },
   { key: 'partner_name', label: 'Partner' },
   { key: 'status', label: 'Status' },
+  { key: 'priority', label: 'Priority' },
   { key: 'created_by_name', label: 'Created by' },
   { key: 'flows', label: 'Lines', num: true },
   { key: 'quantity', label: 'Quantity', num: true },
+  { key: 'total_cents', label: 'Total', num: true },
 ];
+
+/** The columns the table edits inline (ordinary local edits through the engine). */
+const EDITABLE = ['status', 'priority'] as const;
+
+/** Cents as an amount with two decimals (the model has no currency). */
+function money(cents: number | null): string {
+  return cents === null
+    ? '–'
+    : (cents / 100).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}
+
+/** The statuses the table offers for an order: its own and those it may move to. */
+function statusChoices(status: string | null): readonly string[] {
+  if (status === null || !(PRE_ORDER_STATUSES as readonly string[]).includes(status)) return PRE_ORDER_STATUSES;
+  return [status, ...STATUS_TRANSITIONS[status as PreOrderStatus]];
+}
 
 /**
  * Online: one keyset page of the API at a time (previous pages by a stack of cursors), sorted
@@ -301,7 +319,10 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
       setData({ rows, next, local, key });
       setOverrides((old) => {
         const kept = new Map(old);
-        for (const r of rows) if (kept.get(r.id) === r.status) kept.delete(r.id);
+        for (const r of rows) {
+          for (const column of EDITABLE)
+            if (kept.get(`${r.id}:${column}`) === r[column]) kept.delete(`${r.id}:${column}`);
+        }
         return kept.size === old.size ? old : kept;
       });
     };
@@ -318,9 +339,11 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
 
   const rows = useMemo(() => {
     if (!data) return [];
-    const withEdits = data.rows.map((r) =>
-      overrides.has(r.id) ? { ...r, status: overrides.get(r.id) ?? r.status } : r,
-    );
+    const withEdits = data.rows.map((r) => ({
+      ...r,
+      status: overrides.get(`${r.id}:status`) ?? r.status,
+      priority: overrides.get(`${r.id}:priority`) ?? r.priority,
+    }));
     // The server's pages come sorted; the local rows are sorted here, as a whole.
     if (!data.local) return withEdits;
     return sortRows(withEdits, sort.key, sort.dir).slice(localPage * PAGE, (localPage + 1) * PAGE);
@@ -339,14 +362,18 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
   ]);
 
   const change = useCallback(
-    (row: OrderRow, value: string) => {
-      setOverrides((old) => new Map(old).set(row.id, value));
-      setOrderField(row.id, 'status', value).then(
-        () => toast.info(`Status set to ${value} (saved on this device; it syncs to the server)`),
+    (row: OrderRow, column: (typeof EDITABLE)[number], value: string) => {
+      const key = `${row.id}:${column}`;
+      setOverrides((old) => new Map(old).set(key, value));
+      setOrderField(row.id, column, value).then(
+        () =>
+          toast.info(
+            `${column === 'status' ? 'Status' : 'Priority'} set to ${value} (saved on this device; it syncs to the server)`,
+          ),
         (e: unknown) => {
           setOverrides((old) => {
             const next = new Map(old);
-            next.delete(row.id);
+            next.delete(key);
             return next;
           });
           toast.error(e);
@@ -482,10 +509,10 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
                     aria-label="Status"
                     data-testid="order-row-status"
                     value={r.status ?? ''}
-                    onChange={(e) => change(r, e.target.value)}
+                    onChange={(e) => change(r, 'status', e.target.value)}
                   >
                     {r.status === null ? <option value="">–</option> : null}
-                    {PRE_ORDER_STATUSES.map((s) => (
+                    {statusChoices(r.status).map((s) => (
                       <option key={s} value={s}>
                         {s}
                       </option>
@@ -498,9 +525,28 @@ function OrdersTable(props: { from: string; to: string; tick: number; lastSync: 
                     </span>
                   ) : null}
                 </td>
+                <td>
+                  <select
+                    className={`priority-select ${r.priority ?? ''}`}
+                    aria-label="Priority"
+                    data-testid="order-row-priority"
+                    value={r.priority ?? ''}
+                    onChange={(e) => change(r, 'priority', e.target.value)}
+                  >
+                    {r.priority === null ? <option value="">–</option> : null}
+                    {PRIORITIES.map((p) => (
+                      <option key={p} value={p}>
+                        {p}
+                      </option>
+                    ))}
+                  </select>
+                </td>
                 <td data-testid="order-row-creator">{r.created_by_name ?? '–'}</td>
                 <td className="num">{r.flows}</td>
                 <td className="num">{fmt(r.quantity)}</td>
+                <td className="num" data-testid="order-row-total" data-value={r.total_cents ?? ''}>
+                  {money(r.total_cents)}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -63,6 +63,13 @@ function nextStatus(status: string): string {
   return status === 'confirmed' ? 'pending' : 'confirmed';
 }
 
+/** The recap's one tap toggles pending <-> confirmed; an order further along its lifecycle
+ * (processing ... closed, or cancelled: set on the dashboard or by an integration) shows
+ * its status and is not toggled from here. */
+function toggles(status: string): boolean {
+  return status === 'pending' || status === 'confirmed';
+}
+
 /** Undo as an ordinary new edit: `undo` writes the old values again. */
 function undoable(toast: ToastApi, message: string, undo: () => Promise<void>): void {
   toast.info(message, { label: 'Undo', run: () => void undo().catch((e: unknown) => toast.error(e)) });
@@ -197,7 +204,7 @@ export function RecapPage(props: { role: string }): ReactNode {
                   onClick={() => setSelected(o.id)}
                 >
                   <div className="order-head">
-                    {mayWrite(props.role, null, 'pre_orders', o.id, 'status', next) ? (
+                    {toggles(status) && mayWrite(props.role, null, 'pre_orders', o.id, 'status', next) ? (
                       <button
                         type="button"
                         className={`status status-chip ${status}`}
@@ -450,16 +457,22 @@ function OrderEditor(props: {
           </div>
           <div className="field">
             <span className="label">Status</span>
-            <button
-              type="button"
-              className={`btn status-toggle ${status}`}
-              data-testid="editor-status-toggle"
-              aria-pressed={status === 'confirmed'}
-              disabled={!mayWrite(props.role, null, 'pre_orders', order.id, 'status', nextStatus(status))}
-              onClick={() => void setOrderField(order.id, 'status', nextStatus(status)).catch(fail)}
-            >
-              {status === 'confirmed' ? '✓ Confirmed' : 'Pending · tap to confirm'}
-            </button>
+            {toggles(status) ? (
+              <button
+                type="button"
+                className={`btn status-toggle ${status}`}
+                data-testid="editor-status-toggle"
+                aria-pressed={status === 'confirmed'}
+                disabled={!mayWrite(props.role, null, 'pre_orders', order.id, 'status', nextStatus(status))}
+                onClick={() => void setOrderField(order.id, 'status', nextStatus(status)).catch(fail)}
+              >
+                {status === 'confirmed' ? '✓ Confirmed' : 'Pending · tap to confirm'}
+              </button>
+            ) : (
+              <span className={`status ${status}`} data-testid="editor-status">
+                {status}
+              </span>
+            )}
           </div>
           <label className="field">
             <span className="label">Delivery date</span>
