@@ -129,7 +129,9 @@ class Relay:
                         # Slow endpoint: keep the rest leased, or another process would
                         # take them and deliver out of order.
                         async with self.pool.acquire() as conn:
-                            await outbox.postpone(conn, [r["id"] for r in rows[i:]], LEASE_S)
+                            await outbox.postpone(
+                                conn, tenant, [r["id"] for r in rows[i:]], LEASE_S
+                            )
                         leased_at = time.monotonic()
                     error = await self._deliver(row, hook)
                     if error is None:
@@ -138,13 +140,15 @@ class Relay:
                     self.failures += 1
                     backoff = min(MAX_BACKOFF_S, 2 ** min(row["attempts"], 10))
                     async with self.pool.acquire() as conn:
-                        await outbox.mark_failed(conn, row["id"], error, backoff)
-                        await outbox.postpone(conn, [r["id"] for r in rows[i + 1 :]], backoff)
+                        await outbox.mark_failed(conn, tenant, row["id"], error, backoff)
+                        await outbox.postpone(
+                            conn, tenant, [r["id"] for r in rows[i + 1 :]], backoff
+                        )
                     break
             if published:
                 self.published += len(published)
                 async with self.pool.acquire() as conn:
-                    await outbox.mark_published(conn, published)
+                    await outbox.mark_published(conn, tenant, published)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("relay delivery failed: %s", exc, extra={"tenant": tenant})
         finally:

@@ -180,8 +180,9 @@ async def finish_run(
     """Record the run's outcome and the connector's resulting state, together."""
     async with conn.transaction():
         await conn.execute(
-            """UPDATE airtable_runs SET finished_at = now(), status = $2, summary = $3
-               WHERE id = $1""",
+            """UPDATE airtable_runs SET finished_at = now(), status = $3, summary = $4
+               WHERE tenant_id = $1 AND id = $2""",
+            tenant_id,
             run_id,
             "ok" if ok else "error",
             summary,

@@ -31,7 +31,8 @@ async def save(
         """INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response)
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (tenant_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-               status = EXCLUDED.status, response = EXCLUDED.response, created_at = now()""",
+               status = EXCLUDED.status, response = EXCLUDED.response,
+               created_at = EXCLUDED.created_at""",
         tenant_id,
         key,
         request_hash,

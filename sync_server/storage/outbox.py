@@ -55,8 +55,8 @@ async def claim_due(
     events go out in order whichever process holds them."""
     records: list[asyncpg.Record] = await conn.fetch(
         """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
-           WHERE id IN (
-               SELECT id FROM outbox o
+           WHERE (tenant_id, id) IN (
+               SELECT tenant_id, id FROM outbox o
                WHERE published_at IS NULL AND next_attempt_at <= now()
                  AND tenant_id <> ALL($3::uuid[])
                  AND NOT EXISTS (
@@ -73,32 +73,37 @@ async def claim_due(
     return records
 
 
-async def postpone(conn: Conn, event_ids: list[int], seconds: float) -> None:
-    """Move claimed events' next attempt `seconds` ahead without counting an attempt (they
-    wait behind an earlier event of theirs that failed)."""
+async def postpone(conn: Conn, tenant_id: str, event_ids: list[int], seconds: float) -> None:
+    """Move a tenant's claimed events' next attempt `seconds` ahead without counting an
+    attempt (they wait behind an earlier event of theirs that failed)."""
     if event_ids:
         await conn.execute(
-            "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2) "
-            "WHERE id = ANY($1::bigint[])",
+            "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3) "
+            "WHERE tenant_id = $1 AND id = ANY($2::bigint[])",
+            tenant_id,
             event_ids,
             seconds,
         )
 
 
-async def mark_failed(conn: Conn, event_id: int, error: str, backoff_s: float) -> None:
+async def mark_failed(
+    conn: Conn, tenant_id: str, event_id: int, error: str, backoff_s: float
+) -> None:
     await conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, "
-        "next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $3, "
+        "next_attempt_at = now() + make_interval(secs => $4) WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
         event_id,
         error,
         backoff_s,
     )
 
 
-async def mark_published(conn: Conn, event_ids: list[int]) -> None:
+async def mark_published(conn: Conn, tenant_id: str, event_ids: list[int]) -> None:
     await conn.execute(
         "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
-        "last_error = NULL WHERE id = ANY($1::bigint[])",
+        "last_error = NULL WHERE tenant_id = $1 AND id = ANY($2::bigint[])",
+        tenant_id,
         event_ids,
     )
 

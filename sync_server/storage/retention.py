@@ -17,8 +17,8 @@ from .common import Conn
 LOCK = (0x52454341, 0x50525554)  # "RECA", "PRUT"
 
 PRUNES = {
-    "outbox": """DELETE FROM outbox WHERE id IN (
-                     SELECT id FROM outbox WHERE published_at < now() - $1::interval
+    "outbox": """DELETE FROM outbox WHERE (tenant_id, id) IN (
+                     SELECT tenant_id, id FROM outbox WHERE published_at < now() - $1::interval
                      LIMIT $2)""",
     "idempotency_keys": """DELETE FROM idempotency_keys WHERE ctid IN (
                      SELECT ctid FROM idempotency_keys WHERE created_at < now() - $1::interval

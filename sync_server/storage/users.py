@@ -152,7 +152,7 @@ async def register_node(
         """INSERT INTO nodes (tenant_id, node, user_id, kind, user_agent)
            SELECT $1, $2, $3, 'device', $4
            WHERE NOT EXISTS (SELECT 1 FROM system_nodes WHERE node = $2)
-           ON CONFLICT (tenant_id, node) DO UPDATE SET last_seen = now(),
+           ON CONFLICT (tenant_id, node) DO UPDATE SET last_seen = EXCLUDED.last_seen,
                user_agent = coalesce(EXCLUDED.user_agent, nodes.user_agent)
            RETURNING user_id, revoked_at IS NOT NULL AS revoked""",
         tenant_id,

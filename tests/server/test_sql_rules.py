@@ -1,0 +1,168 @@
+"""The rules that let Recap spread tenants over the workers of a distributed PostgreSQL
+(Citus, issue 22), checked on every run so that a new table or statement cannot break them
+unnoticed (DESIGN.md, "Scaling past one machine"):
+
+1. every key (primary key, unique constraint or index) of a tenant table includes
+   `tenant_id`; a table without `tenant_id` is global and must be named in GLOBAL_TABLES
+   with why; tables that have `tenant_id` but stay global (a reference table) too;
+2. no volatile function in `ON CONFLICT ... DO UPDATE SET` (Citus refuses them there; take
+   the value from EXCLUDED or a parameter);
+3. every statement of the storage package on a tenant table filters by `tenant_id`, but for
+   the cross-tenant sweeps named in CROSS_TENANT with why.
+
+The first reads the catalog of a database the migrations built; the others read the SQL text
+of `sync_server/storage/` (module-level SQL constants are substituted into the f-strings
+that use them)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import db_fetch
+
+ROOT = Path(__file__).resolve().parents[2]
+STORAGE = ROOT / "sync_server" / "storage"
+
+#: Tables that are not split by tenant, and why. Under Citus they are reference tables
+#: (copied to every worker) or stay on the coordinator.
+GLOBAL_TABLES = {
+    "tenants": "the tenants themselves",
+    "users": "an email signs in to one account across all tenants (globally unique)",
+    "sessions": "a bearer token names its session before its tenant is known",
+    "user_tokens": "an invite or reset link is looked up by its token alone",
+    "login_failures": "sign-in throttling by address and email, before a tenant is known",
+    "system_nodes": "a server process's node id is reserved across all tenants",
+    "airtable_rate": "Airtable's rate limit is per base, shared by every tenant using it",
+}
+#: Statements that deliberately span tenants: (module, function or constant) -> why.
+CROSS_TENANT = {
+    ("outbox", "claim_due"): "the relay claims due events of every tenant (to become per "
+    "tenant under Citus, which refuses FOR UPDATE SKIP LOCKED on a distributed table)",
+    ("retention", "PRUNES"): "the retention job sweeps aged rows of every tenant in batches",
+    ("users", "reserve_server_node"): "a node id is checked against every tenant's devices",
+    ("connectors", "due_tenants"): "the scheduler finds every tenant whose import is due",
+}
+VOLATILE = re.compile(
+    r"\b(now|clock_timestamp|random|nextval|gen_random_uuid|statement_timestamp|transaction_timestamp|timeofday)\s*\(",
+    re.I,
+)
+
+
+async def _tables(db_url: str) -> tuple[set[str], set[str]]:
+    rows = await db_fetch(
+        db_url,
+        """SELECT c.relname AS name,
+                  EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenant
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+             AND c.relname NOT LIKE '%yoyo%'""",
+    )
+    return {r["name"] for r in rows if r["tenant"]}, {r["name"] for r in rows if not r["tenant"]}
+
+
+async def test_every_key_of_a_tenant_table_includes_the_tenant(db_url: str) -> None:
+    with_tenant, without = await _tables(db_url)
+    assert without <= set(GLOBAL_TABLES), (
+        f"global tables not documented: {without - set(GLOBAL_TABLES)}"
+    )
+    keys = await db_fetch(
+        db_url,
+        """SELECT c.relname AS table_name, pg_get_indexdef(x.indexrelid) AS definition,
+                  EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attnum = ANY(x.indkey) AND a.attname = 'tenant_id') AS keyed
+           FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND x.indisunique AND c.relkind IN ('r', 'p')""",
+    )
+    bad = [
+        k["definition"]
+        for k in keys
+        if k["table_name"] in with_tenant - set(GLOBAL_TABLES) and not k["keyed"]
+    ]
+    assert bad == [], "keys of tenant tables without tenant_id"
+
+
+def _sql_texts() -> list[tuple[str, str, str]]:
+    """(module, enclosing function or constant, SQL text) for every SQL string of the
+    storage package, with module-level string constants substituted into f-strings."""
+    out: list[tuple[str, str, str]] = []
+    for path in sorted(STORAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        constants: dict[str, str] = {}
+        # The literal parts of an f-string are read with it, not as statements of their own.
+        pieces = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+
+        def render(node: ast.AST, constants: dict[str, str] = constants) -> str | None:
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                return node.value
+            if isinstance(node, ast.JoinedStr):
+                parts = []
+                for v in node.values:
+                    if isinstance(v, ast.Constant):
+                        parts.append(str(v.value))
+                    elif isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name):
+                        parts.append(constants.get(v.value.id, "{}"))
+                    else:
+                        parts.append("{}")
+                return "".join(parts)
+            return None
+
+        for stmt in tree.body:  # module constants first, in order
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target = stmt.targets[0]
+                if isinstance(target, ast.Name):
+                    text = render(stmt.value)
+                    if text is not None:
+                        constants[target.id] = text
+                    for node in ast.walk(stmt.value):
+                        text = render(node)
+                        if text is not None and id(node) not in pieces:
+                            out.append((path.stem, target.id, text))
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(fn):
+                    text = render(node)
+                    if text is not None and id(node) not in pieces:
+                        out.append((path.stem, fn.name, text))
+    return [(m, f, t) for m, f, t in out if re.search(r"\b(SELECT|UPDATE|DELETE|INSERT)\b", t)]
+
+
+def test_no_volatile_function_in_do_update_set() -> None:
+    found = []
+    texts = [
+        ("migrations", p.name, p.read_text()) for p in sorted((ROOT / "migrations").glob("*.sql"))
+    ]
+    for module, where, text in [*_sql_texts(), *texts]:
+        for clause in re.findall(
+            r"DO\s+UPDATE\s+SET(.*?)(?:RETURNING|WHERE|;|$)", text, re.S | re.I
+        ):
+            if VOLATILE.search(clause):
+                found.append((module, where, clause.strip()[:80]))
+    assert found == []
+
+
+async def test_every_statement_on_a_tenant_table_filters_by_tenant(db_url: str) -> None:
+    with_tenant, _ = await _tables(db_url)
+    tenant_tables = with_tenant - set(GLOBAL_TABLES)
+    texts = _sql_texts()
+    assert len(texts) > 50, "the SQL of the storage package was not found"
+    unfiltered = set()
+    for module, where, text in texts:
+        named = set(re.findall(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+([a-z_]+)", text))
+        if named & tenant_tables and "tenant_id" not in text:
+            unfiltered.add((module, where))
+    assert unfiltered - set(CROSS_TENANT) == set()
+    # The exceptions are real: each names a statement that exists and spans tenants.
+    assert set(CROSS_TENANT) <= {(m, w) for m, w, _ in texts}
+
+
+def test_the_rule_catches_what_it_is_for() -> None:
+    """The checks above would fail on the statements they are written against."""
+    assert VOLATILE.search("last_seen = now(), user_agent = EXCLUDED.user_agent")
+    assert not VOLATILE.search("last_seen = EXCLUDED.last_seen")
+    text = "UPDATE outbox SET published_at = now() WHERE id = ANY($1)"
+    assert "outbox" in re.findall(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+([a-z_]+)", text)
+    assert "tenant_id" not in text
