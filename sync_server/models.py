@@ -310,6 +310,7 @@ class PasswordChangeIn(Strict):
 class UserOut(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID
+    tenant_slug: str = Field(description="The tenant's short name: the Orders API's tenantId")
     email: str
     display_name: str
     role: Role

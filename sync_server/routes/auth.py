@@ -86,7 +86,8 @@ async def me(request: web.Request) -> web.Response:
         user = await users.by_id(conn, who.tenant_id, who.user_id)
     if user is None:
         raise Unauthorized("the token's user no longer exists")
-    return json_response({k: user[k] for k in ("id", "tenant_id", "email", "display_name", "role")})
+    keys = ("id", "tenant_id", "tenant_slug", "email", "display_name", "role")
+    return json_response({k: user[k] for k in keys})
 
 
 @operation(

@@ -99,7 +99,9 @@ class Accounts:
         token = await open_session(
             conn, self.settings.token_secret, user["id"], user["tenant_id"], ttl, user_agent
         )
-        shown = {k: user[k] for k in ("id", "tenant_id", "email", "display_name", "role")}
+        shown = {
+            k: user[k] for k in ("id", "tenant_id", "tenant_slug", "email", "display_name", "role")
+        }
         return {"token": token, "expires_in": ttl, "user": shown}
 
     async def login(

@@ -8,8 +8,44 @@ import asyncpg
 from .common import Conn
 
 
-async def create_tenant(conn: Conn, tenant_id: str, name: str) -> None:
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name)
+async def create_tenant(conn: Conn, tenant_id: str, name: str) -> str:
+    """A new tenant; its slug (migration 0015's rule, `recap_slug`: the name lower-cased,
+    other characters than a-z and 0-9 as '-', and '-2', '-3', ... when taken). Two
+    concurrent sign-ups of one name collide on the unique slug: the later one takes the
+    next number (a savepoint keeps the caller's transaction)."""
+    base: str = await conn.fetchval("SELECT recap_slug($1)", name)
+    while True:
+        taken = {
+            r["slug"]
+            for r in await conn.fetch(
+                "SELECT slug FROM tenants WHERE slug = $1 OR slug ~ ('^' || $1 || '-[0-9]+$')",
+                base,
+            )
+        }
+        n = 1
+        slug = base
+        while slug in taken:
+            n += 1
+            slug = f"{base}-{n}"
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO tenants (id, name, slug) VALUES ($1, $2, $3)",
+                    tenant_id,
+                    name,
+                    slug,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "tenants_slug_key":
+                raise
+            continue
+        return slug
+
+
+async def tenant_slug(conn: Conn, tenant_id: str) -> str | None:
+    """The tenant's slug (the Orders API's `tenantId`)."""
+    slug: str | None = await conn.fetchval("SELECT slug FROM tenants WHERE id = $1", tenant_id)
+    return slug
 
 
 async def count_tenants(conn: Conn) -> int:
@@ -38,8 +74,9 @@ async def create_user(
     )
 
 
+#: A user's columns, with their tenant's slug (the subquery's `tenant_id` is the user's).
 USER_COLUMNS = """id::text AS id, tenant_id::text AS tenant_id, email, display_name, role,
-    active, created_at"""
+    active, created_at, (SELECT t.slug FROM tenants t WHERE t.id = tenant_id) AS tenant_slug"""
 
 
 async def by_email(conn: Conn, email: str) -> asyncpg.Record | None:
