@@ -22,6 +22,7 @@ from .api import (  # noqa: F401  (importing declares their operations)
     connectors,
     docs,
     events,
+    orders,
     preorders,
     summary,
 )
