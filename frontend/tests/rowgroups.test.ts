@@ -9,6 +9,7 @@ import {
   ordersOn,
   rowOf,
   rowsByKey,
+  UNDATED,
 } from '../src/engine/rowgroups';
 import { newId, newReplica } from './helpers';
 
@@ -63,5 +64,18 @@ describe('row groups', () => {
     expect((await flowsOf(r.db.rowGroups, [first])).map((f) => f.id)).not.toContain(moved);
     expect((await flowsOf(r.db.rowGroups, [other])).map((f) => f.id)).toContain(moved);
     expect((await allRows(r.db.rowGroups)).length).toBe(120);
+  });
+
+  it('file pre-orders without a delivery date (Orders API drafts) under UNDATED until they get one', async () => {
+    const r = await newReplica();
+    const [draft, dated] = [newId(), newId()];
+    await r.edit([
+      { dataset: 'pre_orders', row: draft, column: 'status', value: 'pending' },
+      { dataset: 'pre_orders', row: dated, column: 'delivery_date', value: '2026-12-01' },
+    ]);
+    expect((await ordersOn(r.db.rowGroups, UNDATED)).map((o) => o.id)).toEqual([draft]);
+    await r.edit([{ dataset: 'pre_orders', row: draft, column: 'delivery_date', value: '2026-12-01' }]);
+    expect(await ordersOn(r.db.rowGroups, UNDATED)).toEqual([]);
+    expect((await ordersOn(r.db.rowGroups, '2026-12-01')).map((o) => o.id).sort()).toEqual([draft, dated].sort());
   });
 });

@@ -58,12 +58,17 @@ function keyText([ds, g]: GroupKey): string {
   return `${ds}\u0000${g}`;
 }
 
+/** The `dates` entry of a pre-order without a delivery date (a draft made through the
+ * Orders API, `POST /orders`, has none until a rep gives it one): `ordersOn(UNDATED)`
+ * finds them through the index like any day's. */
+export const UNDATED = '';
+
 /** A row with the fields the indexes need copied out of its registers. */
 export function derive(ds: string, id: string, cols: Record<string, Register>): RowRecord {
   const out: RowRecord = { ds, id, cols };
   if (ds === 'pre_orders') {
     const v = cols.delivery_date?.value;
-    if (typeof v === 'string') out.date = v;
+    out.date = typeof v === 'string' ? v : UNDATED;
   } else if (ds === 'pre_order_flows') {
     const v = cols.pre_order_id?.value;
     if (typeof v === 'string') out.parent = v;

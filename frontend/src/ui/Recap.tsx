@@ -20,7 +20,7 @@ import {
 import { addDays, formatDay, isoDate, nextWorkingDay } from '../app/dates';
 import { editsOrders, mayWrite } from '../app/permissions';
 import { service } from '../app/service';
-import { flowsOf, ordersOn } from '../engine/rowgroups';
+import { flowsOf, ordersOn, UNDATED } from '../engine/rowgroups';
 import { isLive, type RowRecord } from '../engine/store';
 import { num, text, useDataset, usePendingRows, useRoute } from './hooks';
 import { useToast, type ToastApi } from './toast';
@@ -54,6 +54,18 @@ function useDay(date: string): DayData | undefined {
   }, [date]);
 }
 
+/** Live pre-orders without a delivery date, oldest first: drafts made through the Orders
+ * API (`POST /orders`) before a rep gives them a partner and a date. */
+function useUndated(): RowRecord[] | undefined {
+  return useLiveQuery(async () => {
+    const orders = (await ordersOn(service.db.rowGroups, UNDATED)).filter((r) => isLive(r));
+    return orders.sort((a, b) => text(a, 'created_at').localeCompare(text(b, 'created_at')) || (a.id < b.id ? -1 : 1));
+  }, []);
+}
+
+/** Where a pre-order without a partner is grouped on its day. */
+const NO_PARTNER = 'No partner yet';
+
 function fmtNum(n: number | null, unit = ''): string {
   if (n === null) return '–';
   return `${n.toLocaleString(undefined, { maximumFractionDigits: 3 })}${unit}`;
@@ -83,6 +95,7 @@ export function RecapPage(props: { role: string }): ReactNode {
   const date = (route.page === 'recap' ? route.date : null) ?? nextWorkingDay();
   const setDate = (d: string): void => go({ page: 'recap', date: d });
   const day = useDay(date);
+  const undated = useUndated();
   const partners = useDataset('partners');
   const products = useDataset('products');
   const pending = usePendingRows();
@@ -109,7 +122,7 @@ export function RecapPage(props: { role: string }): ReactNode {
       list.push(o);
       byPartner.set(p, list);
     }
-    const name = (id: string): string => text(partners?.get(id), 'name') || 'Unknown partner';
+    const name = (id: string): string => (id ? text(partners?.get(id), 'name') || 'Unknown partner' : NO_PARTNER);
     return [...byPartner.entries()]
       .map(([pid, orders]) => ({
         pid,
@@ -175,6 +188,37 @@ export function RecapPage(props: { role: string }): ReactNode {
           </button>
         ) : null}
       </div>
+
+      {undated?.length ? (
+        <section className="drafts" data-testid="drafts" aria-labelledby="drafts-title">
+          <h2 id="drafts-title" className="drafts-title" data-testid="drafts-title">
+            {undated.length === 1 ? '1 pre-order' : `${String(undated.length)} pre-orders`} without a delivery date
+          </h2>
+          <ul className="drafts-list">
+            {undated.map((o) => {
+              const pid = text(o, 'partner_id');
+              const created = text(o, 'created_at');
+              return (
+                <li key={o.id}>
+                  <button
+                    type="button"
+                    className="btn ghost draft-item"
+                    data-testid="draft-item"
+                    data-order-id={o.id}
+                    onClick={() => setSelected(o.id)}
+                  >
+                    <span className="name">
+                      {pid ? text(partners?.get(pid), 'name') || 'Unknown partner' : NO_PARTNER}
+                    </span>
+                    <span className={`status ${text(o, 'status') || 'pending'}`}>{text(o, 'status') || 'pending'}</span>
+                    <span className="muted">{created ? `created ${created.slice(0, 10)}` : ''}</span>
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+        </section>
+      ) : null}
 
       {day && groups.length === 0 ? (
         <p className="empty" data-testid="no-orders">
@@ -332,6 +376,11 @@ export function RecapPage(props: { role: string }): ReactNode {
           role={props.role}
           onClose={() => setSelected(null)}
           onMoved={(from, to) => {
+            if (!from) {
+              // A draft given its first date: the rep may still be choosing its partner.
+              toast.info(`Scheduled for ${formatDay(to)}.`);
+              return;
+            }
             setSelected(null);
             const id = opened.order.id;
             undoable(toast, `Moved to ${formatDay(to)}.`, () => setOrderField(id, 'delivery_date', from));
