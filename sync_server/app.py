@@ -23,6 +23,7 @@ from .api import (  # noqa: F401  (importing declares their operations)
     docs,
     events,
     orders,
+    orders_dashboard,
     preorders,
     summary,
 )
@@ -35,6 +36,7 @@ from .keys import (
     LIMITER,
     METRICS,
     NODE_OWNERS,
+    ORDERS_DASHBOARD,
     PAGE_CACHE,
     POOL,
     RECORDS,
@@ -54,6 +56,7 @@ from .services import webhooks
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners, server_clock
+from .services.orders_dashboard import OrdersDashboard
 from .services.pages import PageCache
 from .services.records import Records
 from .services.relay import Relay
@@ -115,7 +118,8 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _airtable(app: web.Application) -> AsyncIterator[None]:
-    """The Airtable bridge (it writes through the tenant writer) and, every
+    """The Airtable bridge (it writes through the tenant writer), the orders dashboard over
+    it, and, every
     `airtable_poll_s` (0: never), the run of connectors whose schedule is due."""
     settings = app[SETTINGS]
     bridge = AirtableBridge(
@@ -129,6 +133,11 @@ async def _airtable(app: web.Application) -> AsyncIterator[None]:
         settings.airtable_backoff_s,
     )
     app[BRIDGE] = bridge
+    # The orders dashboard (seed 002) over the bridge, with its own summary cache that
+    # every committed change of a tenant empties for that tenant.
+    dashboard_cache = SummaryCache(settings.summary_cache_entries)
+    app[HUB].on_change.append(dashboard_cache.invalidate)
+    app[ORDERS_DASHBOARD] = OrdersDashboard(app[POOL], app[RECORDS], bridge, dashboard_cache)
     schedule = (
         asyncio.create_task(bridge.run_schedule(settings.airtable_poll_s))
         if settings.airtable_poll_s > 0

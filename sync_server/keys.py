@@ -19,6 +19,7 @@ from .ratelimit import BodyBudget, RateLimiter
 from .services.accounts import Accounts
 from .services.live import LiveHub
 from .services.nodes import NodeOwners
+from .services.orders_dashboard import OrdersDashboard
 from .services.pages import PageCache
 from .services.records import Records
 from .services.relay import Relay
@@ -46,6 +47,7 @@ RECORDS = web.AppKey("records", Records)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 SECRETS_BOX = web.AppKey("secrets_box", SecretsBox)
 BRIDGE = web.AppKey("airtable_bridge", AirtableBridge)
+ORDERS_DASHBOARD = web.AppKey("orders_dashboard", OrdersDashboard)
 
 #: The authenticated caller of this request, set by the operation's guard (`operations.py`).
 PRINCIPAL = web.RequestKey("principal", Principal)

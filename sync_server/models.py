@@ -498,6 +498,19 @@ class AirtableFieldMap(Strict):
     )
 
 
+class AirtableOrdersFieldMap(Strict):
+    """Which Airtable column holds each field of an order, in "orders" mode (one record per
+    order; the defaults are the seed 002 document's table)."""
+
+    order: AirtableName = "Order ID"
+    partner: AirtableName = Field(default="Customer", description="the customer's name")
+    status: AirtableName = "Status"
+    total: AirtableName = Field(default="Order Total", description="a number, currency units")
+    created: AirtableName = "Created At"
+    modified: AirtableName = Field(default="Updated At", description="set on each write-back")
+    priority: AirtableName = "Priority"
+
+
 class AirtableConnectorIn(Strict):
     base_id: Annotated[str, StringConstraints(pattern=r"^app[A-Za-z0-9]{1,40}$")]
     table: AirtableName = Field(description="the table's id (tbl...) or name")
@@ -507,6 +520,15 @@ class AirtableConnectorIn(Strict):
     ) = Field(default=None, description="required when connecting; stored encrypted")
     field_map: AirtableFieldMap = Field(default_factory=AirtableFieldMap)
     schedule_s: int = Field(default=300, ge=0, le=86_400, description="0: only on demand")
+    mode: Literal["lines", "orders"] = Field(
+        default="lines",
+        description="'lines': one record per order line, both ways; 'orders': one record per "
+        "order (Order ID, Customer, Status, Order Total, Created At, Updated At, Priority), "
+        "Airtable the source of truth, only status and priority written back",
+    )
+    orders_field_map: AirtableOrdersFieldMap = Field(
+        default_factory=AirtableOrdersFieldMap, description="the columns, in 'orders' mode"
+    )
 
 
 class AirtableRun(BaseModel):
@@ -534,8 +556,9 @@ class AirtableConnectorOut(BaseModel):
     configured: bool
     base_id: str | None = None
     table: str | None = None
-    field_map: AirtableFieldMap | None = None
+    field_map: AirtableFieldMap | AirtableOrdersFieldMap | None = None
     schedule_s: int | None = None
+    mode: Literal["lines", "orders"] | None = None
     has_api_key: bool = False
     state: Literal["idle", "ok", "error"] | None = None
     last_error: str | None = None

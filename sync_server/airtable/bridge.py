@@ -31,6 +31,8 @@ from ..storage.common import Conn
 from .client import BATCH, AirtableClient
 from .limiter import SharedRateLimiter
 from .mapping import Line, format_time, namespace, parse_time, read_record, to_cells
+from .orders_mapping import OrderRecord, read_order_record, write_back_cells
+from .orders_planning import order_rows_to_read, plan_order_export, plan_order_import
 from .planning import (
     ExportInput,
     ExportOps,
@@ -62,6 +64,7 @@ class Connector:
     last_ts: str | None
     import_after: str | None
     export_seq: int
+    mode: str = "lines"
 
 
 @dataclass
@@ -201,8 +204,12 @@ class AirtableBridge:
                 self.max_retries,
                 self.backoff_s,
             )
-            touched = await self._import(connector, client, summary)
-            await self._export(connector, client, touched, summary)
+            if connector.mode == "orders":
+                touched = await self._import_orders(connector, client, summary)
+                await self._export_orders(connector, client, touched, summary)
+            else:
+                touched = await self._import(connector, client, summary)
+                await self._export(connector, client, touched, summary)
             summary.status = "ok"
         except RecapError as exc:
             summary.status = "error"
@@ -236,12 +243,8 @@ class AirtableBridge:
     ) -> list[Line]:
         """The records modified since the watermark (with overlap), as lines; a record
         Recap cannot read is a problem in the summary."""
-        formula = ""
-        if c.import_after:
-            since = format_time(parse_time(c.import_after) - OVERLAP_MS)
-            formula = f"IS_AFTER(LAST_MODIFIED_TIME(), '{since}')"
         lines: list[Line] = []
-        async for page in client.pages(formula):
+        async for page in client.pages(self._since_formula(c)):
             for record in page:
                 summary.records_read += 1
                 try:
@@ -309,6 +312,123 @@ class AirtableBridge:
             )
         c.last_ts = str(stamper.last)
         return plan.touched
+
+    # -- orders mode (seed 002: one record per order, Airtable the source of truth) ----------
+    def _since_formula(self, c: Connector) -> str:
+        if not c.import_after:
+            return ""
+        since = format_time(parse_time(c.import_after) - OVERLAP_MS)
+        return f"IS_AFTER(LAST_MODIFIED_TIME(), '{since}')"
+
+    async def _import_orders(
+        self, c: Connector, client: AirtableClient, summary: RunSummary
+    ) -> set[str]:
+        """Every record modified since the watermark (all of them the first time), as
+        pre-orders, through the tenant writer like any push. The watermark is when this
+        read began (Airtable's `Updated At` is a plain datetime column, not its modified
+        time, so it cannot bound what `LAST_MODIFIED_TIME()` selects); the next run reads
+        from OVERLAP_MS before it, which also absorbs a small clock skew."""
+        began = int(time.time() * 1000)
+        records: list[OrderRecord] = []
+        async for page in client.pages(self._since_formula(c)):
+            for raw in page:
+                summary.records_read += 1
+                try:
+                    record = read_order_record(raw, c.field_map)
+                except ValueError as exc:
+                    summary.problem(str(exc))
+                    continue
+                for problem in record.problems:
+                    summary.problem(problem)
+                # Stamped when read, not at `Updated At`: Airtable is the source of truth,
+                # so a change read from it wins over any Recap edit made before the read
+                # (an older stamp would lose to it under LWW and be written back over).
+                record.modified_ms = max(record.modified_ms, began)
+                records.append(record)
+        if not records:
+            return set()
+        ns = namespace(c.tenant_id, c.base_id, c.table_name)
+        async with self.pool.acquire() as conn:
+            known = {
+                link.record_id: link
+                for link in map(
+                    _link,
+                    await connectors.links(
+                        conn, c.tenant_id, "record", [r.record_id for r in records]
+                    ),
+                )
+            }
+            partners: dict[str, str] = {}
+            for name, row in await connectors.partner_names(conn, c.tenant_id):
+                partners.setdefault(name.lower(), row)
+            current = await registers.read(
+                conn, c.tenant_id, order_rows_to_read(records, known, ns)
+            )
+        given = ImportInput(
+            known,
+            partners,
+            {},
+            {
+                key: {col: (r.value, r.timestamp) for col, r in regs.items()}
+                for key, regs in current.items()
+            },
+        )
+        stamper = ImportStamper(c.node, c.last_ts)
+        plan = plan_order_import(records, given, ns, stamper)
+        summary.records_imported += plan.imported
+        for message in plan.messages:
+            validate(message)
+        if plan.messages:
+            outcome = await self.writer.apply(c.tenant_id, None, c.node, plan.messages)
+            summary.messages_written += len(outcome.inserted)
+            summary.conflicts += len(outcome.conflicts)
+        watermark = began
+        if c.import_after:
+            watermark = max(watermark, parse_time(c.import_after))
+        async with self.pool.acquire() as conn:
+            await connectors.save_import(
+                conn,
+                c.tenant_id,
+                [link.row() for link in plan.links.values()],
+                str(stamper.last),
+                format_time(watermark),
+            )
+        c.last_ts = str(stamper.last)
+        return plan.touched
+
+    async def _export_orders(
+        self, c: Connector, client: AirtableClient, touched: set[str], summary: RunSummary
+    ) -> None:
+        """Status and priority of linked pre-orders changed in Recap since `export_seq`
+        (or that this run's import met a newer Recap value on), written back in batches of
+        10 with `Updated At` now; each batch's links saved once Airtable accepted it."""
+        async with self.pool.acquire() as conn:
+            upto = await messages.max_seq(conn, c.tenant_id)
+            changed = await messages.rows_changed(
+                conn, c.tenant_id, c.export_seq, upto, ["pre_orders"], c.node
+            )
+            ids = sorted(set(touched) | {row for _, row in changed})
+            links = [_link(r) for r in await connectors.links(conn, c.tenant_id, "pre_order", ids)]
+            orders = await connectors.export_order_fields(
+                conn, c.tenant_id, sorted({link.pre_order_id for link in links})
+            )
+        plan = plan_order_export(orders, links)
+        for problem in plan.problems:
+            summary.problem(problem)
+        for i in range(0, len(plan.updates), BATCH):
+            batch = plan.updates[i : i + BATCH]
+            now = int(time.time() * 1000)
+            await client.update(
+                [
+                    {"id": link.record_id, "fields": write_back_cells(diff, c.field_map, now)}
+                    for link, diff in batch
+                ]
+            )
+            async with self.pool.acquire() as conn:
+                await connectors.save_links(conn, c.tenant_id, [link.row() for link, _ in batch])
+            summary.records_updated += len(batch)
+        async with self.pool.acquire() as conn:
+            await connectors.set_export_seq(conn, c.tenant_id, upto)
 
     # -- export ----------------------------------------------------------------------------
     async def _export(

@@ -24,6 +24,7 @@ async def status(pool: asyncpg.Pool, tenant_id: str) -> AirtableConnectorOut:
             "base_id": row["base_id"],
             "table": row["table_name"],
             "field_map": row["field_map"],
+            "mode": row["mode"],
             "schedule_s": row["schedule_s"],
             "has_api_key": True,
             "state": row["state"],
@@ -37,11 +38,14 @@ async def status(pool: asyncpg.Pool, tenant_id: str) -> AirtableConnectorOut:
 async def configure(
     pool: asyncpg.Pool, box: SecretsBox, tenant_id: str, body: AirtableConnectorIn
 ) -> None:
-    """Connect, or change the settings. Pointing the connector at another base or table
-    starts the mirror over: the links and watermarks of the old table mean nothing for the
-    new one. The connector gets a node id of its own when first connected."""
+    """Connect, or change the settings (in "orders" mode the field map stored is
+    `orders_field_map`). Pointing the connector at another base or table starts the mirror
+    over (so does changing the mode): the links and watermarks of the old table mean
+    nothing for the new one. The connector gets a node id of its own when first
+    connected."""
     sealed = box.seal(body.api_key) if body.api_key else None
-    field_map = body.field_map.model_dump()
+    fields = body.orders_field_map if body.mode == "orders" else body.field_map
+    field_map = fields.model_dump()
     async with pool.acquire() as conn, conn.transaction():
         current = await connectors.target_for_update(conn, tenant_id)
         if current is None:
@@ -51,10 +55,21 @@ async def configure(
             while not await users.register_bridge_node(conn, tenant_id, node):
                 node = new_node()
             await connectors.create(
-                conn, tenant_id, body.base_id, body.table, sealed, field_map, body.schedule_s, node
+                conn,
+                tenant_id,
+                body.base_id,
+                body.table,
+                sealed,
+                field_map,
+                body.schedule_s,
+                node,
+                body.mode,
             )
             return
-        moved = current != (body.base_id, body.table)
+        # Another mode reads the table differently: its links mean nothing either.
+        moved = current != (body.base_id, body.table) or (
+            await connectors.mode(conn, tenant_id) != body.mode
+        )
         await connectors.reconfigure(
             conn,
             tenant_id,
@@ -64,6 +79,7 @@ async def configure(
             field_map,
             body.schedule_s,
             moved,
+            body.mode,
         )
         if moved:
             await connectors.delete_links(conn, tenant_id)

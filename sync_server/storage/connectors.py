@@ -21,7 +21,8 @@ LinkRow = tuple[str, str, str | None, dict[str, list[Any]]]
 async def status(conn: Conn, tenant_id: str) -> asyncpg.Record | None:
     """The connector's settings, state and last finished run's summary."""
     record: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT base_id, table_name, field_map, schedule_s, state, last_error, last_run_at,
+        """SELECT base_id, table_name, field_map, mode, schedule_s, state, last_error,
+                  last_run_at,
                   (SELECT summary FROM airtable_runs r WHERE r.tenant_id = c.tenant_id
                      AND r.status <> 'running' ORDER BY r.id DESC LIMIT 1) AS last_run
            FROM airtable_connectors c WHERE tenant_id = $1""",
@@ -48,10 +49,12 @@ async def create(
     field_map: dict[str, str],
     schedule_s: int,
     node: str,
+    mode: str = "lines",
 ) -> None:
     await conn.execute(
         """INSERT INTO airtable_connectors (tenant_id, base_id, table_name, api_key_enc,
-               field_map, schedule_s, node) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)""",
+               field_map, schedule_s, node, mode)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)""",
         tenant_id,
         base_id,
         table,
@@ -59,6 +62,7 @@ async def create(
         field_map,
         schedule_s,
         node,
+        mode,
     )
 
 
@@ -71,6 +75,7 @@ async def reconfigure(
     field_map: dict[str, str],
     schedule_s: int,
     moved: bool,
+    mode: str = "lines",
 ) -> None:
     """New settings (a null key keeps the stored one). `moved`: it now points at another
     base or table, so its state, error and watermarks start over."""
@@ -80,7 +85,7 @@ async def reconfigure(
                schedule_s = $6, state = CASE WHEN $7 THEN 'idle' ELSE state END,
                last_error = CASE WHEN $7 OR $4 IS NOT NULL THEN NULL ELSE last_error END,
                import_after = CASE WHEN $7 THEN NULL ELSE import_after END,
-               export_seq = CASE WHEN $7 THEN 0 ELSE export_seq END
+               export_seq = CASE WHEN $7 THEN 0 ELSE export_seq END, mode = $8
            WHERE tenant_id = $1""",
         tenant_id,
         base_id,
@@ -89,6 +94,7 @@ async def reconfigure(
         field_map,
         schedule_s,
         moved,
+        mode,
     )
 
 
@@ -104,11 +110,19 @@ async def load(conn: Conn, tenant_id: str) -> dict[str, Any] | None:
     """Everything a run needs to know about the connector."""
     record = await conn.fetchrow(
         """SELECT tenant_id::text, base_id, table_name, api_key_enc, field_map, node,
-                  last_ts, import_after, export_seq
+                  last_ts, import_after, export_seq, mode
            FROM airtable_connectors WHERE tenant_id = $1""",
         tenant_id,
     )
     return dict(record) if record else None
+
+
+async def mode(conn: Conn, tenant_id: str) -> str | None:
+    """The connector's mode ('lines' or 'orders'), None without a connector."""
+    found: str | None = await conn.fetchval(
+        "SELECT mode FROM airtable_connectors WHERE tenant_id = $1", tenant_id
+    )
+    return found
 
 
 async def due_tenants(conn: Conn) -> list[str]:
@@ -307,6 +321,22 @@ async def export_orders(conn: Conn, tenant_id: str, ids: list[str]) -> dict[str,
                FROM pre_orders p LEFT JOIN partners pa
                  ON pa.tenant_id = p.tenant_id AND pa.id = p.partner_id
                WHERE p.tenant_id = $1 AND p.id = ANY($2::uuid[])""",
+            tenant_id,
+            ids,
+        )
+    }
+
+
+async def export_order_fields(
+    conn: Conn, tenant_id: str, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """What the orders mode writes back of each live pre-order: status and priority with
+    their timestamps."""
+    return {
+        r["id"]: dict(r)
+        for r in await conn.fetch(
+            """SELECT id::text, status, status_ts, priority, priority_ts FROM pre_orders
+               WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND tombstone IS DISTINCT FROM 1""",
             tenant_id,
             ids,
         )

@@ -9,7 +9,9 @@ aiohttp app on a real socket (127.0.0.1, port 0 by default)::
     ...
     await fake.close()
 
-Standalone, with a demo base: ``python -m tests.airtable.fake_airtable --port 8900``.
+Standalone, with a demo base of order lines and a 5,000-order base in the seed 002 document's
+shape (``appORDERS0000001``, table ``Orders``): ``python -m tests.airtable.fake_airtable
+--port 8900``.
 
 Routes (everything else answers 404 ``{"error": "NOT_FOUND"}`` like Airtable's unknown routes):
 
@@ -40,7 +42,8 @@ is evaluated once, when the first page is asked for: the matching ids are snapsh
 offset token, so pagination is stable while records change (later pages show the records'
 current values, skip records deleted since, and never include records created since).
 
-Field types: ``singleLineText``, ``number``, ``date`` (``YYYY-MM-DD``), ``singleSelect``,
+Field types: ``singleLineText``, ``number``, ``date`` (``YYYY-MM-DD``), ``dateTime`` (ISO-8601,
+stored and answered in UTC with milliseconds), ``singleSelect``,
 ``lastModifiedTime`` (computed: the record's last modified time, ISO-8601 UTC with
 milliseconds; writing it is refused). ``null`` clears a field (``""`` too, for text and select);
 empty values are omitted from ``fields`` in responses, as Airtable does. Every write in a request
@@ -93,7 +96,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-FIELD_TYPES = ("singleLineText", "number", "date", "singleSelect", "lastModifiedTime")
+FIELD_TYPES = (
+    "singleLineText",
+    "number",
+    "date",
+    "dateTime",
+    "singleSelect",
+    "lastModifiedTime",
+)
 MAX_PAGE_SIZE = 100
 MAX_BATCH = 10
 RATE_LIMIT_BODY: dict[str, Any] = {
@@ -711,6 +721,13 @@ def _coerce(f: Field, value: Any, typecast: bool, pending: dict[str, list[str]])
                 raise _invalid(f, value) from None
             return int(number) if number.is_integer() else number
         raise _invalid(f, value)
+    if f.type == "dateTime":
+        if not isinstance(value, str):
+            raise _invalid(f, value)
+        try:
+            return iso_ms(parse_iso_ms(value))
+        except ValueError:
+            raise _invalid(f, value) from None
     if f.type == "date":
         if isinstance(value, str) and _DATE_RE.fullmatch(value):
             try:
@@ -767,6 +784,59 @@ def order_line_fields() -> list[Field]:
     ]
 
 
+ORDER_STATUSES = ["Pending", "Processing", "Shipped", "Delivered", "Cancelled"]
+PRIORITIES = ["Low", "Medium", "High"]
+
+
+def orders_fields() -> list[Field]:
+    """A table in the seed 002 document's shape: one record per order."""
+    return [
+        Field("Order ID", "singleLineText"),
+        Field("Customer", "singleLineText"),
+        Field("Status", "singleSelect", list(ORDER_STATUSES)),
+        Field("Order Total", "number"),
+        Field("Created At", "dateTime"),
+        Field("Updated At", "dateTime"),
+        Field("Priority", "singleSelect", list(PRIORITIES)),
+    ]
+
+
+def seed_orders(
+    fake: FakeAirtable,
+    base_id: str,
+    table_id: str = "tblORDERS",
+    name: str = "Orders",
+    count: int = 5_000,
+    seed: int = 2,
+    now_ms: int | None = None,
+) -> None:
+    """An `Orders` table of `count` orders in the document's shape, the same for the same
+    seed: statuses, priorities, 180 customers, totals from 5.00 to 2,500.00 (two
+    decimals), created over the last 60 days (before `now_ms`), updated since."""
+    import random
+
+    rng = random.Random(seed)
+    now = now_ms if now_ms is not None else _wall_ms()
+    fake.add_table(base_id, table_id, name, orders_fields())
+    span = 60 * 86_400_000
+    for i in range(count):
+        created = now - rng.randrange(span)
+        updated = min(now - 1, created + rng.randrange(5 * 86_400_000))
+        fake.user_create(
+            base_id,
+            name,
+            {
+                "Order ID": f"ORD-{i + 1:05d}",
+                "Customer": f"Customer {rng.randrange(180):03d}",
+                "Status": rng.choices(ORDER_STATUSES, weights=[3, 3, 2, 5, 1])[0],
+                "Order Total": rng.randrange(500, 250_001) / 100,
+                "Created At": iso_ms(created),
+                "Updated At": iso_ms(updated),
+                "Priority": rng.choices(PRIORITIES, weights=[4, 4, 2])[0],
+            },
+        )
+
+
 def seed_demo(fake: FakeAirtable) -> None:
     """A small demo base: ``appDEMO0000000001`` with an "Orders" table of order lines, in the
     shape the bridge's default field map expects."""
@@ -792,11 +862,20 @@ def seed_demo(fake: FakeAirtable) -> None:
         )
 
 
-async def _serve(host: str, port: int, api_key: str, rate_per_s: int, penalty_s: float) -> None:
+ORDERS_BASE = "appORDERS0000001"
+
+
+async def _serve(
+    host: str, port: int, api_key: str, rate_per_s: int, penalty_s: float, orders: int
+) -> None:
     fake = FakeAirtable(api_key=api_key, rate_per_s=rate_per_s, penalty_s=penalty_s)
     seed_demo(fake)
+    if orders:
+        seed_orders(fake, ORDERS_BASE, count=orders)
     url = await fake.start(host, port)
     print(f"fake Airtable on {url}/v0  key={api_key}  base={DEMO_BASE} table=Orders", flush=True)
+    if orders:
+        print(f"  and {orders} orders (seed 002's shape): base={ORDERS_BASE} table=Orders")
     try:
         await asyncio.Event().wait()
     finally:
@@ -810,9 +889,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="patTEST")
     parser.add_argument("--rate-per-s", type=int, default=5)
     parser.add_argument("--penalty-s", type=float, default=30.0)
+    parser.add_argument(
+        "--orders", type=int, default=5_000, help="orders in the seed 002 base (0: none)"
+    )
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.api_key, args.rate_per_s, args.penalty_s))
+        asyncio.run(
+            _serve(args.host, args.port, args.api_key, args.rate_per_s, args.penalty_s, args.orders)
+        )
 
 
 if __name__ == "__main__":
