@@ -35,6 +35,9 @@ export interface AirtableConnector {
   base_id: string | null;
   table: string | null;
   schedule_s: number | null;
+  /** 'lines': one record per order line, both ways; 'orders': one record per order, Airtable
+   * the source of truth, only status and priority written back (seed 002). */
+  mode?: 'lines' | 'orders' | null;
   has_api_key: boolean;
   state: AirtableState | null;
   last_error: string | null;

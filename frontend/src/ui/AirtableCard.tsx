@@ -171,7 +171,11 @@ function Connected(props: { connector: AirtableConnector; failure: SyncFailure |
     <>
       <p className="muted at-target" data-testid="airtable-target">
         Base <code data-testid="airtable-base">{c.base_id}</code> · table{' '}
-        <code data-testid="airtable-table">{c.table}</code> · {scheduleText(c.schedule_s)}
+        <code data-testid="airtable-table">{c.table}</code> ·{' '}
+        <span data-testid="airtable-mode" data-mode={c.mode ?? 'lines'}>
+          {c.mode === 'orders' ? 'one record per order (Airtable leads)' : 'one record per line'}
+        </span>{' '}
+        · {scheduleText(c.schedule_s)}
       </p>
       {state === 'error' ? (
         <div className="at-error" role="alert" data-testid="airtable-error">

@@ -32,6 +32,7 @@ import {
 import { sortRows, totals, type OrderRow, type SortKey, type Summary } from '../dashboard/figures';
 import '../dashboard/dashboard.css';
 import { AirtableCard } from './AirtableCard';
+import { OrderValue } from './OrderValue';
 import { usePendingRows } from './hooks';
 import { useToast } from './toast';
 
@@ -145,6 +146,7 @@ export default function DashboardPage(): ReactNode {
       ) : (
         <Figures summary={summary} source={source} />
       )}
+      <OrderValue tick={tick} lastSync={lastSync} />
       {canSeeAirtable(role) ? (
         <AirtableCard offline={source?.kind === 'local' ? source.reason : null} tick={tick} lastSync={lastSync} />
       ) : null}
