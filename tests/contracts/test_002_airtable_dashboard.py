@@ -14,6 +14,7 @@ summary's) equals the Python rule on random data."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import random
 import secrets
@@ -26,6 +27,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from sync_server.keys import ORDERS_DASHBOARD
 from sync_server.services.records import order_total
 from sync_server.storage.summary import order_totals
 from tests.airtable.fake_airtable import FakeAirtable, parse_iso_ms, seed_orders
@@ -130,8 +132,15 @@ async def test_sync_summary_list_patch_and_write_back(env: Env) -> None:
     status, empty = await env.call("GET", "/api/orders/summary")
     assert status == 200 and empty["totalOrders"] == 0 and len(empty["perDay"]) == 30
 
-    status, synced = await env.call("POST", "/api/orders/sync")
-    assert status == 200, synced
+    # Five people press "Sync" at once: one run, each page of 100 records read once.
+    env.fake.reset_measurements(BASE)
+    answers = await asyncio.gather(*(env.call("POST", "/api/orders/sync") for _ in range(5)))
+    assert all(status == 200 for status, _ in answers), answers
+    synced = answers[0][1]
+    assert all(figures(body) == figures(synced) for _, body in answers)
+    reads = [entry for entry in env.fake.request_log(BASE) if entry[1] == "GET"]
+    assert len(reads) == 50 and all(entry[3] == 200 for entry in reads)
+    assert len(env.fake.request_log(BASE)) == 50  # nothing written to Airtable
     records = env.fake.records(BASE, TABLE)
     assert len(records) == 5_000
     want = expected_summary(records)
@@ -139,6 +148,13 @@ async def test_sync_summary_list_patch_and_write_back(env: Env) -> None:
     assert sum(d["count"] for d in want["perDay"]) > 1_000  # the window is not empty
     status, again = await env.call("GET", "/api/orders/summary")
     assert status == 200 and figures(again) == want
+    # A crowd reading the summary costs at most one computation (the cache), no Airtable call.
+    cache = env.server.app[ORDERS_DASHBOARD].cache
+    computed = cache.computed
+    crowd = await asyncio.gather(*(env.call("GET", "/api/orders/summary") for _ in range(100)))
+    assert all(status == 200 and body == again for status, body in crowd)
+    assert cache.computed == computed
+    assert len(env.fake.request_log(BASE)) == 50
 
     # The list: page numbers, newest first by (createdAt, id), no duplicates.
     status, first = await env.call("GET", "/api/orders?page=1&pageSize=200")
