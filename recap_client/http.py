@@ -86,12 +86,16 @@ class SyncClient:
         session: aiohttp.ClientSession,
         token: str | None = None,
         push_limit: int = 10_000,
+        pull: bool = True,
     ) -> None:
+        """`pull=False` skips the incremental pull and reconciles ranges from the first
+        round (what every sync did before it; the benchmark compares the two)."""
         self.base_url = base_url.rstrip("/")
         self.replica = replica
         self.session = session
         self.token = token
         self.push_limit = push_limit
+        self.pull = pull
 
     async def login(self, email: str, password: str) -> dict[str, Any]:
         body = await self._post("/auth/login", {"email": email, "password": password}, None)
@@ -141,6 +145,22 @@ class SyncClient:
         started = time.perf_counter()
         report = SyncReport()
         replica = self.replica
+        # The usual sync is one request: the outbox and the watermark go up, everything
+        # after the watermark comes back (in pages, for a long absence) with the server's
+        # root; equal roots: done. Else the range reconciliation below repairs the rest.
+        if self.pull:
+            pushed = self._outbox_page()
+            report.rounds += 1
+            body = await self._round(pushed, None, report)
+            report.pushed += len(pushed)
+            self._take(body, set(), report)
+            while body.get("pulled_through", body["head"]) < body["head"]:
+                body = await self._post("/sync", self._pull_request(), report)
+                self._take(body, set(), report)
+            if not replica.outbox and (replica.trie.get("") or (0, 0)) == tuple(body["root"]):
+                replica.save()
+                report.seconds = time.perf_counter() - started
+                return report
         summary: Summary = frontier(replica.trie)
         pushed = self._outbox_page()
         while True:
@@ -180,6 +200,8 @@ class SyncClient:
             following = next_round(answer, local, replica.node)
             if isinstance(following, Done):
                 report.unrepaired = len(following.unrepaired)
+                if not following.unrepaired:  # equal roots: everything up to head is here
+                    replica.pulled_through = max(replica.pulled_through, body["head"])
                 replica.save()
                 report.seconds = time.perf_counter() - started
                 return report
@@ -187,11 +209,19 @@ class SyncClient:
             descend = following.descend
             summary = refine(replica.trie, descend) if descend else frontier(replica.trie)
 
+    def _pull_request(self, messages: list[Message] | None = None) -> dict[str, Any]:
+        return {
+            "node": self.replica.node,
+            "messages": [m.to_json() for m in messages or []],
+            "pull_after": self.replica.pulled_through,
+            "conflicts_after": self.replica.conflicts_after,
+        }
+
     def _outbox_page(self) -> list[Message]:
         return sorted(self.replica.outbox.values(), key=lambda m: m.timestamp)[: self.push_limit]
 
     async def _round(
-        self, pushed: list[Message], summary: Summary, report: SyncReport
+        self, pushed: list[Message], summary: Summary | None, report: SyncReport
     ) -> dict[str, Any]:
         """One round: `pushed` beyond one request's limit goes first in push-only requests,
         the rest with the summary. The server refuses a request whole, so its edits are
@@ -209,11 +239,14 @@ class SyncClient:
                 replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
             replica.restamp_outbox(after=exc.body.get("timestamp"))
             pushed[:] = self._outbox_page()
-            return await self._round_once(pushed, frontier(replica.trie), report)
+            return await self._round_once(
+                pushed, frontier(replica.trie) if summary is not None else None, report
+            )
 
     async def _round_once(
-        self, pushed: list[Message], summary: Summary, report: SyncReport
+        self, pushed: list[Message], summary: Summary | None, report: SyncReport
     ) -> dict[str, Any]:
+        """One round's requests; with no summary, the last is the incremental pull."""
         replica = self.replica
         chunks = chunk(pushed, self.push_limit)
         last = chunks.pop() if chunks else []
@@ -226,12 +259,15 @@ class SyncClient:
             await self._post("/sync", payload, report)
             for m in part:
                 replica.outbox.pop(m.timestamp, None)
-        payload = {
-            "node": replica.node,
-            "messages": [m.to_json() for m in last],
-            "summary": {"scopes": summary.scopes, "nodes": summary.nodes},
-            "conflicts_after": replica.conflicts_after,
-        }
+        if summary is None:
+            payload = self._pull_request(last)
+        else:
+            payload = {
+                "node": replica.node,
+                "messages": [m.to_json() for m in last],
+                "summary": {"scopes": summary.scopes, "nodes": summary.nodes},
+                "conflicts_after": replica.conflicts_after,
+            }
         body: dict[str, Any] = await self._post("/sync", payload, report)
         replica.offset_ms = self._offset(body["server_time"])
         for m in last:
@@ -256,6 +292,9 @@ class SyncClient:
             position = conflict.get("seq", conflict["id"])
             self.replica.conflicts_after = max(self.replica.conflicts_after, position)
             report.conflicts.append(conflict)
+        through = body.get("pulled_through")
+        if isinstance(through, int):
+            self.replica.pulled_through = through
         watermark = body.get("conflicts_watermark")
         if isinstance(watermark, int):
             self.replica.conflicts_after = max(self.replica.conflicts_after, watermark)
@@ -307,6 +346,9 @@ class SyncClient:
             body = await following
         self.replica.adopt_snapshot_trie(body["trie"], body["seq"])
         self.replica.receive_remote(late + body["messages"])
+        # The late messages are every one after the snapshot's sequence, up to the last.
+        newest = max((m.get("seq", 0) for m in late + body["messages"]), default=0)
+        self.replica.pulled_through = max(self.replica.pulled_through, newest)
         tail = await self.sync()
         report.requests += tail.requests
         report.bytes_received += tail.bytes_received

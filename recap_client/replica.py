@@ -28,6 +28,9 @@ class ClientReplica(Replica):
         self.outbox: dict[str, Message] = {}
         self.offset_ms = 0
         self.snapshot_seq = 0
+        #: The server sequence up to which this replica holds every message: each sync
+        #: pulls what came after it (DESIGN.md, "Incremental pull").
+        self.pulled_through = 0
         self.conflicts_after = 0
         self.conflicts: list[dict[str, Any]] = []
 
@@ -161,6 +164,7 @@ class ClientReplica(Replica):
         trie.nodes = {path: [h, c] for path, h, c in nodes}
         self.trie = trie
         self.snapshot_seq = seq
+        self.pulled_through = max(self.pulled_through, seq)
 
     # -- durability -------------------------------------------------------------------
     def save(self) -> None:
@@ -178,6 +182,7 @@ class ClientReplica(Replica):
             "outbox": list(self.outbox),
             "offset_ms": self.offset_ms,
             "snapshot_seq": self.snapshot_seq,
+            "pulled_through": self.pulled_through,
             "conflicts_after": self.conflicts_after,
             "conflicts": self.conflicts,
         }
@@ -208,6 +213,7 @@ class ClientReplica(Replica):
         replica.outbox = {ts: replica.log[ts] for ts in data["outbox"]}
         replica.offset_ms = data["offset_ms"]
         replica.snapshot_seq = data["snapshot_seq"]
+        replica.pulled_through = data.get("pulled_through", 0)
         replica.conflicts_after = data["conflicts_after"]
         replica.conflicts = data["conflicts"]
         return replica

@@ -46,7 +46,11 @@ def derive_events(
             status = moved.get("status")
             previous = old.get("status")
             if status is not None and (previous is None or status.value != previous.value):
-                kind = "preorder.confirmed" if status.value == "confirmed" else "preorder.reopened"
+                # named by the new status: preorder.confirmed, .processing ... .cancelled;
+                # back to pending is a reopening
+                kind = (
+                    "preorder.reopened" if status.value == "pending" else f"preorder.{status.value}"
+                )
                 events.append(Event(kind, row, payload))
             if set(moved) - {"status"}:
                 events.append(Event("preorder.updated", row, payload))

@@ -55,6 +55,9 @@ class SyncRequest(BaseModel):
     summary: SummaryIn | None = None
     cursor: str | None = Field(default=None, max_length=200_000)
     conflicts_after: int = Field(default=0, ge=0, le=2**63 - 1)  # a bigint id
+    #: The server sequence up to which this replica holds every message (DESIGN.md,
+    #: "Incremental pull"): the answer brings the messages after it. None: no pull.
+    pull_after: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class Cursor(BaseModel):

@@ -101,6 +101,7 @@ export class FakeServer implements Transport {
       summary?: Summary;
       cursor?: string;
       conflicts_after: number;
+      pull_after?: number;
     };
     const serverNow = this.now();
     const messages = (req.messages ?? []).map((raw, i) => {
@@ -158,9 +159,22 @@ export class FakeServer implements Transport {
     response.send = sendPaths;
     // As the server: every message of the ranges but those pushed in this very request.
     const pushed = new Set(messages.map((m) => m.timestamp));
+    // As the server: the incremental pull, in seq order, a page at a time.
+    response.head = this.seq;
+    const pulled: { m: Message; seq: number }[] = [];
+    if (req.pull_after !== undefined && req.cursor === undefined) {
+      const after = [...this.log.values()].filter((x) => x.seq > (req.pull_after ?? 0)).sort((a, b) => a.seq - b.seq);
+      const page = after.slice(0, this.pageMessages);
+      pulled.push(...page.filter((x) => !pushed.has(x.m.timestamp)));
+      const lastRead = page[page.length - 1];
+      response.pulled_through = after.length > page.length && lastRead ? lastRead.seq : this.seq;
+    }
     const records = sendPaths.length ? this.messagesIn(sendPaths, after) : [];
     const read = records.slice(0, this.pageMessages);
-    response.messages = read.filter((s) => !pushed.has(s.m.timestamp)).map((s) => ({ ...s.m, seq: s.seq }));
+    response.messages = [...pulled, ...read.filter((s) => !pushed.has(s.m.timestamp))].map((s) => ({
+      ...s.m,
+      seq: s.seq,
+    }));
     const last = read[read.length - 1];
     response.cursor =
       records.length > read.length && last ? JSON.stringify({ paths: sendPaths, after: last.m.timestamp }) : null;

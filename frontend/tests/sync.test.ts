@@ -38,13 +38,36 @@ describe('sync loop', () => {
     expect([again.rounds, again.pushed, again.received]).toEqual([1, 0, 0]);
   });
 
-  it('pages a large catch-up through the cursor', async () => {
+  it('pulls a large catch-up in pages after its watermark, in one round', async () => {
     const server = new FakeServer();
     server.pageMessages = 7;
     server.apply(remoteMessages(100, 'eeeeeeeeeeeeeeee', Date.now() - 3_600_000, 1000));
     const b = await newReplica();
     const report = await new SyncClient(b, server).sync();
     expect(report.received).toBe(100);
+    expect(report.rounds).toBe(1); // the pages verified against the root: no repair
+    const pulls = server.requests.filter((r) => (r.body as { pull_after?: number }).pull_after !== undefined);
+    expect(pulls.length).toBe(15); // 100 in pages of 7
+    expect(pulls.map((r) => (r.body as { pull_after: number }).pull_after)).toEqual(
+      Array.from({ length: 15 }, (_, i) => i * 7),
+    );
+    expect(await b.pulledThrough()).toBe(100);
+    expect(await state(b)).toEqual(serverState(server));
+    expect(await b.root()).toEqual([server.trie.hash(''), server.trie.count('')]);
+    // Nothing new: one request, nothing received.
+    const again = await new SyncClient(b, server).sync();
+    expect([again.requests, again.received]).toEqual([1, 0]);
+  });
+
+  it('repairs what its watermark claims but it lacks through the ranges and their cursor', async () => {
+    const server = new FakeServer();
+    server.pageMessages = 7;
+    server.apply(remoteMessages(100, 'eeeeeeeeeeeeeeee', Date.now() - 3_600_000, 1000));
+    const b = await newReplica();
+    await b.setPulledThrough(server.seq); // claims everything, holds nothing
+    const report = await new SyncClient(b, server).sync();
+    expect(report.received).toBe(100);
+    expect(report.rounds).toBeGreaterThan(1);
     expect(
       server.requests.filter((r) => (r.body as { cursor?: string }).cursor !== undefined).length,
     ).toBeGreaterThanOrEqual(14);

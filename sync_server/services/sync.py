@@ -134,7 +134,20 @@ class SyncService:
         self.metrics.counters["messages_inserted"] += len(outcome.inserted)
 
         response: dict[str, Any] = {"server_time": server_now, "inserted": len(outcome.inserted)}
-        async with self.pool.acquire() as conn:
+        pushed_stamps = {m.timestamp for m in pushed}
+        # One snapshot for the root, the head and the pull: equal roots then mean the
+        # replica holds every message up to `head`, the watermark it may keep.
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            head = await messages.head_seq(conn, who.tenant_id)
+            response["head"] = head
+            pulled: list[dict[str, Any]] = []
+            if body.pull_after is not None and cursor is None:
+                pulled, response["pulled_through"] = await self._pull(
+                    conn, who.tenant_id, body.pull_after, head, pushed_stamps
+                )
             summary = None
             if cursor is None and body.summary is not None:
                 summary = Summary(
@@ -154,9 +167,9 @@ class SyncService:
                 send_paths, after = [], ""
             response["send"] = send_paths
             page, next_cursor = await self._page(
-                conn, who.tenant_id, send_paths, after, {m.timestamp for m in pushed}
+                conn, who.tenant_id, send_paths, after, pushed_stamps
             )
-            response["messages"] = page
+            response["messages"] = [*pulled, *page]
             response["cursor"] = next_cursor
             response["root"] = list(nodes.get("", (0, 0)))
             mine, latest = await conflicts.for_user(
@@ -171,6 +184,33 @@ class SyncService:
                 else max(body.conflicts_after, latest)
             )
         return response
+
+    async def _pull(
+        self, conn: Conn, tenant_id: str, after: int, head: int, pushed: set[str]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The incremental pull: the messages after the replica's watermark, in sequence
+        order, bounded by count and bytes, without those pushed in this request; and the
+        sequence the next pull continues after (`head` once everything came; also when the
+        replica's watermark is past it, as after a database restore, so it follows the
+        server back)."""
+        settings = self.settings
+        if after >= head:
+            return [], head
+        records = await messages.pull_page(conn, tenant_id, after, head, settings.page_messages + 1)
+        page: list[dict[str, Any]] = []
+        size = 0
+        read = 0
+        for record in records[: settings.page_messages]:
+            if page and size + record["size"] > settings.page_bytes:
+                break
+            read += 1
+            if record["timestamp"] in pushed:
+                continue
+            page.append(messages.message_json(record))
+            size += record["size"] + 120
+        if read == len(records):  # everything after the watermark came
+            return page, head
+        return page, records[read - 1]["seq"]
 
     async def _page(
         self, conn: Conn, tenant_id: str, paths: list[str], after: str, pushed: set[str]

@@ -127,6 +127,33 @@ async def in_paths(
     return records
 
 
+async def head_seq(conn: Conn, tenant_id: str) -> int:
+    """The tenant's latest message sequence (0 with none): in a snapshot, every message
+    of the tenant with a sequence up to it is visible (DESIGN.md, "Incremental pull")."""
+    head: int = await conn.fetchval(
+        "SELECT coalesce(max(seq), 0) FROM messages WHERE tenant_id = $1", tenant_id
+    )
+    return head
+
+
+async def pull_page(
+    conn: Conn, tenant_id: str, after: int, upto: int, limit: int
+) -> list[asyncpg.Record]:
+    """Messages with `after < seq <= upto` in seq order, at most `limit`, with each value's
+    size in bytes (the incremental pull's page)."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        """SELECT timestamp, dataset, row_id, col, value, seq,
+                  octet_length(value::text) AS size
+           FROM messages WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
+           ORDER BY seq LIMIT $4""",
+        tenant_id,
+        after,
+        upto,
+        limit,
+    )
+    return records
+
+
 async def between_seq(
     conn: Conn, tenant_id: str, after: int, upto: int, limit: int | None = None
 ) -> list[asyncpg.Record]:

@@ -895,6 +895,10 @@ async def test_events_feed_pages_and_types(
     assert await new_events() == [("preorder.updated", oid)]
     order = (await carla.patch(path, {"status": "pending"}, order["etag"])).body
     assert await new_events() == [("preorder.reopened", oid)]
+    order = (await carla.patch(path, {"status": "cancelled"}, order["etag"])).body
+    assert await new_events() == [("preorder.cancelled", oid)]
+    order = (await carla.patch(path, {"status": "pending"}, order["etag"])).body
+    assert await new_events() == [("preorder.reopened", oid)]
     added = await carla.call("POST", f"{path}/flows", {"product_id": pears, "quantity": 1})
     second = next(f for f in added.body["flows"] if f["id"] != first)
     assert await new_events() == [("flow.added", second["id"])]
@@ -915,7 +919,7 @@ async def test_events_feed_pages_and_types(
 
     # Paging: small pages give exactly the whole feed, in id order.
     whole = (await carla.get(f"{API}/events?limit=1000")).body["items"]
-    assert len(whole) == 10
+    assert len(whole) == 12
     paged: list[Any] = []
     cursor = 0
     while True:

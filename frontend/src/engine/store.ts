@@ -864,6 +864,22 @@ export class LocalReplica {
     return (await this.getMeta<number>('conflictsAfter')) ?? 0;
   }
 
+  /** The server sequence up to which this device holds every message: a sync pulls what
+   * came after it (DESIGN.md, "Incremental pull"). */
+  async pulledThrough(): Promise<number> {
+    return (await this.getMeta<number>('pulledThrough')) ?? 0;
+  }
+
+  /** Where the last pull ended, as the server said (also back, after a restore). */
+  async setPulledThrough(seq: number): Promise<void> {
+    await this.setMeta('pulledThrough', seq);
+  }
+
+  /** Move the watermark forward only (a reconciliation that ended in sync). */
+  async advancePulledThrough(seq: number): Promise<void> {
+    if (seq > (await this.pulledThrough())) await this.setPulledThrough(seq);
+  }
+
   // -- reads for the UI ------------------------------------------------------------
   async row(dataset: string, id: string): Promise<RowRecord | undefined> {
     return rowOf(this.db.rowGroups, dataset, id);

@@ -122,6 +122,11 @@ export interface SyncResponse {
   conflicts?: ServerConflict[];
   /** Where the next request's conflicts_after may start (servers before it omit it). */
   conflicts_watermark?: number;
+  /** The tenant's latest message sequence, in the snapshot `root` was read in. */
+  head?: number;
+  /** Answering `pull_after`: the sequence the next pull continues after (`head` when
+   * everything after the watermark came). */
+  pulled_through?: number;
 }
 
 /** Snapshot rows stored per transaction. A batch reads and rewrites every group its rows
@@ -243,8 +248,33 @@ export class SyncClient {
       pruned: 0,
       refused: 0,
     };
-    let summary: Summary = await replica.frontierSummary();
+    // The usual sync is one request: the outbox and the watermark go up, everything after
+    // the watermark comes back (in pages, after a long absence) with the server's root;
+    // equal roots: done. Else the range reconciliation below repairs what is left.
     let pushed = await replica.outboxPage(this.pushLimit);
+    report.rounds += 1;
+    const first = await this.round(pushed, null, report);
+    report.pushed += first.pushed.length;
+    let pulled = first.body;
+    await this.take(pulled, new Set(), report, true);
+    while (pulled.head !== undefined && (pulled.pulled_through ?? pulled.head) < pulled.head) {
+      pulled = (await this.post(
+        {
+          node: replica.node,
+          pull_after: await replica.pulledThrough(),
+          conflicts_after: await replica.conflictsAfter(),
+        },
+        report,
+      )) as SyncResponse;
+      await this.take(pulled, new Set(), report, true);
+    }
+    const [hash, count] = await replica.root();
+    if ((await replica.outboxPage(1)).length === 0 && hash === pulled.root[0] && count === pulled.root[1]) {
+      report.pruned = await replica.prune();
+      return report;
+    }
+    let summary: Summary = await replica.frontierSummary();
+    pushed = await replica.outboxPage(this.pushLimit);
     let lost = 0;
     for (;;) {
       report.rounds += 1;
@@ -291,6 +321,8 @@ export class SyncClient {
       const following = nextRound(answer, local, replica.node);
       if ('done' in following) {
         report.unrepaired = following.unrepaired.length + lost;
+        // Equal roots: this device holds every message up to the head they were read with.
+        if (report.unrepaired === 0 && body.head !== undefined) await replica.advancePulledThrough(body.head);
         report.pruned = await replica.prune();
         return report;
       }
@@ -312,7 +344,7 @@ export class SyncClient {
    * edit never blocks the outbox; a clock refusal re-stamps the unsent edits once. */
   private async round(
     pushed: Message[],
-    summary: Summary,
+    summary: Summary | null,
     report: SyncReport,
   ): Promise<{ body: SyncResponse; pushed: Message[] }> {
     const replica = this.replica;
@@ -353,7 +385,7 @@ export class SyncClient {
         // Start the round again from the frontier, with what is left to push (anything else
         // the server lacks is found again by the exchange).
         push = await replica.outboxPage(this.pushLimit);
-        sum = await replica.frontierSummary();
+        sum = sum === null ? null : await replica.frontierSummary();
       }
     }
   }
@@ -367,9 +399,10 @@ export class SyncClient {
     }
   }
 
+  /** One round's requests; with no summary, the last is the incremental pull. */
   private async roundOnce(
     pushed: Message[],
-    summary: Summary,
+    summary: Summary | null,
     report: SyncReport,
   ): Promise<{ body: SyncResponse; pushed: Message[] }> {
     const replica = this.replica;
@@ -387,7 +420,9 @@ export class SyncClient {
       {
         node: replica.node,
         messages: last.map(messageToJson),
-        summary: { scopes: summary.scopes, nodes: summary.nodes },
+        ...(summary === null
+          ? { pull_after: await replica.pulledThrough() }
+          : { summary: { scopes: summary.scopes, nodes: summary.nodes } }),
         conflicts_after: await replica.conflictsAfter(),
       },
       last,
@@ -404,13 +439,18 @@ export class SyncClient {
     return Math.abs(drift) > 1000 ? drift : 0;
   }
 
-  private async take(body: SyncResponse, received: Set<string>, report: SyncReport): Promise<void> {
+  /** A response's messages and conflicts. Pulled messages (after the watermark) are
+   * counted into the trie as they come (`receiveRemote` skips those it holds); a round's
+   * range pages are not: `settleRanges` counts their ranges once they are all in. */
+  private async take(body: SyncResponse, received: Set<string>, report: SyncReport, pulled = false): Promise<void> {
     const items = body.messages ?? [];
     if (items.length) {
-      await this.replica.receivePage(items);
+      if (pulled) await this.replica.receiveRemote(items);
+      else await this.replica.receivePage(items);
       for (const m of items) received.add(m.timestamp);
       report.received += items.length;
     }
+    if (pulled && body.pulled_through !== undefined) await this.replica.setPulledThrough(body.pulled_through);
     const conflicts = body.conflicts ?? [];
     await this.replica.addConflicts(conflicts, body.conflicts_watermark ?? 0);
     if (conflicts.length) {
@@ -476,6 +516,8 @@ export class SyncClient {
     await this.replica.adoptSnapshotTrie(body.trie, body.seq);
     await this.replica.skipConflictsTo(body.conflicts_after ?? 0);
     await this.replica.receiveRemote([...late, ...body.messages]);
+    // The late messages are every one after the snapshot's sequence, up to the last.
+    await this.replica.advancePulledThrough(Math.max(body.seq, ...[...late, ...body.messages].map((m) => m.seq ?? 0)));
     progress?.({ phase: 'catch-up', done, total });
     const report = await this.sync();
     progress?.({ phase: 'done', done, total });
