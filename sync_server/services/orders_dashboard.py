@@ -164,12 +164,19 @@ class OrdersDashboard:
         if mode == "orders" and linked:
             task = asyncio.create_task(self.bridge.trigger(tenant, "write-back"))
             self._writebacks.add(task)
-            task.add_done_callback(self._writebacks.discard)
+            task.add_done_callback(self._written_back)
         async with self.pool.acquire() as conn:
             row = await figures.order_row(conn, tenant, order_id)
         if row is None:  # deleted since: as if it had never been found
             raise NotFound("no such order")
         return _item(row)
+
+    def _written_back(self, task: asyncio.Task[Any]) -> None:
+        """A background write-back ended: a failed run is already recorded on the connector
+        (and retried by the next run); anything else that escaped is logged here."""
+        self._writebacks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("orders write-back crashed", exc_info=task.exception())
 
     async def sync(self, tenant: str) -> dict[str, Any]:
         """Run the bridge now (or join the run under way), then the fresh summary. A failed
