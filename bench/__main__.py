@@ -12,7 +12,7 @@ from pathlib import Path
 from .harness import commit, machine
 from .table import Row, render
 
-SUITES = ["crdt", "sync", "browser"]
+SUITES = ["crdt", "sync", "pull", "browser"]
 #: Run only when named in --only: IndexedDB growth (issue 20) builds two versions of the app
 #: and simulates a month (bench/idb_growth.py; also `python -m bench.idb_growth`).
 OPT_IN = ["idb"]
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         from .browser_bootstrap import run as run_browser
 
         rows += run_browser(args.quick)
+    if "pull" in only:
+        import asyncio
+
+        from .pull_steady import measure as measure_pull
+
+        rows += asyncio.run(measure_pull(20, 100) if args.quick else measure_pull(200, 1000))
+        print(render(rows), flush=True)
     if "idb" in only:
         from . import idb_growth
 
