@@ -36,6 +36,9 @@ class SyncError(RuntimeError):
         return self.body.get("code") if isinstance(self.body, dict) else None
 
 
+#: The sync protocol version this client speaks (sync_server.protocol.PROTOCOL_VERSIONS).
+PROTOCOL = "2"
+
 #: A push request's approximate size bound (the server refuses bodies over 8 MiB).
 PUSH_BYTES = 2 * 1024 * 1024
 
@@ -106,7 +109,7 @@ class SyncClient:
         """Every request asks for gzip: the server compresses `/sync` and `/snapshot`
         answers (JSON that shrinks several times). Said explicitly rather than left to
         aiohttp's default, which is the same today but is aiohttp's to change."""
-        headers: dict[str, str] = {hdrs.ACCEPT_ENCODING: "gzip"}
+        headers: dict[str, str] = {hdrs.ACCEPT_ENCODING: "gzip", "Recap-Protocol": PROTOCOL}
         if self.token:
             headers[hdrs.AUTHORIZATION] = f"Bearer {self.token}"
         return headers

@@ -468,6 +468,14 @@ class SyncOut(BaseModel):
     messages: list[WireMessage]
     cursor: str | None
     root: tuple[int, int]
+    head: int = Field(
+        description="The tenant's latest message sequence, read in the snapshot of `root`"
+    )
+    pulled_through: int | None = Field(
+        default=None,
+        description="Answering pull_after: where the next pull continues after (head when "
+        "every message after the watermark came)",
+    )
     conflicts: list[ConflictOut]
     conflicts_watermark: int = Field(
         default=0,

@@ -11,11 +11,31 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from .errors import BadRequest
 
+#: The sync protocol's versions this server speaks, as clients name theirs in the
+#: `Recap-Protocol` header of /sync, /snapshot and /live: 2 added the incremental pull
+#: (`pull_after`, `head`, `pulled_through`), which a version-1 client never asks for.
+PROTOCOL_VERSIONS = (1, 2)
+PROTOCOL_HEADER = "Recap-Protocol"
+
 Path = Annotated[str, StringConstraints(pattern=r"^[012]{0,16}$")]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 MAX_SUMMARY_NODES = 5_000
 Hash = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]  # signed 32-bit, as JS XOR leaves it
 Count = Annotated[int, Field(ge=0, le=2**53)]
+
+
+def check_version(given: str | None) -> None:
+    """Refuse a protocol version this server does not speak (400 `unsupported_protocol`,
+    with the versions it does), before anything is read or written. No header: a client
+    from before versions were named, which speaks version 1."""
+    if given is None or given.strip() in {str(v) for v in PROTOCOL_VERSIONS}:
+        return
+    raise BadRequest(
+        f"this server speaks sync protocol versions {', '.join(map(str, PROTOCOL_VERSIONS))}, "
+        f"not {given[:20]!r}: update the app",
+        code="unsupported_protocol",
+        supported=list(PROTOCOL_VERSIONS),
+    )
 
 
 class SummaryIn(BaseModel):

@@ -9,11 +9,14 @@ from aiohttp import WSMsgType, web
 from ..httpio import caller
 from ..keys import HUB
 from ..operations import operation
+from ..protocol import PROTOCOL_HEADER, check_version
 
 
 @operation("GET", "/live", "Live change notices (WebSocket)", "sync", documented=False, ticket=True)
 async def live(request: web.Request) -> web.WebSocketResponse:
     who = caller(request)
+    # A browser cannot set headers on a WebSocket handshake: the version may come as a query.
+    check_version(request.headers.get(PROTOCOL_HEADER) or request.query.get("protocol"))
     ws = web.WebSocketResponse(heartbeat=25)
     await ws.prepare(request)
     hub = request.app[HUB]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ..httpio import caller, compressed, parse_query
 from ..keys import POOL, SETTINGS
 from ..operations import operation
+from ..protocol import PROTOCOL_HEADER, check_version
 from ..services import snapshot
 
 
@@ -36,6 +37,7 @@ def _json_with(body: dict[str, Any], key: str, raw: bytes) -> web.Response:
     query=SnapshotQuery,
 )
 async def get_snapshot(request: web.Request) -> web.Response:
+    check_version(request.headers.get(PROTOCOL_HEADER))
     settings = request.app[SETTINGS]
     body, key, raw = await snapshot.page(
         request.app[POOL],

@@ -12,7 +12,7 @@ from ..httpio import caller, compressed, describe, json_response, read_json
 from ..keys import METRICS, SYNC
 from ..models import SyncIn, SyncOut
 from ..operations import operation
-from ..protocol import SyncRequest
+from ..protocol import PROTOCOL_HEADER, SyncRequest, check_version
 
 
 @operation(
@@ -26,6 +26,7 @@ from ..protocol import SyncRequest
 )
 async def sync(request: web.Request) -> web.Response:
     started = time.perf_counter()
+    check_version(request.headers.get(PROTOCOL_HEADER))
     try:
         body = SyncRequest.model_validate(await read_json(request))
     except ValidationError as exc:

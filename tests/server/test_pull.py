@@ -134,3 +134,30 @@ async def test_writes_through_two_servers_are_never_skipped(
     for w in writers:
         expected.update(w.replica.state())
     assert reader.replica.state() == expected
+
+
+async def test_a_protocol_version_the_server_does_not_speak_is_refused(
+    server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """Every sync request names its protocol version (`Recap-Protocol`); one the server does
+    not speak is a 400 that says which it does, before anything is written. No header is a
+    client from before versions were named (version 1)."""
+    t = await make_tenant()
+    auth = {"Authorization": f"Bearer {t.token('alice')}"}
+    node = "0123456789abcdef"
+    body = {"node": node, "messages": [], "pull_after": 0}
+    for version, status in (("2", 200), ("1", 200), (None, 200), ("3", 400), ("two", 400)):
+        headers = {**auth, **({"Recap-Protocol": version} if version else {})}
+        async with http.post(f"{server.url}/sync", json=body, headers=headers) as resp:
+            answer = await resp.json()
+            assert resp.status == status, (version, answer)
+            if status == 400:
+                assert answer["code"] == "unsupported_protocol"
+                assert answer["supported"] == [1, 2]
+                assert "update the app" in answer["message"]
+        async with http.get(f"{server.url}/snapshot", headers=headers) as resp:
+            assert resp.status == status, version
+    # The clients name theirs.
+    c = client(server, http, t.token("alice"))
+    assert c._headers()["Recap-Protocol"] == "2"
+    assert (await c.sync()).requests == 1

@@ -8,7 +8,14 @@
  * sync over the BroadcastChannel `recap`; every tab re-renders from IndexedDB through
  * Dexie's live queries, which Dexie propagates across tabs.
  */
-import { HttpError, NetworkError, SyncClient, fetchTransport, type BootstrapProgress } from '../engine/sync';
+import {
+  HttpError,
+  NetworkError,
+  PROTOCOL_VERSION,
+  SyncClient,
+  fetchTransport,
+  type BootstrapProgress,
+} from '../engine/sync';
 import { ServerProbe, SyncScheduler, type SyncReason } from '../engine/scheduler';
 import { LocalReplica, RecapDB, type Change, type Session, type SyncStatus, type User } from '../engine/store';
 import type { Message } from '../engine/message';
@@ -425,7 +432,8 @@ export class AppService {
   private openLive(ticket: string): void {
     if (!this.leading || this.ws) return;
     const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const url = `${proto}//${window.location.host}/live?ticket=${encodeURIComponent(ticket)}`;
+    // The protocol version as a query: a browser cannot set a WebSocket handshake's headers.
+    const url = `${proto}//${window.location.host}/live?ticket=${encodeURIComponent(ticket)}&protocol=${PROTOCOL_VERSION}`;
     let ws: WebSocket;
     try {
       ws = new WebSocket(url);

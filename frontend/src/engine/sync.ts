@@ -78,9 +78,13 @@ export interface Transport {
   get(path: string): Promise<unknown>;
 }
 
+/** The sync protocol version this client speaks (sync_server/protocol.py PROTOCOL_VERSIONS);
+ * a server that does not speak it answers 400 `unsupported_protocol`. */
+export const PROTOCOL_VERSION = '2';
+
 export function fetchTransport(baseUrl: string, token: () => string | null): Transport {
   const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { 'Recap-Protocol': PROTOCOL_VERSION };
     const t = token();
     if (t) headers.Authorization = `Bearer ${t}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
