@@ -374,6 +374,14 @@ export class AppService {
       void this.setStatus({ phase: 'signed_out', error: 'Your session has expired: sign in again to sync.' });
       return { stop: true };
     }
+    if (e instanceof HttpError && e.code === 'unsupported_protocol') {
+      // Retrying cannot help: only a newer app speaks the server's protocol.
+      void this.setStatus({
+        phase: 'error',
+        error: 'This app is older than the server: reload the page to update it (your edits stay on this device).',
+      });
+      return { stop: true };
+    }
     const message = e instanceof Error ? e.message : String(e);
     void this.setStatus({ phase: 'error', error: message });
     if (e instanceof HttpError && e.status === 429) {
