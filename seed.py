@@ -117,17 +117,6 @@ async def create_tenant(
     return tenant_id, out
 
 
-def demo_messages(
-    rng: random.Random,
-    days_back: int = 14,
-    days_ahead: int = 14,
-    partners: int = 40,
-    products: int = 60,
-    users: list[SeededUser] | None = None,
-) -> list[Message]:
-    return demo_stamper(rng, days_back, days_ahead, partners, products, users).messages
-
-
 def demo_stamper(
     rng: random.Random,
     days_back: int = 14,
@@ -252,6 +241,16 @@ def _line_extras(more: random.Random) -> dict[str, Scalar]:
     return extras
 
 
+async def apply_stamped(conn: asyncpg.Connection, tenant_id: str, stamped: Stamper) -> None:
+    """Store a Stamper's messages through the product's apply path, in batches, each on
+    behalf of its sender."""
+    messages, senders = stamped.messages, stamped.senders
+    for i in range(0, len(messages), 5000):
+        await apply_messages(
+            conn, tenant_id, None, messages[i : i + 5000], senders=senders[i : i + 5000]
+        )
+
+
 async def reserve_nodes(conn: asyncpg.Connection, messages: list[Message]) -> None:
     """The seed's nodes write no more, but their ids are on record: reserve them, as a
     server's own nodes are, so no device can claim them (DESIGN.md, "Node ids")."""
@@ -275,14 +274,7 @@ async def seed_demo(
     stamped = demo_stamper(rng, days, days, users=users)
     messages = stamped.messages
     await reserve_nodes(conn, messages)
-    for i in range(0, len(messages), 5000):
-        await apply_messages(
-            conn,
-            tenant_id,
-            users[-1].id,
-            messages[i : i + 5000],
-            senders=stamped.senders[i : i + 5000],
-        )
+    await apply_stamped(conn, tenant_id, stamped)
     print(f"seeded tenant {tenant_id}: {len(messages)} messages")
     for user in users:
         print(f"  login: {user.email} / {user.password} ({user.role})")

@@ -185,18 +185,15 @@ class SyncService:
             )
         return response
 
-    async def _pull(
-        self, conn: Conn, tenant_id: str, after: int, head: int, pushed: set[str]
+    def _bounded(
+        self, records: list[asyncpg.Record], pushed: set[str]
     ) -> tuple[list[dict[str, Any]], int]:
-        """The incremental pull: the messages after the replica's watermark, in sequence
-        order, bounded by count and bytes, without those pushed in this request; and the
-        sequence the next pull continues after (`head` once everything came; also when the
-        replica's watermark is past it, as after a database restore, so it follows the
-        server back)."""
+        """A page of `records` (read one beyond the page's count, to tell whether more
+        follow), bounded by count and bytes, without those pushed in this request (the
+        client holds them); and how many records it read, skipped ones included (a page
+        may come out short when pushed messages are skipped: the next one goes on from the
+        last record read)."""
         settings = self.settings
-        if after >= head:
-            return [], head
-        records = await messages.pull_page(conn, tenant_id, after, head, settings.page_messages + 1)
         page: list[dict[str, Any]] = []
         size = 0
         read = 0
@@ -208,33 +205,35 @@ class SyncService:
                 continue
             page.append(messages.message_json(record))
             size += record["size"] + 120
+        return page, read
+
+    async def _pull(
+        self, conn: Conn, tenant_id: str, after: int, head: int, pushed: set[str]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The incremental pull: a page of the messages after the replica's watermark, in
+        sequence order; and the sequence the next pull continues after (`head` once
+        everything came; also when the replica's watermark is past it, as after a
+        database restore, so it follows the server back)."""
+        if after >= head:
+            return [], head
+        limit = self.settings.page_messages + 1
+        records = await messages.pull_page(conn, tenant_id, after, head, limit)
+        page, read = self._bounded(records, pushed)
         if read == len(records):  # everything after the watermark came
             return page, head
-        return page, records[read - 1]["seq"]
+        return page, int(records[read - 1]["seq"])
 
     async def _page(
         self, conn: Conn, tenant_id: str, paths: list[str], after: str, pushed: set[str]
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of the messages in `paths` after the cursor `after`, bounded by count
-        and bytes, without those pushed in this request (the client holds them). Nothing
-        else is left out: what a node pushed earlier comes back like anyone's, so a replica
-        that lost its own messages still gets them (a page may come out short when pushed
-        messages are skipped; the cursor goes on from the last message read)."""
+        """A page of the messages in `paths` after the cursor `after`. Nothing but what
+        this request pushed is left out: what a node pushed earlier comes back like
+        anyone's, so a replica that lost its own messages still gets them."""
         if not paths:
             return [], None
-        settings = self.settings
-        records = await messages.in_paths(conn, tenant_id, paths, after, settings.page_messages + 1)
-        page: list[dict[str, Any]] = []
-        size = 0
-        read = 0
-        for record in records[: settings.page_messages]:
-            if page and size + record["size"] > settings.page_bytes:
-                break
-            read += 1
-            if record["timestamp"] in pushed:
-                continue
-            page.append(messages.message_json(record))
-            size += record["size"] + 120
+        limit = self.settings.page_messages + 1
+        records = await messages.in_paths(conn, tenant_id, paths, after, limit)
+        page, read = self._bounded(records, pushed)
         if read < len(records):
             return page, Cursor(paths=paths, after=records[read - 1]["timestamp"]).encode()
         return page, None

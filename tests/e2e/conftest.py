@@ -19,11 +19,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from recap_client.browser import CHROMIUM, CHROMIUM_ARGS
-from seed import SeededUser, create_tenant, demo_stamper
+from seed import SeededUser, apply_stamped, create_tenant, demo_stamper
 from sync_server.app import create_app
 from sync_server.database import _init_connection
 from sync_server.keys import HUB
-from sync_server.storage.apply import apply_messages
 from tests.conftest import db_fetch as shared_db_fetch
 from tests.conftest import settings_for
 
@@ -138,15 +137,7 @@ def seed_tenant(db_url: str) -> SeedTenant:
             stamped = demo_stamper(
                 random.Random(7), days_back, days_ahead, partners, products, users=users
             )
-            messages = stamped.messages
-            for i in range(0, len(messages), 5000):
-                await apply_messages(
-                    conn,
-                    tenant_id,
-                    users[-1].id,
-                    messages[i : i + 5000],
-                    senders=stamped.senders[i : i + 5000],
-                )
+            await apply_stamped(conn, tenant_id, stamped)
         finally:
             await conn.close()
         return Seeded(tenant_id, dict(zip(("alice", "bob", "carla"), users, strict=True)))

@@ -21,7 +21,7 @@ from crdt.merkle import FlatTrie, key_range, timestamp_key
 from crdt.message import Message
 from crdt.timestamp import iso_millis
 from recap_client import ClientReplica, SyncClient
-from seed import demo_messages
+from seed import demo_stamper
 from sync_server import database
 from sync_server.settings import PROJECT_ROOT
 from sync_server.storage.apply import apply_messages
@@ -54,7 +54,7 @@ async def post(http: aiohttp.ClientSession, url: str, token: str, payload: objec
 async def seed(db_url: str, tenant: Tenant, days: int = 2) -> int:
     """The demo data set (partners, products, pre-orders with flows over `days` before and
     after today) through the same apply path as a push, in batches."""
-    messages = demo_messages(random.Random(7), days, days, partners=8, products=10)
+    messages = demo_stamper(random.Random(7), days, days, partners=8, products=10).messages
     pool = await database.create_pool(db_url, 1, 2)
     try:
         async with pool.acquire() as conn:

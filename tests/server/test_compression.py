@@ -14,7 +14,7 @@ import orjson
 from crdt.merkle import FlatTrie
 from crdt.reconcile import frontier
 from recap_client import ClientReplica, SyncClient
-from seed import demo_messages
+from seed import demo_stamper
 from sync_server import database
 from sync_server.httpio import COMPRESS_MIN_BYTES
 from sync_server.storage.apply import apply_messages
@@ -61,7 +61,7 @@ async def seeded(make_server: MakeServer, make_tenant: MakeTenant) -> tuple[str,
     """A tenant with a few thousand messages of the demo data, snapshot pages of 500 rows."""
     server = await make_server(snapshot_page_rows=500)
     t = await make_tenant()
-    messages = demo_messages(random.Random(7), 7, 7, partners=20, products=30)
+    messages = demo_stamper(random.Random(7), 7, 7, partners=20, products=30).messages
     pool = await database.create_pool(server.db_url, 1, 2)
     try:
         async with pool.acquire() as conn:

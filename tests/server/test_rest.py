@@ -1170,9 +1170,11 @@ async def seed_summary_data(
 ) -> None:
     """The demo generator's data, then the awkward cases: deleted orders and flows, an
     order without status or partner, flows without weight or product."""
-    from seed import demo_messages
+    from seed import demo_stamper
 
-    messages = demo_messages(random.Random(7), days_back=14, days_ahead=14, partners=6, products=10)
+    messages = demo_stamper(
+        random.Random(7), days_back=14, days_ahead=14, partners=6, products=10
+    ).messages
     await apply_messages(pg, t.id, t.user_id("carla"), messages)
     carla = api(server, http, t)
     orders = await carla.pages("", 200)
