@@ -6,7 +6,7 @@ import datetime
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from .protocol import SyncRequest
 
@@ -407,6 +407,59 @@ class WireMessage(BaseModel):
     timestamp: str
     prev: str | None = None
     seq: int | None = None
+
+
+class SnapshotRowsPage(BaseModel):
+    """A page of one dataset's rows (registers), in row id order."""
+
+    done: Literal[False]
+    dataset: str
+    columns: list[str]
+    rows: list[list[Any]] = Field(
+        description="Per row: its id, then for each column its value and its timestamp"
+    )
+    cursor: str = Field(description="Send it back as ?cursor= for the next page")
+    dataset_done: bool = Field(description="This page is its dataset's last")
+    total_rows: int | None = Field(default=None, description="On the first page: every row")
+
+
+class SnapshotLatePage(BaseModel):
+    """Messages that arrived since the first page, when more than the closing page holds:
+    they come before it and are applied with it."""
+
+    done: Literal[False]
+    cursor: str
+    messages: list[WireMessage]
+
+
+class SnapshotEndPage(BaseModel):
+    """The closing page: the trie (counting every message up to `seq`), the messages after
+    `seq` up to the last one here (apply them: the trie does not count them), and where the
+    conflicts feed of a new device starts."""
+
+    done: Literal[True]
+    seq: int = Field(description="The sequence the rows and the trie are at")
+    conflicts_after: int
+    messages: list[WireMessage]
+    trie: list[tuple[str, int, int]] = Field(description="Every trie node: [path, hash, count]")
+
+
+class SnapshotPage(RootModel[SnapshotRowsPage | SnapshotLatePage | SnapshotEndPage]):
+    """One page of GET /snapshot: rows, late messages, or the closing page."""
+
+
+class MerkleView(BaseModel):
+    path: str
+    count: int
+    root_hash: int
+    trie: dict[str, Any] = Field(description="The (sub)trie in the reference JSON form")
+
+
+class MerkleCompareOut(BaseModel):
+    in_sync: bool
+    ranges: list[dict[str, Any]] = Field(description="The divergent ranges, as times")
+    server_messages: list[WireMessage] = Field(description="The server's messages in them")
+    truncated: bool
 
 
 class MerkleCompareIn(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from ..errors import BadRequest, Invalid
 from ..httpio import caller, json_response, read_json
 from ..keys import POOL
-from ..models import MerkleCompareIn
+from ..models import MerkleCompareIn, MerkleCompareOut, MerkleView
 from ..operations import ADMINS, operation
 from ..services import diagnostics
 
@@ -41,6 +41,7 @@ def _int_param(request: web.Request, name: str) -> int | None:
     "debug",
     errors=[400],
     query=MerkleQuery,
+    response=MerkleView,
     roles=ADMINS,
 )
 async def get_merkle(request: web.Request) -> web.Response:
@@ -63,6 +64,7 @@ async def get_merkle(request: web.Request) -> web.Response:
     "Divergent ranges against a replica's trie",
     "debug",
     body=MerkleCompareIn,
+    response=MerkleCompareOut,
     errors=[400, 422],
     roles=ADMINS,
 )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..httpio import caller, compressed, parse_query
 from ..keys import POOL, SETTINGS
+from ..models import SnapshotPage
 from ..operations import operation
 from ..protocol import PROTOCOL_HEADER, check_version
 from ..services import snapshot
@@ -35,6 +36,7 @@ def _json_with(body: dict[str, Any], key: str, raw: bytes) -> web.Response:
     "sync",
     errors=[400, 422],
     query=SnapshotQuery,
+    response=SnapshotPage,
 )
 async def get_snapshot(request: web.Request) -> web.Response:
     check_version(request.headers.get(PROTOCOL_HEADER))

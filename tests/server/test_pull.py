@@ -161,3 +161,43 @@ async def test_a_protocol_version_the_server_does_not_speak_is_refused(
     c = client(server, http, t.token("alice"))
     assert c._headers()["Recap-Protocol"] == "2"
     assert (await c.sync()).requests == 1
+
+
+async def test_the_protocol_answers_are_their_documented_shapes(
+    make_server: MakeServer, http: aiohttp.ClientSession, make_tenant: MakeTenant
+) -> None:
+    """What an outside client reads in the OpenAPI document is what comes: every snapshot
+    page (rows, the closing page), a pull and a reconciliation round, the merkle views."""
+    from sync_server.models import MerkleCompareOut, MerkleView, SnapshotPage, SyncOut
+
+    server = await make_server(snapshot_page_rows=7)
+    t = await make_tenant()
+    alice = client(server, http, t.token("alice"))
+    edit_products(alice, 20, "a")
+    await alice.sync()
+    headers = {"Authorization": f"Bearer {t.token('carla')}", "Recap-Protocol": "2"}
+    kinds = []
+    cursor = ""
+    while True:
+        async with http.get(f"{server.url}/snapshot{cursor}", headers=headers) as resp:
+            assert resp.status == 200
+            page = SnapshotPage.model_validate(await resp.json()).root
+        kinds.append(type(page).__name__)
+        if page.done:
+            break
+        cursor = f"?cursor={page.cursor}"
+    assert kinds[0] == "SnapshotRowsPage" and kinds[-1] == "SnapshotEndPage"
+    for body in (
+        {"node": "0123456789abcdef", "pull_after": 0},
+        {"node": "0123456789abcdef", "summary": {"scopes": [""], "nodes": []}},
+    ):
+        async with http.post(f"{server.url}/sync", json=body, headers=headers) as resp:
+            answer = SyncOut.model_validate(await resp.json())
+        assert answer.head > 0 and answer.root[1] == 40
+    async with http.get(f"{server.url}/debug/merkle?depth=2", headers=headers) as resp:
+        assert MerkleView.model_validate(await resp.json()).count == 40
+    async with http.post(
+        f"{server.url}/debug/merkle/compare", json={"trie": {"hash": 0}}, headers=headers
+    ) as resp:
+        compared = MerkleCompareOut.model_validate(await resp.json())
+    assert not compared.in_sync and compared.server_messages
