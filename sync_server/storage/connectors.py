@@ -391,12 +391,16 @@ async def rate_slot(conn: Conn, base_id: str, rate: int, span: datetime.timedelt
 
 
 async def penalize(conn: Conn, base_id: str, seconds: float) -> None:
-    """Nobody sends to this base for `seconds` (Airtable answered 429)."""
-    await conn.execute(
-        """UPDATE airtable_rate SET penalty_until = greatest(
-               coalesce(penalty_until, clock_timestamp()),
-               clock_timestamp() + $2 * interval '1 second')
-           WHERE base_id = $1""",
-        base_id,
-        seconds,
-    )
+    """Nobody sends to this base for `seconds` (Airtable answered 429). The database's
+    clock, shared by every process, read first: a volatile function in an UPDATE of a
+    table every tenant shares is one a distributed PostgreSQL refuses (issue 22)."""
+    async with conn.transaction():
+        now = await conn.fetchval("SELECT clock_timestamp()")
+        await conn.execute(
+            """UPDATE airtable_rate SET penalty_until = greatest(
+                   coalesce(penalty_until, $2), $2 + $3 * interval '1 second')
+               WHERE base_id = $1""",
+            base_id,
+            now,
+            seconds,
+        )

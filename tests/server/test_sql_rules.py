@@ -130,6 +130,25 @@ def _sql_texts() -> list[tuple[str, str, str]]:
     return [(m, f, t) for m, f, t in out if re.search(r"\b(SELECT|UPDATE|DELETE|INSERT)\b", t)]
 
 
+#: Volatile in PostgreSQL's sense (a new value at every call), which a distributed
+#: PostgreSQL refuses in an UPDATE of a table every worker holds a copy of.
+TRULY_VOLATILE = re.compile(
+    r"\b(clock_timestamp|random|nextval|gen_random_uuid|timeofday)\s*\(", re.I
+)
+
+
+def test_no_volatile_function_in_updates_of_global_tables() -> None:
+    found = []
+    for module, where, text in _sql_texts():
+        for table, clause in re.findall(
+            r"UPDATE\s+([a-z_]+)\s+SET(.*?)(?:WHERE|RETURNING|$)", text, re.S | re.I
+        ):
+            if table in GLOBAL_TABLES and TRULY_VOLATILE.search(clause):
+                found.append((module, where, table))
+    assert found == []
+    assert TRULY_VOLATILE.search("penalty_until = clock_timestamp() + $2")
+
+
 def test_no_volatile_function_in_do_update_set() -> None:
     found = []
     texts = [
