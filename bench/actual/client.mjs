@@ -1,0 +1,304 @@
+// A client of the real Actual sync server, built on @actual-app/crdt (its Timestamp, merkle
+// and protobuf code), following the real client's full-sync loop (loot-core
+// server/sync/index.ts `_fullSync`). Recap's benchmarks drive it over stdin/stdout, one JSON
+// object per line: {"rid", "op", ...} in, {"rid", "ok": true, ...} or {"rid", "error"} out.
+// Requests run concurrently (each sync awaits its own HTTP exchanges), so many replicas can
+// sync at once; the CRDT module's clock is global, so it is swapped in for each replica
+// around the synchronous sections that stamp or receive.
+//
+// Ops:
+//   setup {url, password}                bootstrap the server password, log in, upload a
+//                                        budget file (format 2) -> {fileId, groupId}
+//   replica {id, node?}                  a replica with its own clock, log and merkle
+//   load {id, messages}                  setup, not measured: store messages in a replica
+//                                        (log + merkle), as if it had synced them before
+//   stamp {id, edits}                    local edits stamped with Timestamp.send(), as
+//                                        sendMessages does -> {messages}
+//   local {id, messages}                 already-stamped local edits (offline at set times)
+//   sync {id}                            the full-sync loop -> {requests, sent, received,
+//                                        seconds, converged, lacked}
+//   push {messages}                      one /sync request that pulls nothing (since = the
+//                                        far future): seeding and ingest
+//   drop {id}                            forget a replica
+import readline from 'node:readline';
+
+import {
+  Timestamp,
+  merkle,
+  makeClock,
+  setClock,
+  SyncRequestSchema,
+  SyncResponseSchema,
+  MessageEnvelopeSchema,
+  MessageSchema,
+  create,
+  toBinary,
+  fromBinary,
+} from '@actual-app/crdt';
+
+let server = null; // {url, token, fileId, groupId}
+const replicas = new Map();
+
+// loot-core's serializeValue / deserializeValue (booleans are stored as integers there).
+function serializeValue(value) {
+  if (value === null || value === undefined) return '0:';
+  if (typeof value === 'boolean') return 'N:' + (value ? 1 : 0);
+  if (typeof value === 'number') return 'N:' + value;
+  if (typeof value === 'string') return 'S:' + value;
+  throw new Error('Unserializable value type: ' + JSON.stringify(value));
+}
+
+function deserializeValue(value) {
+  const type = value[0];
+  if (type === '0') return null;
+  if (type === 'N') return parseFloat(value.slice(2));
+  if (type === 'S') return value.slice(2);
+  throw new Error('Invalid type key for value: ' + value);
+}
+
+function envelope(msg) {
+  return create(MessageEnvelopeSchema, {
+    timestamp: msg.timestamp,
+    isEncrypted: false,
+    content: toBinary(
+      MessageSchema,
+      create(MessageSchema, {
+        dataset: msg.dataset,
+        row: msg.row,
+        column: msg.column,
+        value: serializeValue(msg.value),
+      }),
+    ),
+  });
+}
+
+function unwrap(env) {
+  const m = fromBinary(MessageSchema, env.content);
+  return {
+    dataset: m.dataset,
+    row: m.row,
+    column: m.column,
+    value: deserializeValue(m.value),
+    timestamp: env.timestamp,
+  };
+}
+
+function newReplica(node) {
+  const clock = makeClock(new Timestamp(0, 0, node ?? randomNode()), {});
+  return { clock, log: new Map(), lastSyncedTimestamp: null };
+}
+
+function randomNode() {
+  // makeClientId() is a uuid slice; any 16 hex characters do.
+  let s = '';
+  for (let i = 0; i < 16; i++) s += Math.floor(Math.random() * 16).toString(16);
+  return s;
+}
+
+// applyMessages: store what is new, insert only new timestamps into the merkle (XOR: a
+// duplicate would cancel itself), prune as loot-core does after every apply.
+function apply(replica, messages, receiving) {
+  setClock(replica.clock);
+  let trie = replica.clock.merkle;
+  const fresh = [];
+  for (const msg of messages) {
+    const ts = Timestamp.parse(msg.timestamp);
+    if (receiving) Timestamp.recv(ts);
+    if (replica.log.has(msg.timestamp)) continue;
+    replica.log.set(msg.timestamp, msg);
+    trie = merkle.insert(trie, ts);
+    fresh.push(msg);
+  }
+  replica.clock.merkle = merkle.prune(trie);
+  return fresh;
+}
+
+async function post(path, body, headers) {
+  const resp = await fetch(server.url + path, { method: 'POST', body, headers });
+  const raw = new Uint8Array(await resp.arrayBuffer());
+  return { status: resp.status, raw };
+}
+
+function messagesSince(replica, since) {
+  // getMessagesSince: every stored message (local or received) after `since`.
+  const out = [];
+  for (const [ts, msg] of replica.log) if (ts > since) out.push(msg);
+  out.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  return out;
+}
+
+async function exchange(since, messages) {
+  const body = toBinary(
+    SyncRequestSchema,
+    create(SyncRequestSchema, {
+      messages: messages.map(envelope),
+      fileId: server.fileId,
+      groupId: server.groupId,
+      keyId: '',
+      since,
+    }),
+  );
+  const { status, raw } = await post('/sync/sync', body, {
+    'Content-Type': 'application/actual-sync',
+    'X-ACTUAL-TOKEN': server.token,
+  });
+  if (status !== 200) {
+    const text = new TextDecoder().decode(raw.slice(0, 300));
+    const err = new Error(`HTTP ${status}: ${text}`);
+    err.status = status;
+    err.sent = body.length;
+    err.received = raw.length;
+    throw err;
+  }
+  return { sent: body.length, received: raw.length, res: fromBinary(SyncResponseSchema, raw) };
+}
+
+// _fullSync, as a loop instead of recursion: same since, same stop rules.
+async function fullSync(replica) {
+  const started = performance.now();
+  let sent = 0;
+  let received = 0;
+  let requests = 0;
+  let sinceTimestamp = null;
+  let count = 0;
+  let prevDiffTime = null;
+  const lacked = [];
+  for (;;) {
+    const since =
+      sinceTimestamp ||
+      replica.lastSyncedTimestamp ||
+      new Timestamp(Date.now() - 5 * 60 * 1000, 0, '0').toString();
+    const messages = messagesSince(replica, since);
+    let out;
+    try {
+      out = await exchange(since, messages);
+    } catch (e) {
+      return {
+        requests: requests + 1,
+        sent: sent + (e.sent ?? 0),
+        received: received + (e.received ?? 0),
+        seconds: (performance.now() - started) / 1000,
+        converged: false,
+        failure: String(e.message),
+        lacked,
+      };
+    }
+    requests += 1;
+    sent += out.sent;
+    received += out.received;
+    const incoming = out.res.messages.map(unwrap);
+    for (const msg of apply(replica, incoming, true)) lacked.push(msg);
+    const serverTrie = JSON.parse(out.res.merkle);
+    const diffTime = merkle.diff(serverTrie, replica.clock.merkle);
+    if (diffTime === null) {
+      replica.lastSyncedTimestamp = replica.clock.timestamp.toString();
+      return {
+        requests,
+        sent,
+        received,
+        seconds: (performance.now() - started) / 1000,
+        converged: true,
+        lacked,
+      };
+    }
+    if ((count >= 10 && diffTime === prevDiffTime) || count >= 100) {
+      return {
+        requests,
+        sent,
+        received,
+        seconds: (performance.now() - started) / 1000,
+        converged: false,
+        failure: 'out-of-sync',
+        lacked,
+      };
+    }
+    sinceTimestamp = new Timestamp(diffTime, 0, '0').toString();
+    count += 1;
+    prevDiffTime = diffTime;
+  }
+}
+
+async function setup({ url, password }) {
+  server = { url };
+  const json = { 'Content-Type': 'application/json' };
+  let r = await post('/account/bootstrap', JSON.stringify({ password }), json);
+  if (r.status !== 200) throw new Error('bootstrap: ' + new TextDecoder().decode(r.raw));
+  r = await post('/account/login', JSON.stringify({ loginMethod: 'password', password }), json);
+  const login = JSON.parse(new TextDecoder().decode(r.raw));
+  if (!login.data?.token) throw new Error('login: ' + JSON.stringify(login));
+  server.token = login.data.token;
+  server.fileId = crypto.randomUUID();
+  // The real client uploads the zipped budget; the server stores the bytes as they come and
+  // only needs the file to exist, in sync format 2, to accept /sync for it.
+  r = await post('/sync/upload-user-file', new Uint8Array([0x50, 0x4b, 0x05, 0x06]), {
+    'Content-Type': 'application/encrypted-file',
+    'X-ACTUAL-TOKEN': server.token,
+    'X-ACTUAL-FILE-ID': server.fileId,
+    'X-ACTUAL-NAME': 'recap-bench',
+    'X-ACTUAL-FORMAT': '2',
+  });
+  const up = JSON.parse(new TextDecoder().decode(r.raw));
+  if (up.status !== 'ok') throw new Error('upload: ' + JSON.stringify(up));
+  server.groupId = up.groupId;
+  return { fileId: server.fileId, groupId: server.groupId };
+}
+
+const ops = {
+  setup,
+  replica({ id, node }) {
+    replicas.set(id, newReplica(node));
+    return {};
+  },
+  load({ id, messages }) {
+    const replica = replicas.get(id);
+    apply(replica, messages, true);
+    // As after a completed sync of these messages.
+    replica.lastSyncedTimestamp = replica.clock.timestamp.toString();
+    return { stored: replica.log.size };
+  },
+  stamp({ id, edits }) {
+    const replica = replicas.get(id);
+    setClock(replica.clock);
+    const messages = edits.map((e) => ({ ...e, timestamp: Timestamp.send().toString() }));
+    apply(replica, messages, false);
+    return { messages };
+  },
+  local({ id, messages }) {
+    apply(replicas.get(id), messages, false);
+    return {};
+  },
+  async sync({ id }) {
+    return fullSync(replicas.get(id));
+  },
+  async push({ messages }) {
+    const started = performance.now();
+    const out = await exchange('9999-12-31T23:59:59.999Z-FFFF-FFFFFFFFFFFFFFFF', messages);
+    return {
+      sent: out.sent,
+      received: out.received,
+      seconds: (performance.now() - started) / 1000,
+    };
+  },
+  drop({ id }) {
+    replicas.delete(id);
+    return {};
+  },
+};
+
+function reply(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+lines.on('line', async (line) => {
+  if (!line) return;
+  let request;
+  try {
+    request = JSON.parse(line);
+    const result = await ops[request.op](request);
+    reply({ rid: request.rid, ok: true, ...result });
+  } catch (e) {
+    reply({ rid: request?.rid ?? null, ok: false, error: String(e?.stack ?? e) });
+  }
+});
+lines.on('close', () => process.exit(0));
