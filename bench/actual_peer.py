@@ -2,8 +2,8 @@
 
 `@actual-app/sync-server` (pinned in bench/actual/package-lock.json) runs as its own Node
 process on a free loopback port with its data in a temporary directory; the benchmark
-bootstraps its password, logs in and uploads a budget file in sync format 2, as the real
-client does before its first /sync. Replicas live in one Node process
+bootstraps its password and logs in; each workload uploads its own budget file in sync
+format 2, as the real client does before its first /sync. Replicas live in one Node process
 (bench/actual/client.mjs) built on `@actual-app/crdt`: its Timestamp, merkle and protobuf
 code, and the real client's full-sync loop (send everything since the last sync, compare
 the server's pruned merkle with `diff`, resend since the divergence, give up after 10
@@ -15,7 +15,8 @@ server does not compress). Replaces bench/reference_server.py, Recap's own model
 server, which overstated Actual's costs.
 
     async with ActualPeer() as actual:
-        await actual.replica("a")
+        budget = await actual.budget("steady")
+        await actual.replica("a", budget)
         await actual.stamp("a", [{"dataset": ..., "row": ..., "column": ..., "value": ...}])
         report = await actual.sync("a")
 """
@@ -179,8 +180,13 @@ class ActualPeer:
         return reply
 
     # -- operations ------------------------------------------------------------------------
-    async def replica(self, rid: str, node: str | None = None) -> None:
-        await self.call("replica", id=rid, node=node)
+    async def budget(self, name: str) -> str:
+        """A new budget file on the server (its own group of messages); its name."""
+        await self.call("budget", name=name)
+        return name
+
+    async def replica(self, rid: str, budget: str, node: str | None = None) -> None:
+        await self.call("replica", id=rid, budget=budget, node=node)
 
     async def load(self, rid: str, messages: list[Message]) -> None:
         """Setup, not measured: the replica holds these as if it had synced them."""
@@ -213,11 +219,12 @@ class ActualPeer:
     async def drop(self, rid: str) -> None:
         await self.call("drop", id=rid)
 
-    async def push(self, messages: list[Message]) -> float:
+    async def push(self, budget: str, messages: list[Message]) -> float:
         """Store messages on the server (one /sync per batch that pulls nothing); seconds."""
         started = time.perf_counter()
         for i in range(0, len(messages), PUSH_BATCH):
-            await self.call("push", messages=[wire(m) for m in messages[i : i + PUSH_BATCH]])
+            batch = [wire(m) for m in messages[i : i + PUSH_BATCH]]
+            await self.call("push", budget=budget, messages=batch)
         return time.perf_counter() - started
 
     def cpu_seconds(self) -> float:

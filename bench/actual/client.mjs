@@ -7,9 +7,11 @@
 // around the synchronous sections that stamp or receive.
 //
 // Ops:
-//   setup {url, password}                bootstrap the server password, log in, upload a
-//                                        budget file (format 2) -> {fileId, groupId}
-//   replica {id, node?}                  a replica with its own clock, log and merkle
+//   setup {url, password}                bootstrap the server password and log in
+//   budget {name}                        upload a budget file (sync format 2), as the real
+//                                        client does before its first /sync -> {fileId, groupId}
+//   replica {id, budget, node?}          a replica of that budget with its own clock, log
+//                                        and merkle
 //   load {id, messages}                  setup, not measured: store messages in a replica
 //                                        (log + merkle), as if it had synced them before
 //   stamp {id, edits}                    local edits stamped with Timestamp.send(), as
@@ -17,7 +19,7 @@
 //   local {id, messages}                 already-stamped local edits (offline at set times)
 //   sync {id}                            the full-sync loop -> {requests, sent, received,
 //                                        seconds, converged, lacked}
-//   push {messages}                      one /sync request that pulls nothing (since = the
+//   push {budget, messages}              one /sync request that pulls nothing (since = the
 //                                        far future): seeding and ingest
 //   drop {id}                            forget a replica
 import readline from 'node:readline';
@@ -36,7 +38,8 @@ import {
   fromBinary,
 } from '@actual-app/crdt';
 
-let server = null; // {url, token, fileId, groupId}
+let server = null; // {url, token}
+const budgets = new Map(); // name -> {fileId, groupId}
 const replicas = new Map();
 
 // loot-core's serializeValue / deserializeValue (booleans are stored as integers there).
@@ -83,9 +86,9 @@ function unwrap(env) {
   };
 }
 
-function newReplica(node) {
+function newReplica(budget, node) {
   const clock = makeClock(new Timestamp(0, 0, node ?? randomNode()), {});
-  return { clock, log: new Map(), lastSyncedTimestamp: null };
+  return { budget: budgets.get(budget), clock, log: new Map(), lastSyncedTimestamp: null };
 }
 
 function randomNode() {
@@ -127,13 +130,13 @@ function messagesSince(replica, since) {
   return out;
 }
 
-async function exchange(since, messages) {
+async function exchange(budget, since, messages) {
   const body = toBinary(
     SyncRequestSchema,
     create(SyncRequestSchema, {
       messages: messages.map(envelope),
-      fileId: server.fileId,
-      groupId: server.groupId,
+      fileId: budget.fileId,
+      groupId: budget.groupId,
       keyId: '',
       since,
     }),
@@ -171,7 +174,7 @@ async function fullSync(replica) {
     const messages = messagesSince(replica, since);
     let out;
     try {
-      out = await exchange(since, messages);
+      out = await exchange(replica.budget, since, messages);
     } catch (e) {
       return {
         requests: requests + 1,
@@ -227,26 +230,32 @@ async function setup({ url, password }) {
   const login = JSON.parse(new TextDecoder().decode(r.raw));
   if (!login.data?.token) throw new Error('login: ' + JSON.stringify(login));
   server.token = login.data.token;
-  server.fileId = crypto.randomUUID();
+  return {};
+}
+
+async function budget({ name }) {
+  const fileId = crypto.randomUUID();
   // The real client uploads the zipped budget; the server stores the bytes as they come and
   // only needs the file to exist, in sync format 2, to accept /sync for it.
-  r = await post('/sync/upload-user-file', new Uint8Array([0x50, 0x4b, 0x05, 0x06]), {
+  const r = await post('/sync/upload-user-file', new Uint8Array([0x50, 0x4b, 0x05, 0x06]), {
     'Content-Type': 'application/encrypted-file',
     'X-ACTUAL-TOKEN': server.token,
-    'X-ACTUAL-FILE-ID': server.fileId,
-    'X-ACTUAL-NAME': 'recap-bench',
+    'X-ACTUAL-FILE-ID': fileId,
+    'X-ACTUAL-NAME': encodeURIComponent(name),
     'X-ACTUAL-FORMAT': '2',
   });
   const up = JSON.parse(new TextDecoder().decode(r.raw));
   if (up.status !== 'ok') throw new Error('upload: ' + JSON.stringify(up));
-  server.groupId = up.groupId;
-  return { fileId: server.fileId, groupId: server.groupId };
+  budgets.set(name, { fileId, groupId: up.groupId });
+  return { fileId, groupId: up.groupId };
 }
 
 const ops = {
   setup,
-  replica({ id, node }) {
-    replicas.set(id, newReplica(node));
+  budget,
+  replica({ id, budget, node }) {
+    if (!budgets.has(budget)) throw new Error('no budget ' + budget);
+    replicas.set(id, newReplica(budget, node));
     return {};
   },
   load({ id, messages }) {
@@ -270,9 +279,10 @@ const ops = {
   async sync({ id }) {
     return fullSync(replicas.get(id));
   },
-  async push({ messages }) {
+  async push({ budget, messages }) {
     const started = performance.now();
-    const out = await exchange('9999-12-31T23:59:59.999Z-FFFF-FFFFFFFFFFFFFFFF', messages);
+    const future = '9999-12-31T23:59:59.999Z-FFFF-FFFFFFFFFFFFFFFF';
+    const out = await exchange(budgets.get(budget), future, messages);
     return {
       sent: out.sent,
       received: out.received,
