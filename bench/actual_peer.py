@@ -228,7 +228,12 @@ class ActualPeer:
         return time.perf_counter() - started
 
     def cpu_seconds(self) -> float:
+        """The server process's CPU."""
         return process_cpu_seconds(self._server.pid) if self._server is not None else 0.0
+
+    def client_cpu_seconds(self) -> float:
+        """The Node client process's CPU (all the replicas)."""
+        return process_cpu_seconds(self._client.pid) if self._client is not None else 0.0
 
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:

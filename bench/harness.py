@@ -1,6 +1,7 @@
 """Benchmark infrastructure: a fresh database (DATABASE_URL's server, or an embedded
-PostgreSQL), Recap's server and the reference-design server as real processes on loopback,
-tenants, and fast direct seeding through the product's own apply path."""
+PostgreSQL), Recap's server as a real process on loopback, tenants, and fast direct seeding
+through the product's own apply path. (The peer, the real Actual server, is
+bench/actual_peer.py.)"""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ class Process:
 
 
 class Harness:
-    """`async with Harness() as h:` a migrated database, both servers, helpers.
+    """`async with Harness() as h:` a migrated database, Recap's server, helpers.
     `Harness(servers=False)`: the database only (a benchmark that runs its own server)."""
 
     def __init__(self, servers: bool = True) -> None:
@@ -118,7 +119,6 @@ class Harness:
         self.db_url = ""
         self.db_name = f"recap_bench_{secrets.token_hex(4)}"
         self.server: Process | None = None
-        self.reference: Process | None = None
         self.conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Harness:
@@ -155,19 +155,13 @@ class Harness:
         }
         port = free_port()
         self.server = Process(["-m", "sync_server", "run", "--port", str(port)], env, port)
-        ref_port = free_port()
-        self.reference = Process(
-            ["-m", "bench.reference_server", "--port", str(ref_port)], env, ref_port
-        )
         await self.server.wait_ready("/healthz")
-        await self.reference.wait_ready("/ref/sync")
 
     async def __aexit__(self, *exc: object) -> None:
         if self.conn is not None:
             await self.conn.close()
-        for proc in (self.server, self.reference):
-            if proc is not None:
-                proc.stop()
+        if self.server is not None:
+            self.server.stop()
         conn = await asyncpg.connect(self.admin_url)
         await conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         await conn.close()

@@ -1,5 +1,6 @@
 """The sync workloads of issue 6, through the real server over HTTP on loopback, with the
-reference design (bench/reference_server.py) on the same data where it applies."""
+real Actual Budget sync server and a client on @actual-app/crdt (bench/actual_peer.py) on
+the same messages, in the same run, where it applies (the reference column)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import orjson
@@ -20,6 +20,7 @@ from crdt.reconcile import frontier
 from crdt.timestamp import Timestamp, millis_of
 from recap_client import ClientReplica, SyncClient
 
+from .actual_peer import ActualPeer, ActualReport
 from .harness import Harness, percentile
 from .history import history
 from .many_reps import many_reps
@@ -37,18 +38,24 @@ def message_bytes(messages: list[Message]) -> int:
     return len(orjson.dumps([m.to_json() for m in messages]))
 
 
-def replica_from(messages: list[Message], node: str | None = None) -> ClientReplica:
-    """A replica holding exactly these messages (setup, not measured: log and trie only)."""
+def replica_from(
+    messages: list[Message], node: str | None = None, pulled_through: int = 0
+) -> ClientReplica:
+    """A replica holding exactly these messages (setup, not measured: log and trie only),
+    which has pulled everything up to the server sequence `pulled_through` (as a replica
+    that last synced when the newest of them was stored; 0 would pull the whole history
+    again)."""
     replica = ClientReplica(node)
+    replica.pulled_through = pulled_through
     for m in messages:
         replica.log[m.timestamp] = m
         replica.trie.insert(m.timestamp, millis_of(m.timestamp))
     return replica
 
 
-# -- the reference design's client ---------------------------------------------------------
 def pruned_json(flat: FlatTrie, n: int = 2) -> merkle.Trie:
-    """`prune(trie, n)` of a flat trie without building the whole nested trie first."""
+    """`prune(trie, n)` of a flat trie without building the whole nested trie first: the
+    trie Actual's server ships in every /sync response."""
 
     def build(path: str) -> merkle.Trie:
         node: merkle.Trie = {"hash": flat.hash(path)}
@@ -60,59 +67,6 @@ def pruned_json(flat: FlatTrie, n: int = 2) -> merkle.Trie:
         return node
 
     return build("")
-
-
-def shaped_json(flat: FlatTrie, shape: merkle.Trie, path: str = "") -> merkle.Trie:
-    """The client's trie as far as `merkle.diff` against `shape` can look: enough to give
-    the reference's diff its exact answer without serializing a million-node trie."""
-    node: merkle.Trie = {"hash": flat.hash(path)}
-    for k in merkle.CHILD_KEYS:
-        if path + k in flat.nodes:
-            node[k] = (
-                shaped_json(flat, shape[k], path + k)
-                if k in shape
-                else {"hash": flat.hash(path + k)}
-            )
-    return node
-
-
-async def reference_sync(
-    session: aiohttp.ClientSession,
-    url: str,
-    token: str,
-    replica: ClientReplica,
-    outbox: list[Message],
-) -> dict[str, Any]:
-    """Actual's loop: send pending messages and the pruned trie, take everything since the
-    earliest divergence, repeat until the tries agree (it gives up after 10 passes)."""
-    started = time.perf_counter()
-    sent = received = requests = 0
-    pushed = outbox
-    converged = False
-    for _ in range(10):
-        body = orjson.dumps(
-            {"messages": [m.to_json() for m in pushed], "merkle": pruned_json(replica.trie)}
-        )
-        async with session.post(
-            url + "/ref/sync", data=body, headers={"Authorization": f"Bearer {token}"}
-        ) as resp:
-            raw = await resp.read()
-            assert resp.status == 200, raw[:300]
-        requests += 1
-        sent += len(body)
-        received += len(raw)
-        data = orjson.loads(raw)
-        replica.receive_remote(data["messages"])
-        pushed = []
-        if merkle.diff(shaped_json(replica.trie, data["merkle"]), data["merkle"]) is None:
-            converged = True
-            break
-    return {
-        "requests": requests,
-        "bytes": sent + received,
-        "seconds": time.perf_counter() - started,
-        "converged": converged,
-    }
 
 
 # -- workloads -----------------------------------------------------------------------------
@@ -189,7 +143,10 @@ async def ingest(h: Harness, quick: bool) -> list[Row]:
     return rows
 
 
-async def big_tenant(h: Harness, size: int) -> tuple[str, dict[str, str], list[Message]]:
+async def big_tenant(
+    h: Harness, size: int, actual: ActualPeer | None = None
+) -> tuple[str, dict[str, str], list[Message]]:
+    """The big tenant, and (given the peer) the same messages in Actual's budget "big"."""
     end = now_ms() - 4 * DAY  # before the 3-day offline window of the catch-up workload
     start = end - 3 * 365 * DAY
     messages = list(history(size, start, end, seed=11))
@@ -198,6 +155,15 @@ async def big_tenant(h: Harness, size: int) -> tuple[str, dict[str, str], list[M
     print(
         f"  seeded {len(messages):,} messages in {seconds:.1f} s "
         f"({len(messages) / seconds:,.0f} msg/s through the apply path)",
+        flush=True,
+    )
+    if actual is None:
+        return tenant, tokens, messages
+    await actual.budget("big")
+    seconds = await actual.push("big", messages)
+    print(
+        f"  and into Actual's server in {seconds:.1f} s "
+        f"({len(messages) / seconds:,.0f} msg/s through /sync, 50k per request)",
         flush=True,
     )
     return tenant, tokens, messages
@@ -221,7 +187,8 @@ async def bootstrap(h: Harness, tokens: dict[str, str], messages: list[Message])
             r1.seconds,
             r2.seconds,
             "s",
-            note=f"snapshot vs full-history replay (reference column); {rows_count:,} flows",
+            note=f"snapshot vs Recap's own full-history replay (reference column; Actual's "
+            f"bootstrap, a budget-file download, is not measured); {rows_count:,} flows",
         ),
         Row(
             "3 bootstrap",
@@ -234,10 +201,19 @@ async def bootstrap(h: Harness, tokens: dict[str, str], messages: list[Message])
     ]
 
 
+def _gave_up(ref: ActualReport) -> str:
+    return "" if ref.converged else f"Actual's client failed: {ref.failure}"
+
+
 async def catch_up(
-    h: Harness, tenant: str, tokens: dict[str, str], messages: list[Message], quick: bool
+    h: Harness,
+    actual: ActualPeer,
+    tenant: str,
+    tokens: dict[str, str],
+    messages: list[Message],
+    quick: bool,
 ) -> list[Row]:
-    assert h.server is not None and h.reference is not None
+    assert h.server is not None
     others_n, local_n = (3000, 300) if quick else (30_000, 300)
     base = list(messages)
     offline_at = now_ms() - 3 * DAY
@@ -250,10 +226,15 @@ async def catch_up(
             nodes=[f"{i:016x}" for i in range(0xB1, 0xB9)],
         )
     )
+    assert h.conn is not None
+    synced_through = await h.conn.fetchval(
+        "SELECT max(seq) FROM messages WHERE tenant_id = $1", tenant
+    )
     await h.seed(tenant, others)
+    await actual.push("big", others)
 
     def offline_rep(node: str) -> tuple[ClientReplica, list[Message]]:
-        replica = replica_from(base, node)
+        replica = replica_from(base, node, synced_through)
         rng = random.Random(node)
         edits = []
         flows = [m.row for m in base[-5000:] if m.dataset == "pre_order_flows"]
@@ -271,18 +252,26 @@ async def catch_up(
         client = SyncClient(h.server.url, ours_replica, session, tokens["c"])
         report = await client.sync()
         ours_bytes = report.bytes_sent + report.bytes_received
-        ref_replica, ref_edits = offline_rep("00000000000c0002")
-        ref = await reference_sync(session, h.reference.url, tokens["d"], ref_replica, ref_edits)
-        ref_min = message_bytes(others) + 2 * message_bytes(ref_edits)
+        idle = await client.sync()
+        # Actual: a replica that last synced when the base history ended, with the same
+        # edits made offline (same times, same values; its own node).
+        _, ref_edits = offline_rep("00000000000c0002")
+        await actual.replica("catch-up", "big", "00000000000c0002")
+        await actual.load("catch-up", base)
+        await actual.local("catch-up", ref_edits)
+        ref = await actual.sync("catch-up")
+        ref_idle = await actual.sync("catch-up")
+        await actual.drop("catch-up")
+        ref_min = message_bytes(others) + message_bytes(ref_edits)
     label = f"{local_n} local edits, {others_n // 1000}k others' msgs over 3 days"
     rows.append(
         Row(
             "4 catch-up",
             f"round trips ({label})",
             report.requests,
-            ref["requests"],
+            ref.requests,
             "requests",
-            note="" if ref["converged"] else "reference gave up",
+            note=_gave_up(ref) or "reference column: the real Actual server and client",
         )
     )
     rows.append(
@@ -290,22 +279,36 @@ async def catch_up(
             "4 catch-up",
             "bytes / minimum bytes",
             ours_bytes / minimum,
-            ref["bytes"] / ref_min,
+            ref.bytes / ref_min,
             "x",
-            note=f"ours {ours_bytes:,} B, minimum {minimum:,} B; reference {ref['bytes']:,} B",
+            note=f"ours {ours_bytes:,} B, minimum {minimum:,} B; Actual {ref.bytes:,} B "
+            f"(protobuf), its minimum {ref_min:,} B (the same messages as JSON)",
         )
     )
-    rows.append(Row("4 catch-up", "seconds", report.seconds, ref["seconds"], "s"))
+    rows.append(Row("4 catch-up", "seconds", report.seconds, ref.seconds, "s"))
+    n = f"{len(base) / 1e6:.1f}M" if len(base) >= 10**6 else f"{len(base) // 1000}k"
+    rows.append(
+        Row(
+            "6 per-sync overhead",
+            f"bytes of a sync with nothing new ({n} msgs)",
+            idle.bytes_sent + idle.bytes_received,
+            ref_idle.bytes,
+            "bytes",
+            note=f"ours {idle.requests} request(s), Actual {ref_idle.requests}: "
+            "Actual's server answers with its pruned merkle every time",
+        )
+    )
     return rows
 
 
-async def repair(h: Harness, tenant: str, tokens: dict[str, str]) -> list[Row]:
-    assert h.server is not None and h.reference is not None and h.conn is not None
+async def repair(h: Harness, actual: ActualPeer, tenant: str, tokens: dict[str, str]) -> list[Row]:
+    assert h.server is not None and h.conn is not None
     records = await h.conn.fetch(
-        "SELECT timestamp, dataset, row_id, col, value FROM messages WHERE tenant_id = $1 "
+        "SELECT timestamp, dataset, row_id, col, value, seq FROM messages WHERE tenant_id = $1 "
         "ORDER BY timestamp",
         tenant,
     )
+    head = max(r["seq"] for r in records)
     stored = [
         Message(r["dataset"], r["row_id"], r["col"], r["value"], r["timestamp"]) for r in records
     ]
@@ -318,20 +321,26 @@ async def repair(h: Harness, tenant: str, tokens: dict[str, str]) -> list[Row]:
     rows = []
     async with aiohttp.ClientSession() as session:
         ours = SyncClient(
-            h.server.url, replica_from(rest, "00000000000d0001"), session, tokens["a"]
+            h.server.url, replica_from(rest, "00000000000d0001", head), session, tokens["a"]
         )
         report = await ours.sync()
         assert victim.timestamp in ours.replica.log
-        ref_replica = replica_from(rest, "00000000000d0002")
-        ref = await reference_sync(session, h.reference.url, tokens["b"], ref_replica, [])
+    # Actual: a replica that holds everything its server holds but that one message (the
+    # server's budget "big" holds the same messages as the tenant).
+    await actual.replica("repair", "big", "00000000000d0002")
+    await actual.load("repair", rest)
+    ref = await actual.sync("repair")
+    await actual.drop("repair")
+    assert not ref.converged or any(m.timestamp == victim.timestamp for m in ref.lacked)
     n = f"{len(stored) / 1e6:.1f}M" if len(stored) >= 10**6 else f"{len(stored) // 1000}k"
     rows.append(
         Row(
             "5 repair",
             f"bytes to find+fix 1 msg from a month ago ({n} msgs)",
             report.bytes_sent + report.bytes_received,
-            ref["bytes"],
+            ref.bytes,
             "bytes",
+            note="reference column: the real Actual server and client",
         )
     )
     rows.append(
@@ -339,11 +348,12 @@ async def repair(h: Harness, tenant: str, tokens: dict[str, str]) -> list[Row]:
             "5 repair",
             "round trips",
             report.requests,
-            ref["requests"],
+            ref.requests,
             "requests",
-            note="" if ref["converged"] else "reference gave up after 10",
+            note=_gave_up(ref),
         )
     )
+    rows.append(Row("5 repair", "seconds", report.seconds, ref.seconds, "s"))
     rows.append(Row("5 repair", "summary nodes sent (all rounds)", report.summary_nodes, None))
     return rows
 
@@ -366,7 +376,8 @@ def summary_overhead(sizes: list[int]) -> list[Row]:
                 ours,
                 ref,
                 "bytes",
-                note="frontier summary vs the reference's pruned trie",
+                note="frontier summary vs Actual's pruned trie (computed with Recap's port "
+                "of its prune; measured on the wire in '6 per-sync overhead')",
             )
         )
     return rows
@@ -441,21 +452,21 @@ def run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
 async def _run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
     size = 50_000 if quick else 1_000_000
     rows: list[Row] = []
-    async with Harness() as h:
+    async with Harness() as h, ActualPeer() as actual:
         print("workload 1: ingest", flush=True)
         rows += await ingest(h, quick)
         print("workload 2: many reps", flush=True)
-        rows += await many_reps(h, quick)
+        rows += await many_reps(h, quick, actual)
         print(f"seeding a tenant with {size:,} messages", flush=True)
-        tenant, tokens, messages = await big_tenant(h, size)
+        tenant, tokens, messages = await big_tenant(h, size, actual)
         print("workload 3: bootstrap", flush=True)
         rows += await bootstrap(h, tokens, messages)
         if after_bootstrap is not None:
             rows += await after_bootstrap(h, tenant, quick)
         print("workload 5: repair", flush=True)
-        rows += await repair(h, tenant, tokens)
+        rows += await repair(h, actual, tenant, tokens)
         print("workload 4: catch-up", flush=True)
-        rows += await catch_up(h, tenant, tokens, messages, quick)
+        rows += await catch_up(h, actual, tenant, tokens, messages, quick)
         print("workload 7: dashboard", flush=True)
         rows += await dashboard(h, tokens, quick)
     print("workload 6: summary overhead", flush=True)

@@ -13,7 +13,8 @@
 //   replica {id, budget, node?}          a replica of that budget with its own clock, log
 //                                        and merkle
 //   load {id, messages}                  setup, not measured: store messages in a replica
-//                                        (log + merkle), as if it had synced them before
+//                                        (log + merkle), as if it had synced them when the
+//                                        newest was made
 //   stamp {id, edits}                    local edits stamped with Timestamp.send(), as
 //                                        sendMessages does -> {messages}
 //   local {id, messages}                 already-stamped local edits (offline at set times)
@@ -259,9 +260,16 @@ const ops = {
     return {};
   },
   load({ id, messages }) {
+    // As after a completed sync when the newest of these messages was made: the clock and
+    // lastSyncedTimestamp stand there (recv would move them to the present, and the
+    // replica would then ask for nothing it missed while offline).
     const replica = replicas.get(id);
-    apply(replica, messages, true);
-    // As after a completed sync of these messages.
+    apply(replica, messages, false);
+    let newest = replica.lastSyncedTimestamp ?? '';
+    for (const m of messages) if (m.timestamp > newest) newest = m.timestamp;
+    const ts = Timestamp.parse(newest);
+    replica.clock.timestamp.setMillis(ts.millis());
+    replica.clock.timestamp.setCounter(ts.counter());
     replica.lastSyncedTimestamp = replica.clock.timestamp.toString();
     return { stored: replica.log.size };
   },
