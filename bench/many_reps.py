@@ -13,6 +13,7 @@ merges them per rate.
 from __future__ import annotations
 
 import asyncio
+import collections
 import multiprocessing
 import random
 import time
@@ -162,6 +163,7 @@ async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, f
     rng = random.Random(5)
     out: dict[int, dict[str, float]] = {}
     busy: set[int] = set()
+    reasons: collections.Counter[str] = collections.Counter()
     for rate in _rates(quick):
         latencies: list[float] = []
         tally = {"errors": 0, "skipped": 0, "bytes": 0}
@@ -183,8 +185,10 @@ async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, f
                     tally["bytes"] += report.bytes
                 else:
                     tally["errors"] += 1
-            except Exception:
+                    reasons[str(report.failure)[:200]] += 1
+            except Exception as e:
                 tally["errors"] += 1
+                reasons[f"{type(e).__name__}: {e}"[:200]] += 1
             finally:
                 busy.discard(i)
 
@@ -219,9 +223,11 @@ async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, f
             f"  Actual many reps: target {rate}/s achieved {stats['achieved']:.0f}/s "
             f"p50 {stats['p50']:.1f} ms p99 {stats['p99']:.1f} ms errors {tally['errors']} "
             f"skipped {tally['skipped']}; {stats['bytes']:,.0f} B per sync; server CPU "
-            f"{stats['server_cpu']:.0f}%, client CPU {stats['client_cpu']:.0f}%",
+            f"{stats['server_cpu']:.0f}%, client CPU {stats['client_cpu']:.0f}%"
+            + (f"; failures: {reasons.most_common(3)}" if reasons else ""),
             flush=True,
         )
+        reasons.clear()
         if not _passes(rate, stats):
             break
     return out
