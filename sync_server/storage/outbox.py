@@ -44,33 +44,60 @@ async def notify_events(conn: Conn, notices: list[dict[str, Any]]) -> None:
     )
 
 
+async def due_tenants(conn: Conn, limit: int, skip_tenants: list[str]) -> list[str]:
+    """Tenants with an event due now (but `skip_tenants`), the oldest event's first: a
+    plain read across tenants, with no lock (the claims that follow lock per tenant)."""
+    records = await conn.fetch(
+        """SELECT tenant_id::text AS tenant_id FROM outbox
+           WHERE published_at IS NULL AND next_attempt_at <= now()
+             AND tenant_id <> ALL($2::uuid[])
+           GROUP BY tenant_id ORDER BY min(id) LIMIT $1""",
+        limit,
+        skip_tenants,
+    )
+    return [r["tenant_id"] for r in records]
+
+
+async def claim_tenant(
+    conn: Conn, tenant_id: str, limit: int, lease_s: int
+) -> list[asyncpg.Record]:
+    """Claim up to `limit` of a tenant's due, unpublished events: their next attempt moves
+    `lease_s` ahead, so no other process takes them meanwhile, and a process killed
+    mid-publish leaves them due again when the lease ends. An event waits while an earlier
+    one of its tenant is not due (leased by a process delivering it, or backing off after a
+    failure), so a tenant's events go out in order whichever process holds them."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3)
+           WHERE tenant_id = $1 AND id IN (
+               SELECT id FROM outbox o
+               WHERE o.tenant_id = $1 AND published_at IS NULL AND next_attempt_at <= now()
+                 AND NOT EXISTS (
+                     SELECT 1 FROM outbox e
+                     WHERE e.tenant_id = $1 AND e.id < o.id
+                       AND e.published_at IS NULL AND e.next_attempt_at > now())
+               ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
+               AS aggregate_id, payload, attempts, created_at""",
+        tenant_id,
+        limit,
+        lease_s,
+    )
+    return records
+
+
 async def claim_due(
     conn: Conn, limit: int, lease_s: int, skip_tenants: list[str] | None = None
 ) -> list[asyncpg.Record]:
-    """Claim up to `limit` due, unpublished events (none of `skip_tenants`, whose earlier
-    events this process is still delivering): their next attempt moves `lease_s` ahead, so
-    no other process takes them meanwhile, and a process killed mid-publish leaves them due
-    again when the lease ends. An event waits while an earlier one of its tenant is not due
-    (leased by a process delivering it, or backing off after a failure), so a tenant's
-    events go out in order whichever process holds them."""
-    records: list[asyncpg.Record] = await conn.fetch(
-        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)
-           WHERE (tenant_id, id) IN (
-               SELECT tenant_id, id FROM outbox o
-               WHERE published_at IS NULL AND next_attempt_at <= now()
-                 AND tenant_id <> ALL($3::uuid[])
-                 AND NOT EXISTS (
-                     SELECT 1 FROM outbox e
-                     WHERE e.tenant_id = o.tenant_id AND e.id < o.id
-                       AND e.published_at IS NULL AND e.next_attempt_at > now())
-               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
-               AS aggregate_id, payload, attempts, created_at""",
-        limit,
-        lease_s,
-        skip_tenants or [],
-    )
-    return records
+    """Claim up to `limit` due events, tenant by tenant, oldest due first (none of
+    `skip_tenants`, whose earlier events this process is still delivering). Each claim
+    locks rows of one tenant only: a distributed PostgreSQL routes it to the tenant's
+    worker (it refuses FOR UPDATE SKIP LOCKED across shards)."""
+    claimed: list[asyncpg.Record] = []
+    for tenant in await due_tenants(conn, limit, skip_tenants or []):
+        if len(claimed) >= limit:
+            break
+        claimed += await claim_tenant(conn, tenant, limit - len(claimed), lease_s)
+    return claimed
 
 
 async def postpone(conn: Conn, tenant_id: str, event_ids: list[int], seconds: float) -> None:

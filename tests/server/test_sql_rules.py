@@ -38,8 +38,8 @@ GLOBAL_TABLES = {
 }
 #: Statements that deliberately span tenants: (module, function or constant) -> why.
 CROSS_TENANT = {
-    ("outbox", "claim_due"): "the relay claims due events of every tenant (to become per "
-    "tenant under Citus, which refuses FOR UPDATE SKIP LOCKED on a distributed table)",
+    ("outbox", "due_tenants"): "the relay finds the tenants with due events (a plain read; "
+    "it then claims tenant by tenant)",
     ("retention", "PRUNES"): "the retention job sweeps aged rows of every tenant in batches",
     ("users", "reserve_server_node"): "a node id is checked against every tenant's devices",
     ("connectors", "due_tenants"): "the scheduler finds every tenant whose import is due",
