@@ -19,6 +19,7 @@ from .errors import (
     Forbidden,
     Invalid,
     NotFound,
+    PreconditionRequired,
     RateLimited,
     TimedOut,
     Unauthorized,
@@ -121,6 +122,24 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         raise Invalid(describe(exc)) from None
+
+
+def idempotency_key(request: web.Request) -> str:
+    """An idempotent create's key: required (428), at most 200 printable ASCII characters
+    (422; the OpenAPI pattern says the same)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        raise PreconditionRequired("an Idempotency-Key header is required")
+    if len(key) > 200 or not key.isascii() or not key.isprintable():
+        raise Invalid("Idempotency-Key must be at most 200 printable ASCII characters")
+    return key
+
+
+def created(document: object, replayed: bool, etag: str) -> web.Response:
+    """An idempotent create's answer: 201, or 200 with `Idempotent-Replayed` on a replay."""
+    if replayed:
+        return json_response(document, 200, ETag=etag, **{"Idempotent-Replayed": "true"})
+    return json_response(document, 201, ETag=etag)
 
 
 def path_uuid(request: web.Request, name: str = "id") -> str:

@@ -15,8 +15,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..errors import Invalid, PreconditionRequired
-from ..httpio import caller, json_response, parse_body, parse_query, path_uuid
+from ..httpio import (
+    caller,
+    created,
+    idempotency_key,
+    json_response,
+    parse_body,
+    parse_query,
+    path_uuid,
+)
 from ..keys import RECORDS
 from ..models import Cents, Priority
 from ..operations import Header, operation
@@ -106,18 +113,10 @@ def _orders(request: web.Request) -> Orders:
     response_headers={"ETag": "The order's version", "Idempotent-Replayed": "`true` on a replay"},
 )
 async def create_order(request: web.Request) -> web.Response:
-    who = caller(request)
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        raise PreconditionRequired("an Idempotency-Key header is required")
-    if len(key) > 200 or not key.isascii() or not key.isprintable():
-        raise Invalid("Idempotency-Key must be at most 200 printable ASCII characters")
+    key = idempotency_key(request)
     body = await parse_body(request, OrderCreateIn)
-    order, replayed = await _orders(request).create(who, key, body.tenant_id)
-    tag = etag(order["version"])
-    if replayed:
-        return json_response(order, 200, ETag=tag, **{"Idempotent-Replayed": "true"})
-    return json_response(order, 201, ETag=tag)
+    order, replayed = await _orders(request).create(caller(request), key, body.tenant_id)
+    return created(order, replayed, etag(order["version"]))
 
 
 @operation(

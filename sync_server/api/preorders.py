@@ -14,8 +14,16 @@ from aiohttp import web
 
 from crdt.message import Scalar
 
-from ..errors import BadRequest, Invalid, PreconditionRequired
-from ..httpio import caller, json_response, parse_body, parse_query, path_uuid
+from ..errors import BadRequest, Invalid
+from ..httpio import (
+    caller,
+    created,
+    idempotency_key,
+    json_response,
+    parse_body,
+    parse_query,
+    path_uuid,
+)
 from ..keys import PAGE_CACHE, POOL, RECORDS
 from ..models import (
     FlowIn,
@@ -246,17 +254,10 @@ async def export_preorders(request: web.Request) -> web.Response:
     response_headers={"ETag": "The record's version", "Idempotent-Replayed": "`true` on a replay"},
 )
 async def create_preorder(request: web.Request) -> web.Response:
-    who = caller(request)
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        raise PreconditionRequired("an Idempotency-Key header is required")
-    if len(key) > 200 or not key.isascii() or not key.isprintable():
-        raise Invalid("Idempotency-Key must be at most 200 printable ASCII characters")
+    key = idempotency_key(request)
     body = await parse_body(request, PreOrderIn)
-    order, replayed = await request.app[RECORDS].create_preorder(who, key, body)
-    if replayed:
-        return json_response(order, 200, ETag=order["etag"], **{"Idempotent-Replayed": "true"})
-    return json_response(order, 201, ETag=order["etag"])
+    order, replayed = await request.app[RECORDS].create_preorder(caller(request), key, body)
+    return created(order, replayed, order["etag"])
 
 
 @operation(
