@@ -29,11 +29,11 @@ from crdt.merge import Register
 
 from ..auth import Principal
 from ..clock import Edit
-from ..errors import Conflict, Forbidden, InvalidTransition, NotFound
+from ..errors import Forbidden, InvalidTransition, NotFound
 from ..events import Event
 from ..storage import idempotency, outbox, records, users
 from ..storage.common import Conn, lock_tenant
-from .records import Records, _order_registers, page_documents, read
+from .records import Records, _order_registers, page_documents, read, replay
 from .versions import check_if_match
 
 #: How long a create's Idempotency-Key is remembered: the document's "for 1 hour".
@@ -103,15 +103,11 @@ class Orders(Records):
             if tenant_given != slug:
                 raise Forbidden(f"tenantId must be your tenant's ({slug!r})")
             await lock_tenant(conn, tenant)
-            prior = await idempotency.find(conn, tenant, key, IDEMPOTENCY_TTL)
+            prior = await replay(conn, tenant, key, digest, IDEMPOTENCY_TTL)
             if prior is not None:
-                if prior["request_hash"] != digest:
-                    raise Conflict("this Idempotency-Key was used with a different request body")
-                return prior["response"], True
+                return prior, True
             order_id = str(uuid_utils.uuid7())
-            created = datetime.datetime.fromtimestamp(
-                self.clock.now_ms() / 1000, datetime.UTC
-            ).strftime("%Y-%m-%dT%H:%M:%SZ")
+            created = self.created_at()
             edits: list[Edit] = [
                 ("pre_orders", order_id, "status", "pending"),
                 ("pre_orders", order_id, "priority", "medium"),

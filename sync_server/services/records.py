@@ -171,6 +171,20 @@ def _settle_total(document: dict[str, Any]) -> None:
     document["total_cents"] = order_total(document["total_cents"], document["flows"])
 
 
+async def replay(
+    conn: Conn, tenant: str, key: str, digest: str, ttl: datetime.timedelta
+) -> Any | None:
+    """The stored answer of an earlier create with this Idempotency-Key and request (None
+    if there is none within `ttl`); the same key with another request is 409 `conflict`.
+    Under the tenant lock, so concurrent duplicates serialize."""
+    prior = await idempotency.find(conn, tenant, key, ttl)
+    if prior is None:
+        return None
+    if prior["request_hash"] != digest:
+        raise Conflict("this Idempotency-Key was used with a different request body")
+    return prior["response"]
+
+
 async def _require_live(conn: Conn, tenant: str, dataset: str, ids: list[str], what: str) -> None:
     if not ids:
         return
@@ -258,6 +272,11 @@ class Records:
             batch = self.clock.stamp(current, edits)
             await apply_messages(conn, who.tenant_id, who.user_id, batch)
 
+    def created_at(self) -> str:
+        """A record's creation time, now by the server's clock, to the second (UTC)."""
+        now = datetime.datetime.fromtimestamp(self.clock.now_ms() / 1000, datetime.UTC)
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
     # -- pre-orders ----------------------------------------------------------------------
     async def create_preorder(
         self, who: Principal, key: str, body: PreOrderIn
@@ -271,19 +290,15 @@ class Records:
         ).hexdigest()
         async with self.pool.acquire() as conn, conn.transaction():
             await lock_tenant(conn, tenant)
-            prior = await idempotency.find(conn, tenant, key, IDEMPOTENCY_TTL)
+            prior = await replay(conn, tenant, key, digest, IDEMPOTENCY_TTL)
             if prior is not None:
-                if prior["request_hash"] != digest:
-                    raise Conflict("this Idempotency-Key was used with a different request body")
-                return prior["response"], True
+                return prior, True
             await _require_live(conn, tenant, "partners", [str(body.partner_id)], "partner")
             await _require_live(
                 conn, tenant, "products", sorted({str(f.product_id) for f in body.flows}), "product"
             )
             order_id = str(uuid_utils.uuid7())
-            created = datetime.datetime.fromtimestamp(
-                self.clock.now_ms() / 1000, datetime.UTC
-            ).strftime("%Y-%m-%dT%H:%M:%SZ")
+            created = self.created_at()
             edits: list[Edit] = [
                 ("pre_orders", order_id, "partner_id", str(body.partner_id)),
                 ("pre_orders", order_id, "delivery_date", body.delivery_date.isoformat()),
