@@ -100,6 +100,18 @@ def _decode_cursor(text: str, sort: str, order: str) -> tuple[str, str]:
     return key, row
 
 
+def _filters(q: PreOrderQuery | PreOrderExportQuery) -> records.PageFilter:
+    """The list's and the export's query as the storage reads it."""
+    return records.PageFilter(
+        delivery_date=q.delivery_date,
+        status=q.status,
+        partner_id=str(q.partner_id) if q.partner_id else None,
+        q=q.q or None,
+        sort=q.sort,
+        descending=q.order == "desc",
+    )
+
+
 @operation(
     "GET",
     "/api/v1/preorders",
@@ -119,26 +131,14 @@ async def list_preorders(request: web.Request) -> web.Response:
     tenant = caller(request).tenant_id
     q = parse_query(request, PreOrderQuery)
     after = _decode_cursor(q.cursor, q.sort, q.order) if q.cursor else None
-    partner = str(q.partner_id) if q.partner_id else None
-    search = q.q or None
-    key = (tenant, q.delivery_date, q.status, partner, after, q.limit, q.sort, q.order, search)
+    filters = _filters(q)
+    key = (tenant, filters, after, q.limit)
     cache = request.app[PAGE_CACHE]
     async with request.app[POOL].acquire() as conn:
         count = await merkle.message_count(conn, tenant)
         body = cache.get(key, count)
         if body is None:
-            rows = await records.preorder_page(
-                conn,
-                tenant,
-                q.delivery_date,
-                q.status,
-                partner,
-                after,
-                q.limit,
-                q.sort,
-                q.order == "desc",
-                search,
-            )
+            rows = await records.preorder_page(conn, tenant, filters, after, q.limit)
             items, last = page_documents(rows, q.limit)
             cursor = _encode_cursor(last, q.sort, q.order) if last is not None else None
             body = orjson.dumps({"items": items, "next_cursor": cursor})
@@ -185,8 +185,7 @@ async def export_preorders(request: web.Request) -> web.Response:
     repeatable-read snapshot, one CSV row per pre-order with its live lines' count and
     summed quantity and weight. More than EXPORT_MAX rows is a 422 (narrow the filters)."""
     tenant = caller(request).tenant_id
-    q = parse_query(request, PreOrderExportQuery)
-    partner = str(q.partner_id) if q.partner_id else None
+    filters = _filters(parse_query(request, PreOrderExportQuery))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
@@ -198,18 +197,7 @@ async def export_preorders(request: web.Request) -> web.Response:
     ):
         while True:
             limit = min(1000, EXPORT_MAX + 1 - count)
-            rows = await records.preorder_page(
-                conn,
-                tenant,
-                q.delivery_date,
-                q.status,
-                partner,
-                after,
-                limit,
-                q.sort,
-                q.order == "desc",
-                q.q or None,
-            )
+            rows = await records.preorder_page(conn, tenant, filters, after, limit)
             items, after = page_documents(rows, limit)
             count += len(items)
             if count > EXPORT_MAX:

@@ -174,7 +174,7 @@ class Orders(Records):
         """One keyset page, newest first by (created_at, id) (`storage.records.preorder_page`,
         one statement, so stable under concurrent inserts), and the next cursor's key."""
         async with self.pool.acquire() as conn:
-            rows = await records.preorder_page(conn, tenant, None, None, None, after, limit)
+            rows = await records.preorder_page(conn, tenant, records.PageFilter(), after, limit)
             docs, last = page_documents(rows, limit)
             slug = await self._slug(conn, tenant)
         return [order_document(d, slug) for d in docs], last

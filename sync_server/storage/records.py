@@ -5,7 +5,9 @@ latest timestamp among its fields)."""
 
 from __future__ import annotations
 
+import datetime
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -199,35 +201,44 @@ def like_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+@dataclass(frozen=True)
+class PageFilter:
+    """Which pre-orders a list page keeps and in what order: the REST list's and the CSV
+    export's query (a key of SORT_KEYS; `q` a substring of the partner's name)."""
+
+    delivery_date: datetime.date | None = None
+    status: str | None = None
+    partner_id: str | None = None
+    q: str | None = None
+    sort: str = "created_at"
+    descending: bool = True
+
+
 async def preorder_page(
     conn: Conn,
     tenant_id: str,
-    delivery_date: Any,
-    status: str | None,
-    partner_id: str | None,
+    filters: PageFilter,
     after: tuple[str, str] | None,
     limit: int,
-    sort: str = "created_at",
-    descending: bool = True,
-    q: str | None = None,
 ) -> list[asyncpg.Record]:
-    """One keyset page, ordered by `sort` (default created_at DESC, id DESC), in one
-    statement (`preorder_page_sql`, which says what a row is): for the default order an
-    index scan on pre_orders_keyset; stable under concurrent inserts (no duplicates, no
-    gaps), read in one snapshot."""
+    """One keyset page, ordered by the filter's sort (default created_at DESC, id DESC),
+    in one statement (`preorder_page_sql`, which says what a row is): for the default
+    order an index scan on pre_orders_keyset; stable under concurrent inserts (no
+    duplicates, no gaps), read in one snapshot."""
+    f = filters
     sql = preorder_page_sql(
-        delivery_date is not None,
-        status is not None,
-        partner_id is not None,
+        f.delivery_date is not None,
+        f.status is not None,
+        f.partner_id is not None,
         bool(after),
         limit,
-        sort,
-        descending,
-        bool(q),
+        f.sort,
+        f.descending,
+        bool(f.q),
     )
-    args = [v for v in (delivery_date, status, partner_id) if v is not None]
-    if q:
-        args.append(like_pattern(q))
+    args: list[Any] = [v for v in (f.delivery_date, f.status, f.partner_id) if v is not None]
+    if f.q:
+        args.append(like_pattern(f.q))
     return await conn.fetch(sql, tenant_id, *args, *(after or ()))
 
 

@@ -628,11 +628,11 @@ async def test_the_list_query_is_an_index_scan(
     await pg.execute("ANALYZE pre_orders")
     probe = ExplainingConnection(pg)
     fake = cast(Any, probe)
-    await queries.preorder_page(fake, t.id, None, None, None, None, 21)
-    await queries.preorder_page(
-        fake, t.id, None, None, None, ("2026-01-01T12:00:00Z", str(uuid.uuid4())), 21
-    )
-    await queries.preorder_page(fake, t.id, None, "confirmed", None, None, 21)
+    everything = queries.PageFilter()
+    await queries.preorder_page(fake, t.id, everything, None, 21)
+    after = ("2026-01-01T12:00:00Z", str(uuid.uuid4()))
+    await queries.preorder_page(fake, t.id, everything, after, 21)
+    await queries.preorder_page(fake, t.id, queries.PageFilter(status="confirmed"), None, 21)
     for plan in probe.plans:
         nodes = plan_nodes(plan[0]["Plan"])
         assert not any(
