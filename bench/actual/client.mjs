@@ -23,6 +23,7 @@
 //   push {budget, messages}              one /sync request that pulls nothing (since = the
 //                                        far future): seeding and ingest
 //   drop {id}                            forget a replica
+import http from 'node:http';
 import readline from 'node:readline';
 
 import {
@@ -87,9 +88,23 @@ function unwrap(env) {
   };
 }
 
+// Each replica talks from its own loopback address, as each device has its own: the server
+// limits every IP address to 500 requests a minute (express-rate-limit in production
+// mode), which 200 reps behind one address would hit within a minute of syncing.
+let replicaCount = 0;
+const setupAgent = new http.Agent({ keepAlive: true });
+
 function newReplica(budget, node) {
   const clock = makeClock(new Timestamp(0, 0, node ?? randomNode()), {});
-  return { budget: budgets.get(budget), clock, log: new Map(), lastSyncedTimestamp: null };
+  const n = replicaCount++;
+  const localAddress = `127.1.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+  return {
+    budget: budgets.get(budget),
+    clock,
+    log: new Map(),
+    lastSyncedTimestamp: null,
+    agent: new http.Agent({ keepAlive: true, localAddress }),
+  };
 }
 
 function randomNode() {
@@ -117,10 +132,24 @@ function apply(replica, messages, receiving) {
   return fresh;
 }
 
-async function post(path, body, headers) {
-  const resp = await fetch(server.url + path, { method: 'POST', body, headers });
-  const raw = new Uint8Array(await resp.arrayBuffer());
-  return { status: resp.status, raw };
+function post(path, body, headers, agent = setupAgent) {
+  return new Promise((resolve, reject) => {
+    const data = typeof body === 'string' ? Buffer.from(body) : body;
+    const req = http.request(
+      server.url + path,
+      { method: 'POST', agent, headers: { ...headers, 'Content-Length': data.length } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, raw: new Uint8Array(Buffer.concat(chunks)) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
 }
 
 function messagesSince(replica, since) {
@@ -131,7 +160,7 @@ function messagesSince(replica, since) {
   return out;
 }
 
-async function exchange(budget, since, messages) {
+async function exchange(budget, since, messages, agent) {
   const body = toBinary(
     SyncRequestSchema,
     create(SyncRequestSchema, {
@@ -142,10 +171,12 @@ async function exchange(budget, since, messages) {
       since,
     }),
   );
-  const { status, raw } = await post('/sync/sync', body, {
-    'Content-Type': 'application/actual-sync',
-    'X-ACTUAL-TOKEN': server.token,
-  });
+  const { status, raw } = await post(
+    '/sync/sync',
+    body,
+    { 'Content-Type': 'application/actual-sync', 'X-ACTUAL-TOKEN': server.token },
+    agent,
+  );
   if (status !== 200) {
     const text = new TextDecoder().decode(raw.slice(0, 300));
     const err = new Error(`HTTP ${status}: ${text}`);
@@ -175,7 +206,7 @@ async function fullSync(replica) {
     const messages = messagesSince(replica, since);
     let out;
     try {
-      out = await exchange(replica.budget, since, messages);
+      out = await exchange(replica.budget, since, messages, replica.agent);
     } catch (e) {
       return {
         requests: requests + 1,
@@ -298,6 +329,7 @@ const ops = {
     };
   },
   drop({ id }) {
+    replicas.get(id)?.agent.destroy();
     replicas.delete(id);
     return {};
   },
