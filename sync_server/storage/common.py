@@ -19,13 +19,21 @@ Conn = asyncpg.Connection | PoolConnectionProxy  # a connection, or one borrowed
 LIVE = "tombstone IS DISTINCT FROM 1"
 
 
-def tenant_lock_key(tenant_id: str) -> int:
-    return uuid.UUID(tenant_id).int & 0x7FFF_FFFF_FFFF_FFFF
-
-
 async def lock_tenant(conn: Conn, tenant_id: str) -> None:
-    """Serialize this transaction's writes with every other writer of the tenant."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", tenant_lock_key(tenant_id))
+    """Serialize this transaction's writes with every other writer of the tenant: a lock on
+    the tenant's row of `tenant_sequences`, held to commit (migration 0018 says why a row
+    and not an advisory lock). A tenant without its row yet gets it first."""
+    locked = await conn.fetchval(
+        "SELECT 1 FROM tenant_sequences WHERE tenant_id = $1 FOR UPDATE", tenant_id
+    )
+    if locked is None:
+        await conn.execute(
+            "INSERT INTO tenant_sequences (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            tenant_id,
+        )
+        await conn.execute(
+            "SELECT 1 FROM tenant_sequences WHERE tenant_id = $1 FOR UPDATE", tenant_id
+        )
 
 
 async def ping(conn: Conn) -> None:

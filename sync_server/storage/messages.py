@@ -1,6 +1,6 @@
 """The message log: every edit ever stored, keyed by its timestamp within the tenant, with
-its sender (`user_id`, and `origin`, the node that pushed it) and `seq`, its arrival order
-(commit order within a tenant, because writes hold the tenant lock)."""
+its sender (`user_id`, and `origin`, the node that pushed it) and `seq`, its arrival order:
+gap-free commit order within a tenant, from the tenant's own counter under its lock."""
 
 from __future__ import annotations
 
@@ -14,11 +14,24 @@ from crdt.timestamp import min_timestamp_at
 
 from .common import Conn, json_text
 
+#: The new messages of a batch, numbered on from the tenant's counter in batch order, and
+#: the counter moved past them, in one statement. Under the tenant lock (which also holds
+#: the counter's row), so the `NOT EXISTS` sees every stored message and the numbers are
+#: gap-free commit order within the tenant.
 INSERT_MESSAGES = """
-INSERT INTO messages (tenant_id, timestamp, dataset, row_id, col, value, user_id, origin)
-SELECT $1, u.ts, u.ds, u.r, u.c, u.v::jsonb, u.u, u.o
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::text[]) AS u(u, ts, ds, r, c, v, o)
+WITH fresh AS (
+    SELECT u.*, row_number() OVER (ORDER BY u.i) AS n
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[]) WITH ORDINALITY AS u(u, ts, ds, r, c, v, o, i)
+    WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.timestamp = u.ts)
+), counter AS (
+    UPDATE tenant_sequences SET messages = messages + (SELECT count(*) FROM fresh)
+    WHERE tenant_id = $1 AND EXISTS (SELECT 1 FROM fresh)
+    RETURNING messages - (SELECT count(*) FROM fresh) AS base
+)
+INSERT INTO messages (tenant_id, timestamp, dataset, row_id, col, value, user_id, origin, seq)
+SELECT $1, f.ts, f.ds, f.r, f.c, f.v::jsonb, f.u, f.o, c.base + f.n
+FROM fresh f CROSS JOIN counter c
 ON CONFLICT (tenant_id, timestamp) DO NOTHING
 RETURNING timestamp, seq
 """

@@ -35,6 +35,9 @@ async def create_tenant(conn: Conn, tenant_id: str, name: str) -> str:
                     name,
                     slug,
                 )
+                await conn.execute(
+                    "INSERT INTO tenant_sequences (tenant_id) VALUES ($1)", tenant_id
+                )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != "tenants_slug_key":
                 raise

@@ -207,13 +207,16 @@ class Batch:
 #   response is (likely) sent.
 KILL_MOMENTS = ("reading", "writing", "writing", "committed")
 
-ADVISORY_HELD = """
-SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+# A writer holds its tenant's row of tenant_sequences (storage.common.lock_tenant): its
+# session holds a row-level mode on that table until it commits or rolls back.
+TENANT_LOCK_HELD = """
+SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE c.relname = 'tenant_sequences' AND l.granted AND l.pid <> pg_backend_pid()
+  AND l.mode IN ('RowShareLock', 'RowExclusiveLock')
 """
 # A killed server's database session runs on until its statement ends and it finds the
 # client gone; it then rolls back and releases the tenant lock.
-NO_WRITER = f"SELECT ({ADVISORY_HELD}) = 0"
+NO_WRITER = f"SELECT ({TENANT_LOCK_HELD}) = 0"
 
 
 async def poll(conn: asyncpg.Connection, sql: str, *args: object, timeout: float = 20.0) -> bool:
@@ -338,7 +341,7 @@ async def test_sigkill_mid_batch_never_leaves_half_a_batch(
             if moment == "reading":
                 await asyncio.sleep(0.02)
             elif moment == "writing":
-                assert await poll(watcher, ADVISORY_HELD), "the batch never started writing"
+                assert await poll(watcher, TENANT_LOCK_HELD), "the batch never started writing"
                 await asyncio.sleep(rng.uniform(0, 0.5) * full)
             else:
                 assert await poll(
