@@ -90,13 +90,49 @@ class ActualReport:
         return self.bytes_sent + self.bytes_received
 
 
+class _Client:
+    """One Node process of bench/actual/client.mjs and its pending requests."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            reply = orjson.loads(line)
+            future = self.pending.pop(reply.get("rid"), None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(RuntimeError("Actual's client exited"))
+
+    async def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+
+
 class ActualPeer:
-    def __init__(self) -> None:
+    """`ActualPeer(clients=N)`: the replicas spread over N client processes (round robin by
+    creation), so that one Node process applying what 200 replicas pull does not become
+    the limit of a load test, as Recap's load generators are split (bench/many_reps.py)."""
+
+    def __init__(self, clients: int = 1) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: subprocess.Popen[bytes] | None = None
-        self._client: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._clients: list[_Client] = []
+        self._count = clients
+        self._home: dict[str, int] = {}
         self._rids = itertools.count(1)
         self.port = 0
         self.url = ""
@@ -127,16 +163,20 @@ class ActualPeer:
                 stderr=subprocess.STDOUT,
             )
         await self._wait_ready()
-        self._client = await asyncio.create_subprocess_exec(
-            "node",
-            str(PACKAGE / "client.mjs"),
-            cwd=PACKAGE,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=1 << 30,
-        )
-        self._reader = asyncio.create_task(self._read())
-        await self.call("setup", url=self.url, password=secrets.token_urlsafe(12))
+        password = secrets.token_urlsafe(12)
+        for k in range(self._count):
+            proc = await asyncio.create_subprocess_exec(
+                "node",
+                str(PACKAGE / "client.mjs"),
+                cwd=PACKAGE,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 30,
+            )
+            self._clients.append(_Client(proc))
+            await self._call(
+                k, "setup", url=self.url, password=password, bootstrap=k == 0, net=k + 1
+            )
         return self
 
     async def _wait_ready(self) -> None:
@@ -159,36 +199,33 @@ class ActualPeer:
         except OSError:
             return ""
 
-    async def _read(self) -> None:
-        assert self._client is not None and self._client.stdout is not None
-        while line := await self._client.stdout.readline():
-            reply = orjson.loads(line)
-            future = self._pending.pop(reply.get("rid"), None)
-            if future is not None and not future.done():
-                future.set_result(reply)
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(RuntimeError("Actual's client exited"))
-
-    async def call(self, op: str, **args: Any) -> dict[str, Any]:
-        assert self._client is not None and self._client.stdin is not None
+    async def _call(self, k: int, op: str, **args: Any) -> dict[str, Any]:
+        client = self._clients[k]
+        assert client.proc.stdin is not None
         rid = next(self._rids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = future
-        self._client.stdin.write(orjson.dumps({"rid": rid, "op": op, **args}) + b"\n")
-        await self._client.stdin.drain()
+        client.pending[rid] = future
+        client.proc.stdin.write(orjson.dumps({"rid": rid, "op": op, **args}) + b"\n")
+        await client.proc.stdin.drain()
         reply = await future
         if not reply.get("ok"):
             raise RuntimeError(f"Actual client {op}: {reply.get('error')}")
         return reply
 
+    async def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """An operation in the process that holds replica `id` (the first one otherwise)."""
+        return await self._call(self._home.get(args.get("id", ""), 0), op, **args)
+
     # -- operations ------------------------------------------------------------------------
     async def budget(self, name: str) -> str:
         """A new budget file on the server (its own group of messages); its name."""
-        await self.call("budget", name=name)
+        ids = await self._call(0, "budget", name=name)
+        for k in range(1, len(self._clients)):
+            await self._call(k, "adopt", name=name, fileId=ids["fileId"], groupId=ids["groupId"])
         return name
 
     async def replica(self, rid: str, budget: str, node: str | None = None) -> None:
+        self._home[rid] = len(self._home) % len(self._clients)
         await self.call("replica", id=rid, budget=budget, node=node)
 
     async def load(self, rid: str, messages: list[Message]) -> None:
@@ -221,6 +258,7 @@ class ActualPeer:
 
     async def drop(self, rid: str) -> None:
         await self.call("drop", id=rid)
+        del self._home[rid]
 
     async def push(self, budget: str, messages: list[Message]) -> float:
         """Store messages on the server (one /sync per batch that pulls nothing); seconds."""
@@ -235,22 +273,12 @@ class ActualPeer:
         return process_cpu_seconds(self._server.pid) if self._server is not None else 0.0
 
     def client_cpu_seconds(self) -> float:
-        """The Node client process's CPU (all the replicas)."""
-        return process_cpu_seconds(self._client.pid) if self._client is not None else 0.0
+        """The Node client processes' CPU (all the replicas)."""
+        return sum(process_cpu_seconds(c.proc.pid) for c in self._clients)
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            if self._client.stdin is not None:
-                self._client.stdin.close()
-            try:
-                await asyncio.wait_for(self._client.wait(), 10)
-            except TimeoutError:
-                self._client.kill()
-                await self._client.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for client in self._clients:
+            await client.stop()
         if self._server is not None:
             self._server.terminate()
             try:

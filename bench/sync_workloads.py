@@ -23,7 +23,7 @@ from recap_client import ClientReplica, SyncClient
 from .actual_peer import ActualPeer, ActualReport
 from .harness import Harness, percentile
 from .history import history
-from .many_reps import many_reps
+from .many_reps import GENERATORS, many_reps
 from .table import Row
 
 DAY = 86_400_000
@@ -452,7 +452,8 @@ def run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
 async def _run(quick: bool, after_bootstrap: BigTenantHook | None = None) -> list[Row]:
     size = 50_000 if quick else 1_000_000
     rows: list[Row] = []
-    async with Harness() as h, ActualPeer() as actual:
+    # Actual's replicas in as many client processes as Recap's load generators (many reps).
+    async with Harness() as h, ActualPeer(clients=GENERATORS) as actual:
         print("workload 1: ingest", flush=True)
         rows += await ingest(h, quick)
         print("workload 2: many reps", flush=True)

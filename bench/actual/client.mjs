@@ -7,7 +7,10 @@
 // around the synchronous sections that stamp or receive.
 //
 // Ops:
-//   setup {url, password}                bootstrap the server password and log in
+//   setup {url, password, bootstrap, net}  bootstrap the server password (the first client
+//                                        process only) and log in; replicas connect from
+//                                        127.<net>.x.y
+//   adopt {name, fileId, groupId}        a budget another client process uploaded
 //   budget {name}                        upload a budget file (sync format 2), as the real
 //                                        client does before its first /sync -> {fileId, groupId}
 //   replica {id, budget, node?}          a replica of that budget with its own clock, log
@@ -92,12 +95,13 @@ function unwrap(env) {
 // limits every IP address to 500 requests a minute (express-rate-limit in production
 // mode), which 200 reps behind one address would hit within a minute of syncing.
 let replicaCount = 0;
+let net = 1;
 const setupAgent = new http.Agent({ keepAlive: true });
 
 function newReplica(budget, node) {
   const clock = makeClock(new Timestamp(0, 0, node ?? randomNode()), {});
   const n = replicaCount++;
-  const localAddress = `127.1.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+  const localAddress = `127.${net}.${Math.floor(n / 250)}.${(n % 250) + 1}`;
   return {
     budget: budgets.get(budget),
     clock,
@@ -253,11 +257,15 @@ async function fullSync(replica) {
   }
 }
 
-async function setup({ url, password }) {
+async function setup({ url, password, bootstrap = true, net: n = 1 }) {
   server = { url };
+  net = n;
   const json = { 'Content-Type': 'application/json' };
-  let r = await post('/account/bootstrap', JSON.stringify({ password }), json);
-  if (r.status !== 200) throw new Error('bootstrap: ' + new TextDecoder().decode(r.raw));
+  let r;
+  if (bootstrap) {
+    r = await post('/account/bootstrap', JSON.stringify({ password }), json);
+    if (r.status !== 200) throw new Error('bootstrap: ' + new TextDecoder().decode(r.raw));
+  }
   r = await post('/account/login', JSON.stringify({ loginMethod: 'password', password }), json);
   const login = JSON.parse(new TextDecoder().decode(r.raw));
   if (!login.data?.token) throw new Error('login: ' + JSON.stringify(login));
@@ -285,6 +293,10 @@ async function budget({ name }) {
 const ops = {
   setup,
   budget,
+  adopt({ name, fileId, groupId }) {
+    budgets.set(name, { fileId, groupId });
+    return {};
+  },
   replica({ id, budget, node }) {
     if (!budgets.has(budget)) throw new Error('no budget ' + budget);
     replicas.set(id, newReplica(budget, node));
