@@ -32,6 +32,9 @@ from .table import Row
 REPS = 200
 GENERATORS = 2
 SUBSCRIBER_EVERY = 4  # every 4th rep also holds a /live WebSocket: 50 subscribers
+#: The rates compared with Actual (issue 16): both sweeps measure them even past the rate
+#: where p99 first passes 100 ms, then stop at the first rate that fails.
+COMPARED = (25, 50)
 
 
 def _generator(
@@ -228,7 +231,7 @@ async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, f
             flush=True,
         )
         reasons.clear()
-        if not _passes(rate, stats):
+        if not _passes(rate, stats) and rate >= COMPARED[-1]:
             break
     return out
 
@@ -238,7 +241,9 @@ def _passes(rate: int, st: dict[str, float]) -> bool:
 
 
 def _sustained(sweep: dict[int, dict[str, float]]) -> int | None:
-    ok = [r for r, st in sweep.items() if _passes(r, st)]
+    """The highest rate that passed below the first that failed."""
+    failed = _passed_at(sweep)
+    ok = [r for r, st in sweep.items() if _passes(r, st) and (failed is None or r < failed)]
     return max(ok) if ok else None
 
 
@@ -333,10 +338,12 @@ async def many_reps(h: Harness, quick: bool, actual: ActualPeer | None = None) -
                 flush=True,
             )
             if p99 <= 100 and errors == 0 and achieved >= 0.8 * rate:
-                best = (rate, p50, p99, load)
+                if passed_at is None:
+                    best = (rate, p50, p99, load)
             else:
-                passed_at = (rate, load, sum(p["notices"] for p in parts))
-                break
+                passed_at = passed_at or (rate, load, sum(p["notices"] for p in parts))
+                if rate >= COMPARED[-1]:
+                    break
     finally:
         for pipe in pipes:
             pipe.send(None)
@@ -373,7 +380,7 @@ async def many_reps(h: Harness, quick: bool, actual: ActualPeer | None = None) -
             else f"{passed_at[2]} live notices received by 50 subscribers; {passed_at[1]}",
         )
     )
-    for rate in (25, 50):
+    for rate in COMPARED:
         if rate not in ours:
             continue
         them = theirs.get(rate, {})
