@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from sync_server.database import _init_connection
-from sync_server.keys import RETENTION
+from sync_server.keys import RELAY, RETENTION
 from sync_server.storage import retention
 from tests.conftest import MakeServer, MakeTenant, Running
 from tests.server.test_rest import API, api
@@ -38,9 +38,11 @@ async def test_the_job_prunes_what_aged_out_and_keeps_the_rest(
     pg: asyncpg.Connection,
     server: Running,
 ) -> None:
-    # The default server (make_tenant signs in through it) prunes once when it starts; on a
-    # loaded machine that pass could come after the rows below age, and take them first.
+    # The default server (make_tenant signs in through it) shares the database: its relay
+    # would publish the events below (setting published_at, after this test aged it, on a
+    # loaded machine) and its retention job prunes once when it starts. Both stop here.
     await server.app[RETENTION].stop()
+    await server.app[RELAY].stop()
     server = await make_server(
         relay_enabled=False, retention_interval_s=0, outbox_retention_days=30
     )
