@@ -22,6 +22,8 @@ import aiohttp
 import asyncpg
 
 from crdt.errors import RecapError
+from crdt.merge import Register
+from crdt.message import Message, Scalar
 from crdt.schema import validate
 
 from ..clock import ImportStamper
@@ -99,6 +101,16 @@ def _iso_now() -> str:
 
 def _link(row: connectors.LinkRow) -> Link:
     return Link(*row)
+
+
+def _as_values(
+    current: dict[tuple[str, str], dict[str, Register]],
+) -> dict[tuple[str, str], dict[str, tuple[Scalar, str]]]:
+    """Registers as the import planner reads them: (value, timestamp) per column."""
+    return {
+        key: {col: (r.value, r.timestamp) for col, r in regs.items()}
+        for key, regs in current.items()
+    }
 
 
 class AirtableBridge:
@@ -238,6 +250,19 @@ class AirtableBridge:
         return summary
 
     # -- import ----------------------------------------------------------------------------
+    async def _write_plan(
+        self, c: Connector, imported: int, planned: list[Message], summary: RunSummary
+    ) -> None:
+        """Apply an import plan's messages (each checked against the model first) through
+        the tenant writer, as the bridge's node, and count them in the run's summary."""
+        summary.records_imported += imported
+        for message in planned:
+            validate(message)
+        if planned:
+            outcome = await self.writer.apply(c.tenant_id, None, c.node, planned)
+            summary.messages_written += len(outcome.inserted)
+            summary.conflicts += len(outcome.conflicts)
+
     async def _read_changed(
         self, c: Connector, client: AirtableClient, summary: RunSummary
     ) -> list[Line]:
@@ -285,20 +310,11 @@ class AirtableBridge:
             known,
             partners,
             products,
-            {
-                key: {col: (r.value, r.timestamp) for col, r in regs.items()}
-                for key, regs in current.items()
-            },
+            _as_values(current),
         )
         stamper = ImportStamper(c.node, c.last_ts)
         plan = plan_import(lines, given, ns, stamper)
-        summary.records_imported += plan.imported
-        for message in plan.messages:
-            validate(message)
-        if plan.messages:
-            outcome = await self.writer.apply(c.tenant_id, None, c.node, plan.messages)
-            summary.messages_written += len(outcome.inserted)
-            summary.conflicts += len(outcome.conflicts)
+        await self._write_plan(c, plan.imported, plan.messages, summary)
         watermark = max(line.modified_ms for line in lines)
         if c.import_after:
             watermark = max(watermark, parse_time(c.import_after))
@@ -368,20 +384,11 @@ class AirtableBridge:
             known,
             partners,
             {},
-            {
-                key: {col: (r.value, r.timestamp) for col, r in regs.items()}
-                for key, regs in current.items()
-            },
+            _as_values(current),
         )
         stamper = ImportStamper(c.node, c.last_ts)
         plan = plan_order_import(records, given, ns, stamper)
-        summary.records_imported += plan.imported
-        for message in plan.messages:
-            validate(message)
-        if plan.messages:
-            outcome = await self.writer.apply(c.tenant_id, None, c.node, plan.messages)
-            summary.messages_written += len(outcome.inserted)
-            summary.conflicts += len(outcome.conflicts)
+        await self._write_plan(c, plan.imported, plan.messages, summary)
         watermark = began
         if c.import_after:
             watermark = max(watermark, parse_time(c.import_after))
