@@ -39,9 +39,36 @@ async def wait_ready(page: Page) -> None:
     await wait_synced(page)
 
 
+OUTBOX_SIZE = """async () => {
+  const db = await new Promise((resolve, reject) => {
+    const open = indexedDB.open('recap');
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      const count = db.transaction('outbox', 'readonly').objectStore('outbox').count();
+      count.onsuccess = () => resolve(count.result);
+      count.onerror = () => reject(count.error);
+    });
+  } finally {
+    db.close();
+  }
+}"""
+
+
 async def wait_synced(page: Page, timeout: float = 20_000) -> None:
-    """No unsynced edits and a successful sync on record."""
+    """No unsynced edits and a successful sync on record.
+
+    The bar's count is a live query that re-renders a moment after the edit that changed it (an
+    edit already on screen could still read "0 waiting"), so the outbox itself, in IndexedDB, is
+    read until it is empty too."""
     await expect(page.get_by_test_id("unsynced-count")).to_have_text("0", timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while await page.evaluate(OUTBOX_SIZE) != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("the outbox never emptied")
+        await asyncio.sleep(0.1)
     await expect(page.get_by_test_id("last-sync")).to_contain_text("Synced", timeout=timeout)
 
 
