@@ -43,13 +43,25 @@ async def related(
     return out
 
 
-INSERT_CONFLICTS = """
-INSERT INTO conflicts (tenant_id, kind, dataset, row_id, col, winner_value, winner_ts,
-    winner_user, loser_value, loser_ts, loser_user)
-SELECT $1, u.k, u.ds, u.r, u.c, u.wv::jsonb, u.wts, u.wu, u.lv::jsonb, u.lts, u.lu
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::uuid[], $9::text[], $10::text[], $11::uuid[]) AS u(k, ds, r, c, wv, wts, wu, lv, lts, lu)
+#: Feed positions come from the tenant's counter (migration 0019), bumped by the statement
+#: that writes them: commit order within the tenant, without gaps.
+NEXT_POSITIONS = """
+UPDATE tenant_sequences SET conflicts = conflicts + cardinality($2::text[])
+WHERE tenant_id = $1
+RETURNING conflicts - cardinality($2::text[]) AS base
 """
+
+INSERT_CONFLICTS = f"""
+WITH counter AS ({NEXT_POSITIONS})
+INSERT INTO conflicts (tenant_id, seq, kind, dataset, row_id, col, winner_value, winner_ts,
+    winner_user, loser_value, loser_ts, loser_user)
+SELECT $1, c.base + u.n, u.k, u.ds, u.r, u.c, u.wv::jsonb, u.wts, u.wu, u.lv::jsonb, u.lts,
+    u.lu
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::uuid[], $9::text[], $10::text[], $11::uuid[])
+    WITH ORDINALITY AS u(k, ds, r, c, wv, wts, wu, lv, lts, lu, n)
+CROSS JOIN counter c
+"""  # noqa: S608 (constants only)
 
 
 async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[Conflict]) -> None:
@@ -66,7 +78,8 @@ async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[
     def owner(side: Register) -> str | None:
         return owners.get(side.node) or senders.get(side.timestamp, pusher)
 
-    await conn.execute(
+    await _insert(
+        conn,
         INSERT_CONFLICTS,
         tenant_id,
         [c.kind for c in conflicts],
@@ -172,8 +185,7 @@ async def set_states(
                        AND c.loser_state IS DISTINCT FROM 'resolved'
                        THEN w.state ELSE c.loser_state END,
                    winner_state = CASE WHEN c.loser_user IS DISTINCT FROM $2
-                       AND w.state = 'dismissed' THEN 'dismissed' ELSE c.winner_state END,
-                   seq = nextval('conflicts_seq')
+                       AND w.state = 'dismissed' THEN 'dismissed' ELSE c.winner_state END
                FROM wanted w
                WHERE c.tenant_id = $1 AND c.id = w.id
                  AND CASE WHEN c.loser_user = $2
@@ -188,6 +200,19 @@ async def set_states(
             [*dismissed, *resolved],
             ["dismissed"] * len(dismissed) + ["resolved"] * len(resolved),
         )
+        if changed:  # a changed notice moves to the end of the feed, in the counter's order
+            ids = sorted(r["id"] for r in changed)
+            await conn.execute(
+                """WITH counter AS (
+                       UPDATE tenant_sequences SET conflicts = conflicts + cardinality($2::bigint[])
+                       WHERE tenant_id = $1
+                       RETURNING conflicts - cardinality($2::bigint[]) AS base)
+                   UPDATE conflicts x SET seq = c.base + u.n
+                   FROM unnest($2::bigint[]) WITH ORDINALITY AS u(id, n) CROSS JOIN counter c
+                   WHERE x.tenant_id = $1 AND x.id = u.id""",
+                tenant_id,
+                ids,
+            )
         told = [
             r
             for r in changed
@@ -230,15 +255,18 @@ async def _tell_replaced(conn: Conn, tenant_id: str, user_id: str, told: list[An
         reg = now.get((key[0], key[1]), {}).get(key[2])
         return reg.timestamp if reg is not None else str(r["loser_ts"])
 
-    await conn.execute(
-        """INSERT INTO conflicts (tenant_id, kind, dataset, row_id, col, winner_value,
+    await _insert(
+        conn,
+        f"""WITH counter AS ({NEXT_POSITIONS})
+           INSERT INTO conflicts (tenant_id, seq, kind, dataset, row_id, col, winner_value,
                winner_ts, winner_user, winner_state, loser_value, loser_ts, loser_user)
-           SELECT $1, 'reapplied', u.ds, u.r, u.c, u.wv::jsonb, u.wts, $2, 'dismissed',
-               u.lv::jsonb, u.lts, u.lu
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-               $8::text[], $9::text[], $10::uuid[]) AS u(ds, r, c, wv, wts, lv, lts, lu)""",
+           SELECT $1, c.base + u.n, 'reapplied', u.ds, u.r, u.c, u.wv::jsonb, u.wts, $10::uuid,
+               'dismissed', u.lv::jsonb, u.lts, u.lu
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+               $7::text[], $8::text[], $9::uuid[])
+               WITH ORDINALITY AS u(ds, r, c, wv, wts, lv, lts, lu, n)
+           CROSS JOIN counter c""",  # noqa: S608 (constants only)
         tenant_id,
-        user_id,
         [k[0] for k, _ in items],
         [k[1] for k, _ in items],
         [k[2] for k, _ in items],
@@ -247,4 +275,14 @@ async def _tell_replaced(conn: Conn, tenant_id: str, user_id: str, told: list[An
         [json_text(v[1]) for _, v in items],
         [v[2]["winner_ts"] for _, v in items],
         [v[2]["winner_user"] for _, v in items],
+        user_id,
     )
+
+
+async def _insert(conn: Conn, sql: str, tenant_id: str, *arrays: Any) -> None:
+    """Run an insert of notices numbered from the tenant's counter (`$2` is its first
+    array); a tenant without its counter row yet (the insert then writes nothing) gets it."""
+    expected = f"INSERT 0 {len(arrays[0])}"
+    if arrays[0] and await conn.execute(sql, tenant_id, *arrays) != expected:
+        await lock_tenant(conn, tenant_id)
+        await conn.execute(sql, tenant_id, *arrays)

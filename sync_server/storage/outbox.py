@@ -10,21 +10,37 @@ import asyncpg
 import orjson
 
 from ..events import Event
-from .common import Conn
+from .common import Conn, lock_tenant
 
 NOTIFY_CHANNEL = "recap_changes"
 
 
+INSERT_EVENTS = """
+WITH counter AS (
+    UPDATE tenant_sequences SET outbox = outbox + cardinality($2::text[])
+    WHERE tenant_id = $1
+    RETURNING outbox - cardinality($2::text[]) AS base
+)
+INSERT INTO outbox (tenant_id, id, event_type, aggregate_id, payload)
+SELECT $1, c.base + u.n, u.t, u.a, u.p::jsonb
+FROM unnest($2::text[], $3::uuid[], $4::text[]) WITH ORDINALITY AS u(t, a, p, n)
+CROSS JOIN counter c
+"""
+
+
 async def insert_events(conn: Conn, tenant_id: str, events: list[Event]) -> None:
-    await conn.execute(
-        """INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)
-           SELECT $1, u.t, u.a, u.p::jsonb
-           FROM unnest($2::text[], $3::uuid[], $4::text[]) AS u(t, a, p)""",
-        tenant_id,
+    """Queue the events, numbered from the tenant's own counter (migration 0019: ids in
+    commit order, without gaps, which the relay and the events feed read in)."""
+    if not events:
+        return
+    args = (
         [e.type for e in events],
         [e.aggregate_id for e in events],
         [orjson.dumps(e.payload).decode() for e in events],
     )
+    if await conn.execute(INSERT_EVENTS, tenant_id, *args) != f"INSERT 0 {len(events)}":
+        await lock_tenant(conn, tenant_id)  # a tenant without its counter row yet gets it
+        await conn.execute(INSERT_EVENTS, tenant_id, *args)
 
 
 async def notify_change(conn: Conn, tenant_id: str, seq: int | None) -> None:

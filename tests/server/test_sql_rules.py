@@ -178,6 +178,23 @@ async def test_every_statement_on_a_tenant_table_filters_by_tenant(db_url: str) 
     assert set(CROSS_TENANT) <= {(m, w) for m, w, _ in texts}
 
 
+#: The columns that order a tenant's rows for readers paging "after N" (bootstrap, the
+#: pull, the relay, the events and conflicts feeds): numbered from the tenant's own counter
+#: row (migrations 0018, 0019), never by a sequence (values taken at statement time, and
+#: under Citus from a different range on each node).
+TENANT_ORDERS = {("messages", "seq"), ("conflicts", "seq"), ("outbox", "id")}
+
+
+async def test_no_sequence_orders_a_tenants_rows(db_url: str) -> None:
+    rows = await db_fetch(
+        db_url,
+        """SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_schema = 'public' AND column_default LIKE 'nextval(%'""",
+    )
+    assert {(r["table_name"], r["column_name"]) for r in rows} & TENANT_ORDERS == set()
+    assert [(m, w) for m, w, text in _sql_texts() if re.search(r"\bnextval\s*\(", text)] == []
+
+
 def test_the_rule_catches_what_it_is_for() -> None:
     """The checks above would fail on the statements they are written against."""
     assert VOLATILE.search("last_seen = now(), user_agent = EXCLUDED.user_agent")
