@@ -43,8 +43,41 @@ def pg_url() -> Iterator[str]:
         server.cleanup()
 
 
+#: Set by tests/citus/test_on_citus.py for the server suite it runs through a Citus
+#: coordinator: every test then uses that one database (a cluster does not clone databases
+#: from a template), migrated and distributed once, emptied before each test.
+ON_CITUS = os.environ.get("RECAP_TEST_ON_CITUS") == "1"
+
+
+async def _empty(url: str) -> None:
+    """Every application table emptied (yoyo's bookkeeping kept)."""
+    conn = await asyncpg.connect(url)
+    try:
+        names = await conn.fetchval(
+            """SELECT string_agg(quote_ident(c.relname), ', ')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                 AND NOT c.relispartition AND c.relname NOT LIKE '%yoyo%'"""
+        )
+        await conn.execute(f"TRUNCATE {names} CASCADE")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 async def template_db(pg_url: str) -> AsyncIterator[str]:
+    if ON_CITUS:
+        from sync_server.storage import distribution
+
+        url = os.environ["RECAP_TEST_CITUS_URL"]
+        database.migrate(url)
+        conn = await asyncpg.connect(url)
+        try:
+            await distribution.distribute(conn)
+        finally:
+            await conn.close()
+        yield url
+        return
     name = f"recap_tpl_{os.getpid()}_{secrets.token_hex(3)}"
     conn = await asyncpg.connect(pg_url)
     await conn.execute(f'CREATE DATABASE "{name}"')
@@ -58,6 +91,10 @@ async def template_db(pg_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def db_url(pg_url: str, template_db: str) -> AsyncIterator[str]:
+    if ON_CITUS:
+        await _empty(template_db)
+        yield template_db
+        return
     name = f"recap_t_{secrets.token_hex(5)}"
     conn = await asyncpg.connect(pg_url)
     await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')

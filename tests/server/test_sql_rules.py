@@ -3,8 +3,9 @@
 unnoticed (DESIGN.md, "Scaling past one machine"):
 
 1. every key (primary key, unique constraint or index) of a tenant table includes
-   `tenant_id`; a table without `tenant_id` is global and must be named in GLOBAL_TABLES
-   with why; tables that have `tenant_id` but stay global (a reference table) too;
+   `tenant_id`; a table without `tenant_id` is global and must be named in
+   `sync_server.storage.distribution.GLOBAL_TABLES` with why; tables that have `tenant_id`
+   but stay global (a reference table) too;
 2. no volatile function in `ON CONFLICT ... DO UPDATE SET` (Citus refuses them there; take
    the value from EXCLUDED or a parameter);
 3. every statement of the storage package on a tenant table filters by `tenant_id`, but for
@@ -20,22 +21,16 @@ import ast
 import re
 from pathlib import Path
 
+import asyncpg
+import pytest
+
+from sync_server.storage import distribution
+from sync_server.storage.distribution import GLOBAL_TABLES
 from tests.conftest import db_fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 STORAGE = ROOT / "sync_server" / "storage"
 
-#: Tables that are not split by tenant, and why. Under Citus they are reference tables
-#: (copied to every worker) or stay on the coordinator.
-GLOBAL_TABLES = {
-    "tenants": "the tenants themselves",
-    "users": "an email signs in to one account across all tenants (globally unique)",
-    "sessions": "a bearer token names its session before its tenant is known",
-    "user_tokens": "an invite or reset link is looked up by its token alone",
-    "login_failures": "sign-in throttling by address and email, before a tenant is known",
-    "system_nodes": "a server process's node id is reserved across all tenants",
-    "airtable_rate": "Airtable's rate limit is per base, shared by every tenant using it",
-}
 #: Statements that deliberately span tenants: (module, function or constant) -> why.
 CROSS_TENANT = {
     ("outbox", "due_tenants"): "the relay finds the tenants with due events (a plain read; "
@@ -51,16 +46,11 @@ VOLATILE = re.compile(
 
 
 async def _tables(db_url: str) -> tuple[set[str], set[str]]:
-    rows = await db_fetch(
-        db_url,
-        """SELECT c.relname AS name,
-                  EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                          AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenant
-           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-             AND c.relname NOT LIKE '%yoyo%'""",
-    )
-    return {r["name"] for r in rows if r["tenant"]}, {r["name"] for r in rows if not r["tenant"]}
+    conn = await asyncpg.connect(db_url)
+    try:
+        return await distribution.tables(conn)
+    finally:
+        await conn.close()
 
 
 async def test_every_key_of_a_tenant_table_includes_the_tenant(db_url: str) -> None:
@@ -202,3 +192,31 @@ def test_the_rule_catches_what_it_is_for() -> None:
     text = "UPDATE outbox SET published_at = now() WHERE id = ANY($1)"
     assert "outbox" in re.findall(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+([a-z_]+)", text)
     assert "tenant_id" not in text
+
+
+async def test_the_citus_plan_covers_every_table_once(db_url: str) -> None:
+    """`citus-distribute`'s steps over the migrated schema: each table once, the global
+    ones as reference tables first (in their foreign keys' order), then the anchor, then
+    every other tenant table; nothing left once all are done; an undocumented global
+    table refused."""
+    with_tenant, without = await _tables(db_url)
+    steps = distribution.plan(with_tenant, without, {})
+    assert sorted(t for t, _ in steps) == sorted(with_tenant | without)
+    kinds = [kind for _, kind in steps]
+    assert kinds == sorted(kinds, key=lambda k: k != "reference")
+    reference = [t for t, kind in steps if kind == "reference"]
+    assert reference == [t for t in GLOBAL_TABLES if t in with_tenant | without]
+    assert reference[:2] == ["tenants", "users"]
+    assert next(t for t, kind in steps if kind == "distributed") == distribution.ANCHOR
+    assert distribution.plan(with_tenant, without, dict(steps)) == []
+    with pytest.raises(ValueError, match="not documented"):
+        distribution.plan(with_tenant, without | {"scratch"}, {})
+
+
+async def test_distributing_needs_citus_and_changes_nothing_without_it(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        with pytest.raises(distribution.CitusMissing):
+            await distribution.distribute(conn)
+    finally:
+        await conn.close()

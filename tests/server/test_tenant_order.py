@@ -1,23 +1,29 @@
-"""A tenant's event ids and conflict feed positions are gap-free commit order (issue 22,
-migration 0019), like its message `seq` (0018): writers on separate connections, as
-separate server processes or database nodes would be, commit in a random order, while a
-reader pages "after the last value I saw" the way the relay, the events feed and a device's
-conflicts feed do. With values from a global sequence (taken when a statement runs, not
+"""A tenant's message `seq`, event ids and conflict feed positions are gap-free commit
+order (issue 22, migrations 0018 and 0019): writers on separate connections, as separate
+server processes or database nodes would be, commit in a random order, while a reader pages
+"after the last value I saw" the way a device's pull, the relay, the events feed and the
+conflicts feed do. Under tests/citus (a cluster given) the second pool enters by another
+node of the cluster. With values from a global sequence (taken when a statement runs, not
 when it commits) such a reader skips a value that commits after a larger one; here it must
 see every row, and each tenant's values must be exactly 1..n."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import secrets
 import uuid
 
 import asyncpg
 
 from crdt.merge import Conflict, Register
+from crdt.message import Message
 from crdt.timestamp import Timestamp
 from sync_server.events import Event
-from sync_server.storage import conflicts, outbox, users
+from sync_server.storage import conflicts, messages, outbox, users
+from sync_server.storage.common import lock_tenant
+from tests.conftest import ON_CITUS
 
 WRITERS = 6
 WRITES_EACH = 12
@@ -40,9 +46,19 @@ def conflict(i: int) -> Conflict:
 
 
 async def write(pool: asyncpg.Pool, tenant: str, n: int, rng: random.Random) -> None:
-    """One transaction: `n` events and a conflict, then a pause before committing, so
-    transactions that took their values earlier often commit later."""
+    """One transaction as a write takes it (the tenant's lock first): `n` messages, `n`
+    events and a conflict, then a pause before committing, so that with numbers taken
+    when a statement runs, a transaction that took its numbers earlier would often commit
+    later."""
     async with pool.acquire() as conn, conn.transaction():
+        await lock_tenant(conn, tenant)
+        node = secrets.token_hex(8)
+        now = 1_700_000_000_000
+        batch = [
+            Message("partners", str(uuid.uuid4()), "name", f"P{k}", str(Timestamp(now, k, node)))
+            for k in range(n)
+        ]
+        await messages.insert(conn, tenant, batch, [(None, node)] * n)
         await outbox.insert_events(
             conn,
             tenant,
@@ -72,7 +88,11 @@ async def test_event_ids_and_conflict_positions_are_gap_free_commit_order(db_url
     rng = random.Random(22)
     tenants = [str(uuid.uuid4()) for _ in range(2)]
     # Two pools stand for two server processes (or two Citus nodes the writes enter by).
-    pools = [await asyncpg.create_pool(db_url, min_size=2, max_size=WRITERS) for _ in range(2)]
+    second = os.environ.get("RECAP_TEST_CITUS_NODE_URL") if ON_CITUS else None
+    pools = [
+        await asyncpg.create_pool(url, min_size=2, max_size=WRITERS)
+        for url in (db_url, second or db_url)
+    ]
     try:
         async with pools[0].acquire() as conn:
             for t in tenants:
@@ -82,6 +102,7 @@ async def test_event_ids_and_conflict_positions_are_gap_free_commit_order(db_url
             asyncio.create_task(read_all(pools[1], t, sql, stop))
             for t in tenants
             for sql in (
+                "SELECT seq FROM messages WHERE tenant_id = $1 AND seq > $2 ORDER BY seq",
                 "SELECT id FROM outbox WHERE tenant_id = $1 AND id > $2 ORDER BY id",
                 "SELECT seq FROM conflicts WHERE tenant_id = $1 AND seq > $2 ORDER BY seq",
             )
@@ -107,7 +128,8 @@ async def test_event_ids_and_conflict_positions_are_gap_free_commit_order(db_url
     per_tenant_events = [sum(events[w] for w in range(WRITERS) if w % 2 == i) for i in range(2)]
     per_tenant_conflicts = WRITES_EACH * WRITERS // 2
     for i in range(2):
-        event_ids, positions = seen[2 * i], seen[2 * i + 1]
+        seqs, event_ids, positions = seen[3 * i : 3 * i + 3]
         # Everything that committed was seen by the paging reader, and the values are 1..n.
+        assert seqs == list(range(1, per_tenant_events[i] + 1))
         assert event_ids == list(range(1, per_tenant_events[i] + 1))
         assert positions == list(range(1, per_tenant_conflicts + 1))
