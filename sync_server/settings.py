@@ -29,8 +29,12 @@ class Settings(BaseModel):
     #: a request body must arrive within this
     body_timeout_s: float = 30.0
     max_messages_per_request: int = 20_000
-    page_messages: int = 20_000
-    page_bytes: int = 8 * 1024 * 1024
+    #: a `/sync` or snapshot page holds at most this many messages and bytes: large enough
+    #: that a rep back from days offline (30k others' messages in the benchmark) catches up
+    #: in one round trip, bounded so that no answer is unbounded (about 300 B a message
+    #: before gzip; 24 MiB gzips to about 4 MiB)
+    page_messages: int = 60_000
+    page_bytes: int = 24 * 1024 * 1024
     snapshot_page_rows: int = 20_000
     #: dashboard answers kept in memory (least recently used out first)
     summary_cache_entries: int = Field(default=256, ge=1)
