@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from crdt.errors import InvalidMessage
+
 from . import database
 from .logging_json import configure
 from .settings import Settings
@@ -26,22 +28,29 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, help="processes sharing the port (default 1, or RECAP_WORKERS)"
     )
     sub.add_parser("migrate", help="apply pending migrations and exit")
-    diff = sub.add_parser("diff", help="diff two replicas' merkle tries")
-    diff.add_argument("a", help="a trie JSON file, or a server URL (with --token-a)")
-    diff.add_argument("b", help="a trie JSON file, or a server URL (with --token-b)")
-    diff.add_argument("--token-a")
-    diff.add_argument("--token-b")
+    diff = sub.add_parser(
+        "diff",
+        help="where two replicas differ, message by message (exit 0: in sync, 1: not)",
+        description="Each of A and B is a server URL (with a token), a device export "
+        "(recap-device-*.json.gz, from the app's diagnostics page) or a trie JSON file.",
+    )
+    diff.add_argument("a", help="a server URL, a device export or a trie JSON file")
+    diff.add_argument("b", help="a server URL, a device export or a trie JSON file")
+    diff.add_argument("--token-a", help="A's bearer token (default: RECAP_TOKEN)")
+    diff.add_argument("--token-b", help="B's bearer token (default: RECAP_TOKEN)")
+    diff.add_argument("--json", action="store_true", help="print one JSON object")
+    diff.add_argument("--html", metavar="FILE", help="also write a page with a timeline")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
 
+    if args.command == "diff":
+        return _diff(args)
     settings = Settings.from_env()
     if args.command == "migrate":
         configure()
         database.migrate(settings.database_url or database.embedded_url(settings.data_dir))
         return 0
-    if args.command == "diff":
-        return asyncio.run(_diff(args.a, args.b, args.token_a, args.token_b))
     configure()
     if args.host:
         settings.host = args.host
@@ -67,37 +76,167 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _load_trie(source: str, token: str | None) -> Any:
-    if source.startswith(("http://", "https://")):
-        import aiohttp
+class DiffError(Exception):
+    """A usage or connection problem of `diff`: printed as one line, exit status 2."""
 
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(source.rstrip("/") + "/debug/merkle", headers=headers) as resp,
-        ):
-            body = await resp.json()
+
+async def _fetch(
+    http: Any, method: str, url: str, token: str | None, body: Any = None
+) -> dict[str, Any]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with http.request(method, url, json=body, headers=headers) as resp:
+            raw = await resp.read()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                data = raw[:200].decode(errors="replace")
             if resp.status != 200:
-                raise SystemExit(f"{source}: {resp.status} {body}")
-            return body["trie"]
-    data = orjson.loads(Path(source).read_bytes())
-    return data.get("trie", data) if isinstance(data, dict) else data
+                message = data.get("message", data) if isinstance(data, dict) else data
+                raise DiffError(f"{url}: HTTP {resp.status}: {message}")
+            if not isinstance(data, dict):
+                raise DiffError(f"{url}: the answer is not a JSON object")
+            return data
+    except aiohttp.ClientError as exc:
+        raise DiffError(f"{url}: {exc}") from None
 
 
-async def _diff(a: str, b: str, token_a: str | None, token_b: str | None) -> int:
+async def _load_side(http: Any, label: str, source: str, token: str | None) -> Any:
+    """A side of the diff: a server (its trie now), a device export or a trie file."""
+    from crdt.message import Message
+
+    from . import diagnose
+    from .services.diagnostics import is_trie
+
+    if source.startswith(("http://", "https://")):
+        if not token:
+            raise DiffError(f"{source}: a server needs a token (--token-{label} or RECAP_TOKEN)")
+        view = await _fetch(http, "GET", source.rstrip("/") + "/debug/merkle", token)
+        return diagnose.Side(
+            label, "server", source, view["trie"], view["root_hash"], view["count"]
+        )
+    try:
+        raw = Path(source).read_bytes()
+    except OSError as exc:
+        raise DiffError(f"{source}: {exc.strerror or exc}") from None
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            import gzip
+
+            raw = gzip.decompress(raw)
+        data = orjson.loads(raw)
+    except (OSError, EOFError, orjson.JSONDecodeError) as exc:
+        raise DiffError(f"{source}: not JSON nor gzip-compressed JSON ({exc})") from None
+    if isinstance(data, dict) and data.get("format") == "recap-device":
+        if data.get("version") != 1 or not is_trie(data.get("trie")):
+            raise DiffError(f"{source}: not a version 1 device export with a trie")
+        try:
+            held = {
+                m.timestamp: m
+                for m in (
+                    Message.from_json({k: v for k, v in item.items() if k in _MESSAGE_KEYS})
+                    for item in [*data.get("registers", []), *data.get("messages", [])]
+                )
+            }
+        except (InvalidMessage, AttributeError) as exc:
+            raise DiffError(f"{source}: a message of the export is malformed ({exc})") from None
+        user = data.get("user") or {}
+        return diagnose.Side(
+            label,
+            "device",
+            source,
+            data["trie"],
+            int(data["trie"].get("hash", 0)),
+            about={
+                "node": data.get("node"),
+                "user_name": user.get("name"),
+                "user_id": user.get("id"),
+                "tenant_id": data.get("tenant_id"),
+                "server": data.get("server"),
+                "exported_at": data.get("exported_at"),
+                "outbox": len(data.get("outbox", [])),
+            },
+            carried=held,
+        )
+    trie = data.get("trie", data) if isinstance(data, dict) else data
+    if not is_trie(trie):
+        raise DiffError(f"{source}: neither a device export nor a trie in the reference form")
+    return diagnose.Side(label, "trie", source, trie, int(trie.get("hash", 0)))
+
+
+_MESSAGE_KEYS = ("dataset", "row", "column", "value", "timestamp")
+
+
+async def _diff_sides(a: str, b: str, token_a: str | None, token_b: str | None) -> dict[str, Any]:
+    """`diagnose.compare` of two sources: tries first, then, where they diverge, each
+    server's messages in the ranges (asked with the other side's trie) and each device
+    export's (its log and registers), described."""
+    import aiohttp
+
     from crdt import merkle
-    from crdt.timestamp import iso_millis
 
-    trie_a, trie_b = await _load_trie(a, token_a), await _load_trie(b, token_b)
-    ranges = merkle.diff_ranges(trie_a, trie_b)
-    if not ranges:
-        print("in sync: the two replicas hold the same messages")
-        return 0
-    print(f"{len(ranges)} divergent range(s):")
-    for start, end in ranges:
-        minutes = (end - start) // 60_000
-        print(f"  {iso_millis(start)} .. {iso_millis(end)}  ({minutes} min)")
-    return 1
+    from . import diagnose
+
+    async with aiohttp.ClientSession() as http:
+        side_a = await _load_side(http, "a", a, token_a)
+        side_b = await _load_side(http, "b", b, token_b)
+        ranges = merkle.diff_ranges(side_a.trie, side_b.trie)
+        names: dict[str, str] = {}
+        if ranges:
+            for side, other, token in ((side_a, side_b, token_a), (side_b, side_a, token_b)):
+                if side.kind != "server":
+                    continue
+                nodes = sorted({m.node for m in (other.carried or {}).values()})
+                answer = await _fetch(
+                    http,
+                    "POST",
+                    side.source.rstrip("/") + "/debug/merkle/compare",
+                    token,
+                    {"trie": other.trie, "nodes": nodes[:1000]},
+                )
+                side.named = {d["timestamp"]: d for d in answer["server_described"]}
+                side.truncated = bool(answer["truncated"])
+                names.update(answer["node_names"])
+    for side in (side_a, side_b):
+        held = side.carried
+        if held is None:
+            continue
+        mine = [m for m in held.values() if diagnose.inside(m.timestamp, ranges)]
+        own = {side.about.get("node"): side.about.get("user_name")}
+        rows = diagnose.rows_from_messages(held.values())
+        side.named = {
+            m.timestamp: diagnose.describe(m, rows, own.get(m.node) or names.get(m.node) or m.node)
+            for m in mine
+        }
+    return diagnose.compare(side_a, side_b, ranges)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import os
+
+    from . import diagnose_report
+
+    env = os.environ.get("RECAP_TOKEN")
+    try:
+        result = asyncio.run(_diff_sides(args.a, args.b, args.token_a or env, args.token_b or env))
+    except DiffError as exc:
+        print(f"diff: {exc}", file=sys.stderr)
+        return 2
+    if args.html:
+        try:
+            Path(args.html).write_text(diagnose_report.page(result), encoding="utf-8")
+        except OSError as exc:
+            print(f"diff: {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(diagnose_report.text(result))
+        if args.html:
+            print(f"wrote {args.html}")
+    return 0 if result["in_sync"] else 1
 
 
 if __name__ == "__main__":

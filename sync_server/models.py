@@ -455,15 +455,89 @@ class MerkleView(BaseModel):
     trie: dict[str, Any] = Field(description="The (sub)trie in the reference JSON form")
 
 
+class MerkleRange(BaseModel):
+    start: int = Field(description="Start, ms since the epoch (inclusive)")
+    end: int = Field(description="End, ms since the epoch (exclusive)")
+    from_: str = Field(alias="from", description="Start as an ISO time (UTC)")
+    to: str = Field(description="End as an ISO time (UTC)")
+    minutes: int
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class OrderRef(BaseModel):
+    id: str
+    partner: str | None = Field(description="The order's partner's name, when known")
+    date: str | None = Field(description="The order's delivery date, when known")
+
+
+class DescribedMessage(BaseModel):
+    """A message in human terms (`sync_server.diagnose.describe`): the same fields in the
+    app's diagnostics page, the compare endpoint and the `diff` CLI."""
+
+    timestamp: str
+    when: str = Field(description="The timestamp's time, ISO (UTC)")
+    dataset: str
+    row: str
+    column: str
+    value: str | float | bool | None
+    node: str = Field(description="The node id that stamped it")
+    who: str = Field(description='The sender\'s name, or "unknown device"')
+    record: str = Field(description="order, line, partner, product or profile")
+    field: str = Field(description="The field's label")
+    value_text: str = Field(description="The value as people read it")
+    order: OrderRef | None = Field(description="The order (of a line: its parent order)")
+    product: str | None = Field(description="A line's product name")
+    name: str | None = Field(description="A partner's, product's or profile's name")
+    target: str = Field(description='What it changed, e.g. "Acme" 2026-12-02 order (line: X)')
+    summary: str = Field(description='e.g. set quantity = 12 on "Acme" 2026-12-02 order')
+
+
+class UnresolvedMinute(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class MerkleCompareOut(BaseModel):
     in_sync: bool
-    ranges: list[dict[str, Any]] = Field(description="The divergent ranges, as times")
+    ranges: list[MerkleRange] = Field(description="The divergent ranges")
     server_messages: list[WireMessage] = Field(description="The server's messages in them")
-    truncated: bool
+    truncated: bool = Field(description="server_messages stops at the limit (1000)")
+    root_hash: int = Field(description="The server's root hash")
+    count: int = Field(description="How many messages the server holds")
+    server_described: list[DescribedMessage] = Field(
+        description="server_messages in human terms, in the same order"
+    )
+    replica_lacks: list[str] = Field(
+        description="Timestamps of the server's messages the replica does not hold (from its "
+        "trie's hashes and the messages it sent)"
+    )
+    described: list[DescribedMessage] = Field(
+        description="The messages the request sent, in human terms, in the same order"
+    )
+    server_lacks: list[str] = Field(
+        description="Timestamps of the messages sent, inside the ranges, the server lacks"
+    )
+    unresolved: list[UnresolvedMinute] = Field(
+        description="Minutes where the replica's trie holds messages no one named"
+    )
+    node_names: dict[str, str] = Field(
+        description="The name behind each node id asked about (and the senders' nodes)"
+    )
 
 
 class MerkleCompareIn(BaseModel):
     trie: dict[str, Any] = Field(description="A replica's trie in the reference JSON form")
+    messages: list[WireMessage] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="The replica's messages in the ranges (optional): described, and matched",
+    )
+    nodes: list[str] = Field(
+        default_factory=list, max_length=1000, description="Node ids to name (optional)"
+    )
 
 
 class SyncIn(SyncRequest):

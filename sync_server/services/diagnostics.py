@@ -1,19 +1,23 @@
 """The merkle debug views: the tenant's trie in the reference JSON form (whole, a subtree,
 pruned or cut at a depth), and where a replica's trie diverges from it, with the server's
-messages in those ranges."""
+messages in those ranges described in human terms (`sync_server.diagnose`), for the app's
+diagnostics page and the `diff` CLI (DESIGN.md, "Diagnostics")."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 
 from crdt import merkle
-from crdt.merkle import timestamp_key
+from crdt.message import Message
 from crdt.timestamp import iso_millis
 
+from .. import diagnose
+from ..storage import diagnostics, messages, registers
 from ..storage import merkle as tries
-from ..storage import messages
+from ..storage.common import Conn
 
 MAX_COMPARE_MESSAGES = 1000
 
@@ -36,20 +40,6 @@ def is_trie(node: Any, depth: int = 0) -> bool:
     return all(is_trie(node[k], depth + 1) for k in merkle.children(node))
 
 
-def describe(ranges: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    return [{"start": s, "end": e, "from": iso_millis(s), "to": iso_millis(e)} for s, e in ranges]
-
-
-def range_path(start: int, end: int) -> str:
-    """The trie path whose range covers [start, end) (coalesced ranges may span several
-    nodes: their common prefix covers them)."""
-    a, b = timestamp_key(start), timestamp_key(end - 1)
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    return a[:i]
-
-
 async def trie_view(
     pool: asyncpg.Pool, tenant_id: str, path: str, depth: int | None, prune: int | None
 ) -> dict[str, Any]:
@@ -63,19 +53,84 @@ async def trie_view(
     return {"path": path, "count": flat.count(path), "root_hash": flat.hash(""), "trie": node}
 
 
-async def compare(pool: asyncpg.Pool, tenant_id: str, trie: merkle.Trie) -> dict[str, Any]:
+async def describe_messages(
+    conn: Conn,
+    tenant_id: str,
+    found: list[Message],
+    who: Mapping[str, str],
+    fallback: diagnose.Rows | None = None,
+) -> list[dict[str, Any]]:
+    """`found` in human terms, from the tenant's current rows (fetched a level at a time:
+    a line, then its order and product, then the order's partner), with `fallback` rows
+    for those the server does not have; `who` names senders by timestamp or by node."""
+    rows: diagnose.Rows = {}
+    asked: set[diagnose.RowKey] = set()
+    for _ in range(3):
+        wanted = diagnose.wanted_rows(found, rows) - asked
+        if not wanted:
+            break
+        asked |= wanted
+        for key, regs in (await registers.read(conn, tenant_id, wanted)).items():
+            rows[key] = {column: reg.value for column, reg in regs.items()}
+    for key, values in (fallback or {}).items():
+        rows.setdefault(key, values)
+    return [diagnose.describe(m, rows, who.get(m.timestamp) or who.get(m.node)) for m in found]
+
+
+async def compare(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    trie: merkle.Trie,
+    given: list[Message] | None = None,
+    nodes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Where a replica's trie diverges from the server's: the ranges; the server's messages
+    in them, as stored and described; which of them the replica lacks (matched against its
+    trie's hashes and the messages it sent, `given`, which are described too; those the
+    server does not hold are `server_lacks`); and the names behind `nodes`."""
+    given = given or []
     async with pool.acquire() as conn:
         flat = await tries.whole(conn, tenant_id)
         ranges = merkle.diff_ranges(flat.to_json(), trie)
-        paths = [range_path(s, e) for s, e in ranges]
+        paths = [p for s, e in ranges for p in diagnose.cover(s, e)]
         found = (
             await messages.in_paths(conn, tenant_id, paths, None, MAX_COMPARE_MESSAGES)
             if paths
             else []
         )
+        stored = [messages.message_json(r) for r in found]
+        mine = [Message.from_json({k: v for k, v in m.items() if k != "seq"}) for m in stored]
+        names = await diagnostics.node_names(
+            conn, tenant_id, sorted({*(nodes or []), *(m.node for m in given)})
+        )
+        senders = await diagnostics.senders(conn, tenant_id, [m.timestamp for m in mine])
+        server_described = await describe_messages(conn, tenant_id, mine, senders)
+        described = await describe_messages(
+            conn, tenant_id, given, names, diagnose.rows_from_messages(given)
+        )
+    on_server = {m.timestamp for m in mine}
+    named = {m.timestamp for m in given}
+    held = diagnose.held_by_trie(trie, named, on_server - named, ranges)
+    truncated = len(found) >= MAX_COMPARE_MESSAGES
     return {
         "in_sync": not ranges,
-        "ranges": describe(ranges),
-        "server_messages": [messages.message_json(r) for r in found],
-        "truncated": len(found) >= MAX_COMPARE_MESSAGES,
+        "ranges": [diagnose.range_json(s, e) for s, e in ranges],
+        "server_messages": stored,
+        "truncated": truncated,
+        "root_hash": flat.hash(""),
+        "count": flat.count(""),
+        "server_described": server_described,
+        "replica_lacks": sorted(on_server - named - held.held),
+        "described": described,
+        "server_lacks": []
+        if truncated
+        else sorted(
+            m.timestamp
+            for m in given
+            if m.timestamp not in on_server and diagnose.inside(m.timestamp, ranges)
+        ),
+        "unresolved": [
+            {"from": iso_millis(m), "to": iso_millis(m + merkle.MINUTE_MS)} for m in held.unresolved
+        ],
+        "node_names": names,
     }

@@ -429,7 +429,12 @@ async def test_debug_merkle_compare_and_the_diff_cli(
         admin,
         {"trie": replay.replica.trie.to_json()},
     )
-    assert in_sync == {"in_sync": True, "ranges": [], "server_messages": [], "truncated": False}
+    assert {k: in_sync[k] for k in ("in_sync", "ranges", "server_messages", "truncated")} == {
+        "in_sync": True,
+        "ranges": [],
+        "server_messages": [],
+        "truncated": False,
+    }
 
     # The CLI, on two exported files and against the live server.
     server_file, client_file = tmp_path / "server.json", tmp_path / "client.json"
@@ -438,11 +443,11 @@ async def test_debug_merkle_compare_and_the_diff_cli(
     expected = f"  {iso_millis(m1)} .. {iso_millis(m1 + 60_000)}  (1 min)"
     code, out = await cli(tmp_path, "diff", str(server_file), str(client_file))
     assert code == 1, out
-    assert out.splitlines() == ["1 divergent range(s):", expected]
+    assert out.splitlines()[:2] == ["1 divergent range(s):", expected]
     code, out = await cli(tmp_path, "diff", str(server_file), str(server_file))
     assert code == 0 and out.startswith("in sync"), out
     code, out = await cli(tmp_path, "diff", server.url, str(client_file), "--token-a", admin)
-    assert code == 1 and out.splitlines() == ["1 divergent range(s):", expected], out
+    assert code == 1 and out.splitlines()[:2] == ["1 divergent range(s):", expected], out
     assert key_range(key) == (m1, m1 + 60_000)
 
 
