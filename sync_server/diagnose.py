@@ -226,9 +226,12 @@ def describe(message: Message, rows: Rows, who: str | None) -> dict[str, Any]:
 
 def line(described: Mapping[str, Any]) -> str:
     """`2026-11-28 09:14:03  Ana Rep  set quantity = 12 on "Acme Foods" 2026-12-02 order
-    (line: Tomatoes)`."""
+    (line: Tomatoes)  [<timestamp>]`: the timestamp last, to find the message by."""
     when = str(described["when"])
-    return f"{when[:10]} {when[11:19]}  {described['who']}  {described['summary']}"
+    return (
+        f"{when[:10]} {when[11:19]}  {described['who']}  {described['summary']}"
+        f"  [{described['timestamp']}]"
+    )
 
 
 # -- ranges and tries -------------------------------------------------------------------------
@@ -409,11 +412,31 @@ def _by_time(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda d: str(d["timestamp"]))
 
 
+def listed_until(named: Iterable[str], truncated: bool) -> int | None:
+    """Where a list cut at its limit stops being complete: the start of the minute of its
+    last message (a server lists in timestamp order); None for a complete list."""
+    if not truncated:
+        return None
+    last = max(named, default=None)
+    return None if last is None else millis_of(last) // MINUTE_MS * MINUTE_MS
+
+
+def clip(ranges: list[tuple[int, int]], until: int | None) -> list[tuple[int, int]]:
+    """The parts of `ranges` before `until` (all of them for None)."""
+    if until is None:
+        return ranges
+    return [(s, min(e, until)) for s, e in ranges if s < until]
+
+
 def compare(a: Side, b: Side, ranges: list[tuple[int, int]]) -> dict[str, Any]:
     """The diff of two sides, as `python -m sync_server diff --json` prints it: the ranges,
     each side's summary, and for each side that carries messages those the other side
     lacks (`only_a`, `only_b`; None for a bare trie), plus the minutes where a trie holds
-    messages neither side can name (`unresolved`)."""
+    messages neither side can name (`unresolved`). When a server's list was cut at its
+    limit, messages are compared up to where it stops (`compared_until`)."""
+    cuts = [t for t in (listed_until(s.named or {}, s.truncated) for s in (a, b)) if t is not None]
+    until = min(cuts, default=None)
+    compared = clip(ranges, until)
     unresolved: list[dict[str, Any]] = []
     held: dict[str, set[str]] = {}
     for side, other in ((a, b), (b, a)):
@@ -422,7 +445,7 @@ def compare(a: Side, b: Side, ranges: list[tuple[int, int]]) -> dict[str, Any]:
             held[side.label] = set()
             continue  # two bare tries: nothing to match
         candidates = set(other.named or {}) - named
-        found = held_by_trie(side.trie, named, candidates, ranges)
+        found = held_by_trie(side.trie, named, candidates, compared)
         held[side.label] = named | found.held
         unresolved += [
             {"side": side.label, "from": iso_millis(m), "to": iso_millis(m + MINUTE_MS)}
@@ -432,7 +455,11 @@ def compare(a: Side, b: Side, ranges: list[tuple[int, int]]) -> dict[str, Any]:
     def only(side: Side, other: Side) -> list[dict[str, Any]] | None:
         if side.named is None:
             return None
-        return _by_time(d for ts, d in side.named.items() if ts not in held[other.label])
+        return _by_time(
+            d
+            for ts, d in side.named.items()
+            if ts not in held[other.label] and inside(ts, compared)
+        )
 
     return {
         "in_sync": not ranges,
@@ -442,4 +469,5 @@ def compare(a: Side, b: Side, ranges: list[tuple[int, int]]) -> dict[str, Any]:
         "only_a": only(a, b),
         "only_b": only(b, a),
         "unresolved": sorted(unresolved, key=lambda u: (u["from"], u["side"])),
+        "compared_until": None if until is None else iso_millis(until),
     }

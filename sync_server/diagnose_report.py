@@ -14,6 +14,8 @@ from crdt.timestamp import iso_millis, millis_of
 from .diagnose import line
 
 DAY_MS = 86_400_000
+#: Minutes of unnamed messages the text lists at most.
+MAX_NOTES = 20
 #: The timeline shows at most this many days (a range may span a pruned subtree's months).
 MAX_DAYS = 62
 
@@ -54,16 +56,19 @@ def text(result: Mapping[str, Any]) -> str:
     bare = "carries no messages (a bare trie): what it holds that the other lacks is unnamed"
     out += _list("only on A (B lacks them)", result["only_a"], "A " + bare)
     out += _list("only on B (A lacks them)", result["only_b"], "B " + bare)
-    for label, side in (("A", a), ("B", b)):
-        if side.get("truncated"):
-            out.append(
-                f"note: {label}'s messages stop at the server's limit; the lists may be short"
-            )
-    for u in result["unresolved"]:
+    if result.get("compared_until"):
+        out.append(
+            "note: a server's list stopped at its limit: messages are compared up to "
+            f"{result['compared_until']} only"
+        )
+    unresolved = result["unresolved"]
+    for u in unresolved[:MAX_NOTES]:
         out.append(
             f"note: {u['side'].upper()}'s trie holds messages in {u['from'][:16]} that no one "
             "names (a partial log or a pruned trie): they cannot be listed"
         )
+    if len(unresolved) > MAX_NOTES:
+        out.append(f"note: ... and {len(unresolved) - MAX_NOTES} more such minutes")
     return "\n".join(out) + "\n"
 
 
@@ -186,8 +191,13 @@ def page(result: Mapping[str, Any]) -> str:
     notes = "".join(
         f"<li>{esc(u['side'].upper())}'s trie holds messages in {esc(u['from'][:16])} that no "
         "one names (a partial log or a pruned trie)</li>"
-        for u in result["unresolved"]
+        for u in result["unresolved"][:MAX_NOTES]
     )
+    if result.get("compared_until"):
+        notes += (
+            "<li>A server's list stopped at its limit: messages are compared up to "
+            f"{esc(result['compared_until'])} only.</li>"
+        )
     bare = "carries no messages (a bare trie)."
     body = [
         "<h1>Recap replica diff</h1>",

@@ -110,8 +110,10 @@ async def compare(
         )
     on_server = {m.timestamp for m in mine}
     named = {m.timestamp for m in given}
-    held = diagnose.held_by_trie(trie, named, on_server - named, ranges)
     truncated = len(found) >= MAX_COMPARE_MESSAGES
+    # Past the last listed minute of a cut list, nothing can be matched.
+    compared = diagnose.clip(ranges, diagnose.listed_until(on_server, truncated))
+    held = diagnose.held_by_trie(trie, named, on_server - named, compared)
     return {
         "in_sync": not ranges,
         "ranges": [diagnose.range_json(s, e) for s, e in ranges],
@@ -120,14 +122,14 @@ async def compare(
         "root_hash": flat.hash(""),
         "count": flat.count(""),
         "server_described": server_described,
-        "replica_lacks": sorted(on_server - named - held.held),
+        "replica_lacks": sorted(
+            ts for ts in on_server - named - held.held if diagnose.inside(ts, compared)
+        ),
         "described": described,
-        "server_lacks": []
-        if truncated
-        else sorted(
+        "server_lacks": sorted(
             m.timestamp
             for m in given
-            if m.timestamp not in on_server and diagnose.inside(m.timestamp, ranges)
+            if m.timestamp not in on_server and diagnose.inside(m.timestamp, compared)
         ),
         "unresolved": [
             {"from": iso_millis(m), "to": iso_millis(m + merkle.MINUTE_MS)} for m in held.unresolved

@@ -98,7 +98,7 @@ def test_a_message_in_human_terms() -> None:
     when = described["when"]
     assert diagnose.line(described) == (
         f"{when[:10]} {when[11:19]}  Ana Rep  set quantity = 12 on "
-        '"Acme Foods" 2026-12-02 order (line: Tomatoes)'
+        f'"Acme Foods" 2026-12-02 order (line: Tomatoes)  [{o.quantity.timestamp}]'
     )
     by_field = {(m.dataset, m.column): m for m in replica.log.values()}
     summary = {k: diagnose.describe(m, rows, None)["summary"] for k, m in by_field.items()}
@@ -148,6 +148,36 @@ def test_what_a_trie_holds_is_matched_by_its_hashes() -> None:
     # cover() tiles a range with whole trie nodes.
     paths = diagnose.cover(minute, minute + 3 * 60_000)
     assert sum(3 ** (16 - len(p)) for p in paths) == 3
+
+
+def test_a_list_cut_at_its_limit_is_compared_up_to_where_it_stops() -> None:
+    node = "0123456789abcdef"
+    minute = 29_000_000 * 60_000
+    stamps = [f"{iso_millis(minute + i * 60_000)}-0000-{node}" for i in range(4)]
+    messages = [Message("partners", new_row(), "name", f"P{i}", ts) for i, ts in enumerate(stamps)]
+    rows = diagnose.rows_from_messages(messages)
+    described = {m.timestamp: diagnose.describe(m, rows, None) for m in messages}
+    ranges = [(minute, minute + 4 * 60_000)]
+    # The server lists its first two (its limit) and holds a third; the device holds all 4.
+    server = diagnose.Side(
+        "a",
+        "server",
+        "s",
+        build(stamps[:3]),
+        0,
+        named={ts: described[ts] for ts in stamps[:2]},
+        truncated=True,
+    )
+    device = diagnose.Side("b", "device", "d", build(stamps), 0, named=described)
+    result = diagnose.compare(server, device, ranges)
+    assert result["compared_until"] == iso_millis(minute + 60_000)
+    assert result["only_a"] == [] and result["only_b"] == [] and result["unresolved"] == []
+    # Complete, the list shows what the server lacks: the fourth message.
+    server.named = {ts: described[ts] for ts in stamps[:3]}
+    server.truncated = False
+    result = diagnose.compare(server, device, ranges)
+    assert [d["timestamp"] for d in result["only_b"]] == [stamps[3]]
+    assert result["compared_until"] is None
 
 
 # -- the endpoint ---------------------------------------------------------------------------------

@@ -98,8 +98,18 @@ async def test_a_device_export_against_its_server(
     code, out, _ = await run(capsys, server.url, str(path), "--token-a", token, "--json")
     assert code == 1
     result = orjson.loads(out)
-    assert set(result) == {"in_sync", "ranges", "a", "b", "only_a", "only_b", "unresolved"}
+    assert set(result) == {
+        "in_sync",
+        "ranges",
+        "a",
+        "b",
+        "only_a",
+        "only_b",
+        "unresolved",
+        "compared_until",
+    }
     assert result["in_sync"] is False and result["unresolved"] == []
+    assert result["compared_until"] is None
     [only_server] = result["only_a"]
     assert only_server["timestamp"] == o.quantity.timestamp
     assert only_server["order"] == {"id": o.order, "partner": "Acme Foods", "date": "2026-12-02"}
@@ -123,7 +133,9 @@ async def test_a_device_export_against_its_server(
     assert lines[0].endswith("divergent range(s):")
     start = lines.index("only on A (B lacks them): 1")
     when = only_server["when"]
-    assert lines[start + 1] == f"  {when[:10]} {when[11:19]}  Alice  {LINE}"
+    assert lines[start + 1] == (
+        f"  {when[:10]} {when[11:19]}  Alice  {LINE}  [{o.quantity.timestamp}]"
+    )
     assert lines[start + 2] == "only on B (A lacks them): 1"
     assert 'set short name = "ACME"' in lines[start + 3]
 
@@ -202,7 +214,8 @@ async def test_a_trie_file_against_a_server(
     # The trie carries no messages: none are listed for it; the server's one it lacks is
     # matched from the hashes.
     assert "only on A (B lacks them): A carries no messages" in out
-    assert lines[lines.index("only on B (A lacks them): 1") + 1].endswith(LINE)
+    listed = lines[lines.index("only on B (A lacks them): 1") + 1]
+    assert listed.endswith(f"{LINE}  [{o.quantity.timestamp}]")
     code, out, _ = await run(capsys, str(path), server.url, "--token-b", t.token("alice"), "--json")
     result = orjson.loads(out)
     assert result["only_a"] is None and result["a"]["kind"] == "trie"
