@@ -1,4 +1,4 @@
-"""`python -m sync_server [run|migrate|diff]` (no command: run)."""
+"""`python -m sync_server [run|migrate|citus-distribute|diff]` (no command: run)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, help="processes sharing the port (default 1, or RECAP_WORKERS)"
     )
     sub.add_parser("migrate", help="apply pending migrations and exit")
+    sub.add_parser(
+        "citus-distribute",
+        help="on a Citus coordinator (DATABASE_URL), after migrate: reference tables for the "
+        "global ones, every tenant table distributed by tenant_id and colocated",
+    )
     diff = sub.add_parser(
         "diff",
         help="where two replicas differ, message by message (exit 0: in sync, 1: not)",
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         configure()
         database.migrate(settings.database_url or database.embedded_url(settings.data_dir))
         return 0
+    if args.command == "citus-distribute":
+        return asyncio.run(_citus_distribute(settings))
     configure()
     if args.host:
         settings.host = args.host
@@ -73,6 +80,30 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"recap: http://{settings.host}:{settings.port}", flush=True)
     serve(settings)
+    return 0
+
+
+async def _citus_distribute(settings: Settings) -> int:
+    """Distribute the tables (storage.distribution); prints each step, 2 when the database
+    is not a Citus coordinator or holds a table it cannot place."""
+    import asyncpg
+
+    from .storage import distribution
+
+    if not settings.database_url:
+        print("citus-distribute: set DATABASE_URL to the Citus coordinator", file=sys.stderr)
+        return 2
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        steps = await distribution.distribute(conn)
+    except (distribution.CitusMissing, ValueError) as exc:
+        print(f"citus-distribute: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await conn.close()
+    for table, kind in steps:
+        print(f"{table}: {kind}")
+    print(f"{len(steps)} table(s) placed" if steps else "already distributed: nothing to do")
     return 0
 
 

@@ -18,7 +18,10 @@ that use them)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -220,3 +223,17 @@ async def test_distributing_needs_citus_and_changes_nothing_without_it(db_url: s
             await distribution.distribute(conn)
     finally:
         await conn.close()
+
+
+def test_the_cli_refuses_a_database_without_citus(db_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sync_server", "citus-distribute"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "citus extension is not installed" in done.stderr
+    assert "Traceback" not in done.stderr
