@@ -89,13 +89,14 @@ LABEL_W, HOUR_W, ROW_H, TOP = 96, 48, 22, 20
 
 
 def _days(result: Mapping[str, Any]) -> list[int]:
+    """The days the ranges touch (the first MAX_DAYS + 1 at most)."""
     days: set[int] = set()
     for r in result["ranges"]:
         day = r["start"] // DAY_MS
         while day * DAY_MS < r["end"] and len(days) <= MAX_DAYS:
             days.add(day)
             day += 1
-    return sorted(days)[:MAX_DAYS]
+    return sorted(days)
 
 
 def _minutes(items: Iterable[Mapping[str, Any]] | None) -> set[int]:
@@ -105,7 +106,8 @@ def _minutes(items: Iterable[Mapping[str, Any]] | None) -> set[int]:
 def timeline(result: Mapping[str, Any]) -> str:
     """One row per day with a divergent range, 24 hour columns; the ranges shaded, the
     minutes holding a message only one side has marked (blue: only on A, red: only on B)."""
-    days = _days(result)
+    touched = _days(result)
+    days = touched[:MAX_DAYS]
     width = LABEL_W + 24 * HOUR_W + 4
     height = TOP + ROW_H * max(len(days), 1) + 4
     px = HOUR_W / 60  # one minute
@@ -152,6 +154,8 @@ def timeline(result: Mapping[str, Any]) -> str:
                 cls, minute, minute + MINUTE_MS, f"{iso_millis(minute)[:16]} only on {cls.upper()}"
             )
     parts.append("</svg>")
+    if len(touched) > MAX_DAYS:
+        parts.append(f"<p>Only the first {MAX_DAYS} days with a divergent range are drawn.</p>")
     return "".join(parts)
 
 

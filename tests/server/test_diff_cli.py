@@ -234,8 +234,19 @@ async def test_usage_and_connection_errors_exit_2(
     bare.write_bytes(b'{"hash": 0}')
     notjson = tmp_path / "x.json"
     notjson.write_bytes(b"\x1f\x8bnot gzip")
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(
+        orjson.dumps(
+            {"format": "recap-device", "version": 1, "trie": {"hash": 0}, "messages": [{"x": 1}]}
+            | {"registers": []}
+        )
+    )
+    neither = tmp_path / "neither.json"
+    neither.write_bytes(b'{"rows": []}')
     cases = [
         (["http://127.0.0.1:9", str(bare), "--token-a", "t"], "127.0.0.1:9"),
+        ([str(broken), str(bare)], "malformed"),
+        ([str(neither), str(bare)], "neither a device export nor a trie"),
         ([str(tmp_path / "nope.json"), str(bare)], "nope.json"),
         ([str(notjson), str(bare)], "x.json"),
         ([server.url, str(bare)], "needs a token"),
