@@ -361,16 +361,20 @@ def _subset(timestamps: list[str], target: int) -> set[str] | None:
     """The smallest subset of `timestamps` whose hashes XOR to `target`, searched from both
     ends (few held, or few lacking: all held but a few) while the combinations stay few;
     None when none is found."""
+    hashes = [hash_timestamp(ts) for ts in timestamps]
     everything = _xor(timestamps)
     for size in range(len(timestamps) + 1):
         if math.comb(len(timestamps), size) > MAX_COMBINATIONS:
             return None
-        for combo in itertools.combinations(timestamps, size):
-            h = _xor(combo)
+        for combo in itertools.combinations(range(len(timestamps)), size):
+            h = 0
+            for i in combo:
+                h ^= hashes[i]
+            h = signed(h)
             if h == target:
-                return set(combo)
+                return {timestamps[i] for i in combo}
             if signed(h ^ everything) == target:
-                return set(timestamps) - set(combo)
+                return set(timestamps) - {timestamps[i] for i in combo}
     return None
 
 
