@@ -10,6 +10,7 @@ import asyncio
 import gc
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,23 @@ def chunk(messages: list[Message], limit: int, max_bytes: int = PUSH_BYTES) -> l
     return out
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer as the sync loop reads it."""
+
+    status: int
+    #: the body, decoded from gzip
+    body: bytes
+    #: the body's size on the wire (compressed when the server compressed it)
+    wire_bytes: int
+
+
+#: Performs one request: (method, path with its query, headers, body or None) -> the answer.
+#: The default sends it with the client's aiohttp session; the recorded exchanges
+#: (tests/vectors/exchanges.json) are made and replayed through this seam.
+Transport = Callable[[str, str, dict[str, str], bytes | None], Awaitable[Reply]]
+
+
 @dataclass
 class SyncReport:
     requests: int = 0
@@ -86,19 +104,24 @@ class SyncClient:
         self,
         base_url: str,
         replica: ClientReplica,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | None,
         token: str | None = None,
         push_limit: int = 10_000,
         pull: bool = True,
+        transport: Transport | None = None,
     ) -> None:
         """`pull=False` skips the incremental pull and reconciles ranges from the first
-        round (what every sync did before it; the benchmark compares the two)."""
+        round (what every sync did before it; the benchmark compares the two). Requests go
+        through `transport` when given (no session needed), else through `session`."""
+        if transport is None and session is None:
+            raise ValueError("a session or a transport")
         self.base_url = base_url.rstrip("/")
         self.replica = replica
         self.session = session
         self.token = token
         self.push_limit = push_limit
         self.pull = pull
+        self.transport: Transport = transport or self._send
 
     async def login(self, email: str, password: str) -> dict[str, Any]:
         body = await self._post("/auth/login", {"email": email, "password": password}, None)
@@ -114,33 +137,47 @@ class SyncClient:
             headers[hdrs.AUTHORIZATION] = f"Bearer {self.token}"
         return headers
 
-    async def _read(self, resp: aiohttp.ClientResponse, report: SyncReport | None) -> Any:
-        """The answer's JSON, decoded from gzip whatever the session: aiohttp does it
-        unless the session was made with `auto_decompress=False`, then we do. The report
-        counts the bytes on the wire (the compressed body's `Content-Length`)."""
-        raw = await resp.read()
-        wire = resp.content_length if resp.content_length is not None else len(raw)
-        if not self.session.auto_decompress and resp.headers.get(hdrs.CONTENT_ENCODING) == "gzip":
-            raw = zlib.decompress(raw, wbits=31)
+    async def _send(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> Reply:
+        """The default transport: the request over the session. The answer is decoded from
+        gzip whatever the session: aiohttp does it unless the session was made with
+        `auto_decompress=False`, then we do; `wire_bytes` is the compressed body's
+        `Content-Length`."""
+        session = self.session
+        assert session is not None  # __init__: no transport without a session
+        async with session.request(
+            method, self.base_url + path, data=data, headers=headers
+        ) as resp:
+            raw = await resp.read()
+            wire = resp.content_length if resp.content_length is not None else len(raw)
+            if not session.auto_decompress and resp.headers.get(hdrs.CONTENT_ENCODING) == "gzip":
+                raw = zlib.decompress(raw, wbits=31)
+            return Reply(resp.status, raw, wire)
+
+    async def _call(self, method: str, path: str, payload: Any, report: SyncReport | None) -> Any:
+        """One request's JSON answer; the report counts the bytes on the wire."""
+        headers = self._headers()
+        data = None
+        if method == "POST":
+            data = orjson.dumps(payload)
+            headers[hdrs.CONTENT_TYPE] = "application/json"
+            if report is not None:
+                report.bytes_sent += len(data)
+        reply = await self.transport(method, path, headers, data)
         if report is not None:
             report.requests += 1
-            report.bytes_received += wire
-        body = orjson.loads(raw) if raw else None
-        if resp.status != 200:
-            raise SyncError(resp.status, body)
+            report.bytes_received += reply.wire_bytes
+        body = orjson.loads(reply.body) if reply.body else None
+        if reply.status != 200:
+            raise SyncError(reply.status, body)
         return body
 
     async def _post(self, path: str, payload: Any, report: SyncReport | None) -> Any:
-        data = orjson.dumps(payload)
-        headers = {**self._headers(), hdrs.CONTENT_TYPE: "application/json"}
-        if report is not None:
-            report.bytes_sent += len(data)
-        async with self.session.post(self.base_url + path, data=data, headers=headers) as resp:
-            return await self._read(resp, report)
+        return await self._call("POST", path, payload, report)
 
     async def _get(self, path: str, report: SyncReport | None) -> Any:
-        async with self.session.get(self.base_url + path, headers=self._headers()) as resp:
-            return await self._read(resp, report)
+        return await self._call("GET", path, None, report)
 
     async def sync(self) -> SyncReport:
         """Run rounds until this replica and the server hold the same messages: the I/O
@@ -239,7 +276,7 @@ class SyncClient:
                 raise
             replica = self.replica
             if exc.code == "clock_drift":
-                replica.offset_ms = exc.body["server_time"] - int(time.time() * 1000)
+                replica.offset_ms = exc.body["server_time"] - replica.physical_ms()
             replica.restamp_outbox(after=exc.body.get("timestamp"))
             pushed[:] = self._outbox_page()
             return await self._round_once(
@@ -279,7 +316,7 @@ class SyncClient:
 
     def _offset(self, server_time: int) -> int:
         """Follow the server's clock when ours is off by more than a second."""
-        local = int(time.time() * 1000)
+        local = self.replica.physical_ms()
         drift = server_time - local
         return drift if abs(drift) > 1000 else 0
 
@@ -302,9 +339,10 @@ class SyncClient:
         if isinstance(watermark, int):
             self.replica.conflicts_after = max(self.replica.conflicts_after, watermark)
 
-    async def bootstrap(self, progress: Any = None) -> SyncReport:
+    async def bootstrap(self, progress: Any = None, node: str | None = None) -> SyncReport:
         """A new device: the snapshot instead of the history, then a normal sync, under a
-        fresh node id (a new replica never reuses one: DESIGN.md, "Node ids").
+        fresh node id (a new replica never reuses one: DESIGN.md, "Node ids"): `node`, or a
+        random one (the recorded exchanges pin it).
 
         The cyclic garbage collector is paused meanwhile: a bootstrap builds millions of
         containers (parsed pages, registers, trie nodes) that all stay alive, and the
@@ -313,14 +351,14 @@ class SyncClient:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return await self._bootstrap(progress)
+            return await self._bootstrap(progress, node)
         finally:
             if paused:
                 gc.enable()
 
-    async def _bootstrap(self, progress: Any) -> SyncReport:
+    async def _bootstrap(self, progress: Any, node: str | None) -> SyncReport:
         started = time.perf_counter()
-        self.replica.renew_node()
+        self.replica.renew_node(node)
         report = SyncReport()
         body = await self._get("/snapshot", report)
         total = body.get("total_rows") or 0

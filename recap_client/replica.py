@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,20 @@ from crdt.replica import ApplyResult, Replica
 from crdt.timestamp import Timestamp
 
 
+def wall_ms() -> int:
+    """The machine's clock, in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
 class ClientReplica(Replica):
-    def __init__(self, node: str | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self, node: str | None = None, path: Path | None = None, now: Callable[[], int] = wall_ms
+    ) -> None:
         super().__init__(node or secrets.token_hex(8))
         self.path = path
+        #: Physical time in epoch ms: the machine's clock, or a pinned one (the recorded
+        #: exchanges, tests/vectors/exchanges.json, replay under the clock they were made at).
+        self.physical_ms = now
         self.outbox: dict[str, Message] = {}
         self.offset_ms = 0
         self.snapshot_seq = 0
@@ -34,18 +45,18 @@ class ClientReplica(Replica):
         self.conflicts_after = 0
         self.conflicts: list[dict[str, Any]] = []
 
-    def renew_node(self) -> None:
-        """Start over as a new replica: a fresh random node id and clock. Only an empty
-        replica may (a bootstrap's first step): its edits must keep the node that made
-        them."""
+    def renew_node(self, node: str | None = None) -> None:
+        """Start over as a new replica: a fresh node id (`node`, else random) and clock.
+        Only an empty replica may (a bootstrap's first step): its edits must keep the node
+        that made them."""
         if self.log or self.outbox:
             raise ValueError("only an empty replica takes a new node id")
-        self.clock = Clock.new(secrets.token_hex(8))
+        self.clock = Clock.new(node or secrets.token_hex(8))
 
     # -- time -------------------------------------------------------------------------
     def now_ms(self) -> int:
         """Physical time corrected by the offset the server's clock taught us."""
-        return int(time.time() * 1000) + self.offset_ms
+        return self.physical_ms() + self.offset_ms
 
     # -- edits ------------------------------------------------------------------------
     def edit_field(self, dataset: str, row: str, column: str, value: Scalar) -> Message:
