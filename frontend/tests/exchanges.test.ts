@@ -41,6 +41,8 @@ type Step =
 interface Scenario {
   name: string;
   what: string;
+  /** Which clients replay it: both, but where their requests differ (see the file's format). */
+  clients: ('python' | 'browser')[];
   initial: Initial;
   steps: Step[];
   root: [number, number] | null;
@@ -53,8 +55,21 @@ const DATA = JSON.parse(
 /** The request headers a recording keeps (make_exchanges.py HEADERS). */
 const HEADERS = ['Recap-Protocol', 'Content-Type', 'Authorization'];
 
-/** The protocol's cases, one scenario each (as tests/crdt/test_exchanges.py CASES). */
-const CASES = ['new_device', 'push_and_pull', 'repair', 'conflict', 'clock_drift', 'unsupported_protocol'];
+/** The protocol's cases, one scenario each (as tests/crdt/test_exchanges.py CASES); the paged
+ * pull has one per client, as their continuation requests differ. */
+const CASES = [
+  'new_device',
+  'push_and_pull',
+  'repair',
+  'conflict',
+  'clock_drift',
+  'unsupported_protocol',
+  'paged_pull',
+  'paged_pull_browser',
+];
+
+/** The scenarios the browser replays (the others are recap_client's own). */
+const OURS = DATA.scenarios.filter((s) => s.clients.includes('browser'));
 
 /** A `fetch` serving the recorded answers in order, each after checking the request. */
 class Replay {
@@ -126,6 +141,7 @@ describe('recorded exchanges', () => {
   it('cover the protocol cases', () => {
     expect(DATA.generator).toBe('tests/vectors/make_exchanges.py');
     expect(DATA.scenarios.map((s) => s.name)).toEqual(CASES);
+    expect(OURS.map((s) => s.name)).toEqual([...CASES.slice(0, 6), 'paged_pull_browser']);
     for (const s of DATA.scenarios) {
       for (const step of s.steps) {
         if (step.do === 'edit') continue;
@@ -134,46 +150,43 @@ describe('recorded exchanges', () => {
     }
   });
 
-  it.each(DATA.scenarios.map((s) => [s.name, s] as const))(
-    '%s: the browser makes the recorded requests',
-    async (_name, s) => {
-      const replica = await replicaFrom(s.initial);
-      const replay = new Replay();
-      vi.stubGlobal('fetch', replay.fetch);
-      const client = new SyncClient(
-        replica,
-        fetchTransport('', () => DATA.token),
-        { now: () => s.initial.now },
-      );
-      for (const step of s.steps) {
-        if (step.do === 'edit') {
-          const made = await replica.edit(step.changes);
-          expect(made.map(messageToJson)).toStrictEqual(step.messages);
-          continue;
-        }
-        replay.queue.push(...step.exchanges);
-        if (step.error !== undefined) {
-          const unsent = await replica.outboxCount();
-          const error = await client.sync().then(
-            () => null,
-            (exc: unknown) => exc,
-          );
-          expect(replay.mismatch).toBe(null);
-          expect(error).toBeInstanceOf(HttpError);
-          const refusal = error as HttpError;
-          expect({ status: refusal.status, code: refusal.code }).toEqual(step.error);
-          expect(unsent).toBeGreaterThan(0);
-          expect(await replica.outboxCount()).toBe(unsent); // nothing lost, nothing retried
-        } else if (step.do === 'bootstrap') {
-          expect(step.node).toBe(replica.node); // a browser made its node when it opened its database
-          await replay.run(client.bootstrap());
-        } else {
-          await replay.run(client.sync());
-          expect(await replica.outboxCount()).toBe(0);
-        }
-        expect(replay.queue).toEqual([]); // every recorded request was made
+  it.each(OURS.map((s) => [s.name, s] as const))('%s: the browser makes the recorded requests', async (_name, s) => {
+    const replica = await replicaFrom(s.initial);
+    const replay = new Replay();
+    vi.stubGlobal('fetch', replay.fetch);
+    const client = new SyncClient(
+      replica,
+      fetchTransport('', () => DATA.token),
+      { now: () => s.initial.now },
+    );
+    for (const step of s.steps) {
+      if (step.do === 'edit') {
+        const made = await replica.edit(step.changes);
+        expect(made.map(messageToJson)).toStrictEqual(step.messages);
+        continue;
       }
-      if (s.root !== null) expect(await replica.root()).toEqual(s.root);
-    },
-  );
+      replay.queue.push(...step.exchanges);
+      if (step.error !== undefined) {
+        const unsent = await replica.outboxCount();
+        const error = await client.sync().then(
+          () => null,
+          (exc: unknown) => exc,
+        );
+        expect(replay.mismatch).toBe(null);
+        expect(error).toBeInstanceOf(HttpError);
+        const refusal = error as HttpError;
+        expect({ status: refusal.status, code: refusal.code }).toEqual(step.error);
+        expect(unsent).toBeGreaterThan(0);
+        expect(await replica.outboxCount()).toBe(unsent); // nothing lost, nothing retried
+      } else if (step.do === 'bootstrap') {
+        expect(step.node).toBe(replica.node); // a browser made its node when it opened its database
+        await replay.run(client.bootstrap());
+      } else {
+        await replay.run(client.sync());
+        expect(await replica.outboxCount()).toBe(0);
+      }
+      expect(replay.queue).toEqual([]); // every recorded request was made
+    }
+    if (s.root !== null) expect(await replica.root()).toEqual(s.root);
+  });
 });

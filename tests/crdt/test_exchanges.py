@@ -24,8 +24,14 @@ FILE = Path(__file__).resolve().parents[1] / "vectors" / "exchanges.json"
 DATA: dict[str, Any] = orjson.loads(FILE.read_bytes())
 SCENARIOS: dict[str, dict[str, Any]] = {s["name"]: s for s in DATA["scenarios"]}
 #: The protocol's cases, one scenario each (issue 16): a new device, the one-request sync,
-#: a repair, a conflict, clock drift, an unsupported version.
-CASES = ["new_device", "push_and_pull", "repair", "conflict", "clock_drift", "unsupported_protocol"]
+#: a repair, a conflict, clock drift, an unsupported version; then a paged pull, where the
+#: two clients' requests differ (one scenario each: see the file's format).
+CASES = [
+    *("new_device", "push_and_pull", "repair", "conflict", "clock_drift"),
+    *("unsupported_protocol", "paged_pull", "paged_pull_browser"),
+]
+#: The scenarios recap_client replays (the others are the browser's own).
+OURS = [name for name, s in SCENARIOS.items() if "python" in s["clients"]]
 #: The request headers a recording keeps (make_exchanges.HEADERS).
 HEADERS = ("Recap-Protocol", "Content-Type", "Authorization")
 
@@ -39,7 +45,8 @@ def test_the_file_is_small_and_covers_the_cases() -> None:
     assert DATA["generator"] == "tests/vectors/make_exchanges.py" and DATA["format"]
     assert list(SCENARIOS) == CASES
     for s in SCENARIOS.values():
-        assert set(s) == {"name", "what", "initial", "steps", "root"}
+        assert set(s) == {"name", "what", "clients", "initial", "steps", "root"}
+        assert s["clients"] in (["python", "browser"], ["python"], ["browser"])
         assert set(s["initial"]) == {
             *("node", "now", "clock", "offset_ms", "pulled_through", "conflicts_after"),
             "messages",
@@ -69,6 +76,14 @@ def test_the_file_is_small_and_covers_the_cases() -> None:
     assert answers["unsupported_protocol"] == [
         {**answers["unsupported_protocol"][0], "code": "unsupported_protocol", "supported": [3]}
     ]
+    # The paged pull: each client's continuation requests, the same but for `messages`.
+    assert [*CASES[:6], "paged_pull"] == OURS
+    assert SCENARIOS["paged_pull_browser"]["clients"] == ["browser"]
+    python, browser = (exchanges(SCENARIOS[n]) for n in ("paged_pull", "paged_pull_browser"))
+    assert len(python) == len(browser) > 1
+    for ours, theirs in zip(python[1:], browser[1:], strict=True):
+        assert ours["body"] == {**theirs["body"], "node": ours["body"]["node"], "messages": []}
+        assert "messages" not in theirs["body"]
 
 
 class Replay:
@@ -107,7 +122,7 @@ def replica_from(initial: dict[str, Any]) -> ClientReplica:
     return replica
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", OURS)
 async def test_recap_client_makes_the_recorded_requests(name: str) -> None:
     scenario = SCENARIOS[name]
     replica = replica_from(scenario["initial"])

@@ -41,6 +41,7 @@ from aiohttp.test_utils import TestServer
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from crdt.message import Message  # noqa: E402
 from recap_client import ClientReplica, SyncClient, SyncError  # noqa: E402
 from recap_client.http import Reply, Transport  # noqa: E402
 from sync_server import database, protocol  # noqa: E402
@@ -70,9 +71,16 @@ DAY = 86_400_000
 
 FORMAT = """\
 One scenario per protocol case, each recorded from the real server (tests/vectors/\
-make_exchanges.py) and replayed by both clients (tests/crdt/test_exchanges.py, \
+make_exchanges.py) and replayed by the clients it names (tests/crdt/test_exchanges.py, \
 frontend/tests/exchanges.test.ts).
-scenario: {name, what, initial, steps, root}.
+scenario: {name, what, clients, initial, steps, root}. clients: which clients replay it \
+("python": recap_client, "browser": frontend/src/engine/sync.ts): both, except where their \
+requests legitimately differ, which has one scenario per client, each recorded against the \
+real server: paged_pull (recap_client sends `messages: []` in a pull's continuation) and \
+paged_pull_browser (the browser sends no `messages` key there); PROTOCOL.md section 3 allows \
+both, and the server answers them alike. paged_pull_browser was recorded by recap_client \
+sending the browser's shape (make_exchanges.BrowserShaped); the browser's replay checks that \
+the shape is its own.
 initial: the recorded device before the first step: node (its node id), now (its physical \
 clock in epoch ms, constant for the whole scenario), clock (its HLC's last timestamp), \
 offset_ms (its offset to the server's clock), pulled_through, conflicts_after, messages (the \
@@ -127,11 +135,25 @@ class Recorder:
         return out
 
 
-class World:
-    """The running server, and how the scenarios make tenants and devices on it."""
+class BrowserShaped(SyncClient):
+    """recap_client sending the browser's requests where they differ
+    (frontend/src/engine/sync.ts): a pull's continuation carries no `messages` key. Only to
+    record the browser's scenarios; their replay in the browser's engine checks the shape."""
 
-    def __init__(self, url: str, db_url: str, http: aiohttp.ClientSession) -> None:
+    def _pull_request(self, messages: list[Message] | None = None) -> dict[str, Any]:
+        body = super()._pull_request(messages)
+        if messages is None:  # the continuation (the first request passes its outbox page)
+            del body["messages"]
+        return body
+
+
+class World:
+    """The running servers (the second pages pulls by 3 messages), and how the scenarios
+    make tenants and devices on them."""
+
+    def __init__(self, url: str, paged_url: str, db_url: str, http: aiohttp.ClientSession) -> None:
         self.url = url
+        self.paged_url = paged_url
         self.db_url = db_url
         self.http = http
 
@@ -159,8 +181,11 @@ class World:
     def device(self, token: str, node: str, now: Callable[[], int]) -> SyncClient:
         return SyncClient(self.url, ClientReplica(node, now=now), self.http, token)
 
-    def recorded(self, token: str, node: str, now: int) -> tuple[SyncClient, Recorder]:
-        client = self.device(token, node, lambda: now)
+    def recorded(
+        self, token: str, node: str, now: int, *, url: str | None = None, browser: bool = False
+    ) -> tuple[SyncClient, Recorder]:
+        shape = BrowserShaped if browser else SyncClient
+        client = shape(url or self.url, ClientReplica(node, now=lambda: now), self.http, token)
         recorder = Recorder(client.transport, token)
         client.transport = recorder
         return client, recorder
@@ -205,12 +230,27 @@ def last_root(steps: list[dict[str, Any]]) -> list[int]:
     return list(answers[-1]["root"])
 
 
+BOTH = ["python", "browser"]
+
+
 def scenario(
-    name: str, what: str, start: dict[str, Any], steps: list[dict[str, Any]], client: SyncClient
+    name: str,
+    what: str,
+    start: dict[str, Any],
+    steps: list[dict[str, Any]],
+    client: SyncClient,
+    clients: list[str] = BOTH,
 ) -> dict[str, Any]:
     root = last_root(steps)
     assert tuple(root) == client.replica.trie.get(""), f"{name}: the device is not in sync"
-    return {"name": name, "what": what, "initial": start, "steps": steps, "root": root}
+    return {
+        "name": name,
+        "what": what,
+        "clients": clients,
+        "initial": start,
+        "steps": steps,
+        "root": root,
+    }
 
 
 def row(n: int) -> str:
@@ -396,6 +436,7 @@ async def unsupported_protocol(world: World) -> dict[str, Any]:
     assert len(steps[1]["exchanges"]) == 1 and device.replica.outbox
     return {
         "name": "unsupported_protocol",
+        "clients": BOTH,
         "what": "A server that does not speak the client's protocol version answers its first "
         "request 400 unsupported_protocol with the versions it speaks. The client stops: no "
         "retry, the edit stays in the outbox (the app tells the user to update).",
@@ -405,7 +446,49 @@ async def unsupported_protocol(world: World) -> dict[str, Any]:
     }
 
 
-SCENARIOS = [new_device, push_and_pull, repair, conflict, clock_drift, unsupported_protocol]
+async def paged_pull(world: World, browser: bool) -> dict[str, Any]:
+    tokens = await world.tenant("Exchanges G" if browser else "Exchanges H", ("alice", "bob"))
+    writer = world.device(tokens["alice"], "a000000000000008", lambda: T0)
+    for n in range(1, 5):
+        for c in product(n, f"Paged {n}"):
+            writer.replica.edit_field(*c)
+    await writer.sync()
+    node = "b000000000000009" if browser else "b000000000000008"
+    device, recorder = world.recorded(tokens["bob"], node, T0, url=world.paged_url, browser=browser)
+    start = initial(device)
+    steps = [await sync(device, recorder)]
+    assert len(steps[0]["exchanges"]) == 3, "8 messages in pages of 3"
+    who = "the browser, whose" if browser else "recap_client, whose"
+    return scenario(
+        "paged_pull_browser" if browser else "paged_pull",
+        "A device that has never synced pulls 8 messages from a server that pages pulls by 3: "
+        "it follows `pulled_through` while it is below `head`, then compares roots. Recorded "
+        f"for {who} continuation requests differ (see format).",
+        start,
+        steps,
+        device,
+        ["browser"] if browser else ["python"],
+    )
+
+
+async def paged_pull_python(world: World) -> dict[str, Any]:
+    return await paged_pull(world, browser=False)
+
+
+async def paged_pull_browser(world: World) -> dict[str, Any]:
+    return await paged_pull(world, browser=True)
+
+
+SCENARIOS = [
+    new_device,
+    push_and_pull,
+    repair,
+    conflict,
+    clock_drift,
+    unsupported_protocol,
+    paged_pull_python,
+    paged_pull_browser,
+]
 
 
 async def record() -> dict[str, Any]:
@@ -430,12 +513,19 @@ async def record() -> dict[str, Any]:
                 }
             )
             server = TestServer(create_app(settings), host="127.0.0.1")
+            paged = settings.model_copy(update={"page_messages": 3})
+            paged_server = TestServer(create_app(paged), host="127.0.0.1")
             await server.start_server()
+            await paged_server.start_server()
             try:
                 async with aiohttp.ClientSession() as http:
-                    world = World(str(server.make_url("")).rstrip("/"), db_url, http)
+                    url, paged_url = (
+                        str(s.make_url("")).rstrip("/") for s in (server, paged_server)
+                    )
+                    world = World(url, paged_url, db_url, http)
                     recorded = [await make(world) for make in SCENARIOS]
             finally:
+                await paged_server.close()
                 await server.close()
     finally:
         conn = await asyncpg.connect(PG)
