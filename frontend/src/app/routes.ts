@@ -7,6 +7,8 @@ export type Route =
   | { page: 'profile' }
   | { page: 'people' }
   | { page: 'refused' }
+  /** This device's replica against the server's (merkle comparison, export). */
+  | { page: 'diagnostics' }
   // Public pages (they work without a session): sign-up and the links admins send.
   | { page: 'signup' }
   | { page: 'accept-invite'; secret: string }
@@ -18,7 +20,7 @@ export function isPublic(route: Route): route is PublicRoute {
   return route.page === 'signup' || route.page === 'accept-invite' || route.page === 'reset-password';
 }
 
-const SIMPLE = new Set(['conflicts', 'profile', 'dashboard', 'people', 'refused', 'signup']);
+const SIMPLE = new Set(['conflicts', 'profile', 'dashboard', 'people', 'refused', 'diagnostics', 'signup']);
 
 export function parseHash(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');

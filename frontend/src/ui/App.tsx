@@ -18,6 +18,7 @@ import { ToastProvider } from './toast';
 
 // The dashboard and its chart library load on first use (a separate chunk, still precached).
 const DashboardPage = lazy(() => import('./Dashboard'));
+const DiagnosticsPage = lazy(() => import('./Diagnostics'));
 
 export function App(): ReactNode {
   const [route] = useRoute();
@@ -167,6 +168,11 @@ function Main(props: { session: Session }): ReactNode {
           )
         ) : null}
         {route.page === 'refused' ? <RefusedPage /> : null}
+        {route.page === 'diagnostics' ? (
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <DiagnosticsPage />
+          </Suspense>
+        ) : null}
       </main>
       {reauth ? (
         <SignIn

@@ -5,6 +5,7 @@ import { service } from '../app/service';
 import type { SyncPhase } from '../engine/store';
 import { useOnline, useRoute, useSyncStatus, useWaitingEdits } from './hooks';
 import { FEEDBACK_TEXT, feedbackFor, lastSyncText, waitingWords, type SyncFeedback } from './syncText';
+import './diagnostics.css';
 
 /** How long a "Sync now" outcome stays, and how long to wait for one at most. */
 const FEEDBACK_MS = 4000;
@@ -28,7 +29,7 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
   const waiting = useWaitingEdits();
   const messages = useLiveQuery(() => service.db.outbox.count(), []) ?? 0;
   const refused = useLiveQuery(() => service.db.refused.count(), []) ?? 0;
-  const [, go] = useRoute();
+  const [route, go] = useRoute();
   const now = useMinute();
   const phase = status?.phase ?? 'idle';
   // A sync that starts while the server is unreachable does not make it reachable: until it
@@ -132,6 +133,31 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
         </svg>
         <span className="sync-now-label">Sync now</span>
       </button>
+      {/* This device against the server (Diagnostics.tsx), for every user. */}
+      <a
+        className="btn small ghost diag-link"
+        href="#/diagnostics"
+        title="Diagnostics"
+        data-testid="nav-diagnostics"
+        aria-current={route.page === 'diagnostics' ? 'page' : undefined}
+      >
+        <svg
+          className="diag-icon"
+          viewBox="0 0 24 24"
+          width="20"
+          height="20"
+          aria-hidden="true"
+          focusable="false"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="2"
+          strokeLinecap="round"
+          strokeLinejoin="round"
+        >
+          <path d="M3 12h4l3-7 4 14 3-7h4" />
+        </svg>
+        <span className="diag-link-label">Diagnostics</span>
+      </a>
       <span
         className={feedback ? `sync-feedback ${feedback}` : 'sync-feedback'}
         role="status"
