@@ -387,6 +387,11 @@ class SyncClient:
             body = await following
         self.replica.adopt_snapshot_trie(body["trie"], body["seq"])
         self.replica.receive_remote(late + body["messages"])
+        # The conflicts feed starts where the snapshot was taken: a new device does not
+        # replay its user's past notices (PROTOCOL.md, "Bootstrap").
+        self.replica.conflicts_after = max(
+            self.replica.conflicts_after, int(body.get("conflicts_after", 0))
+        )
         # The late messages are every one after the snapshot's sequence, up to the last.
         newest = max((m.get("seq", 0) for m in late + body["messages"]), default=0)
         self.replica.pulled_through = max(self.replica.pulled_through, newest)
@@ -394,5 +399,6 @@ class SyncClient:
         report.requests += tail.requests
         report.bytes_received += tail.bytes_received
         report.bytes_sent += tail.bytes_sent
+        report.conflicts += tail.conflicts
         report.seconds = time.perf_counter() - started
         return report

@@ -259,3 +259,9 @@ async def test_a_new_device_starts_the_conflict_feed_at_its_snapshot(
     assert page["conflicts_after"] == conflict["seq"]
     rows = await db_fetch(server.db_url, "SELECT max(seq) AS seq FROM conflicts")
     assert page["conflicts_after"] == rows[0]["seq"]
+    # A new device of Alice's that bootstraps from the snapshot gets none of her past notices.
+    device = client(server, http, t.token("alice"))
+    report = await device.bootstrap()
+    assert device.replica.conflicts_after == conflict["seq"]
+    assert report.conflicts == []
+    assert (await device.sync()).conflicts == []
