@@ -14,10 +14,12 @@ import {
   rowIndex,
   splitRanges,
   timeline,
+  trimTrie,
+  TRIM_DEPTH,
   type CompareAnswer,
   type WireMessage,
 } from '../src/app/diagnostics';
-import { FlatTrie, diffRanges } from '../src/engine/merkle';
+import { FlatTrie, diffRanges, type Trie } from '../src/engine/merkle';
 import type { RowRecord } from '../src/engine/rowgroups';
 import type { Session } from '../src/engine/store';
 import { Timestamp, isoMillis } from '../src/engine/timestamp';
@@ -183,6 +185,23 @@ describe('comparison', () => {
     expect(range?.serverOnly).toEqual([a]);
     expect(range?.deviceOnly).toEqual([]);
     expect(range?.uncertain).toBe(false);
+  });
+
+  it('sends only the subtrees that differ, and finds the same ranges', () => {
+    const shared = Array.from({ length: 40 }, (_, i) => ts(i * 3_600_000, BOB));
+    const device = trieOf([...shared, ts(5 * 86_400_000, ME)]);
+    const server = trieOf([...shared, ts(2 * 86_400_000 + 7, BOB)]);
+    const cut = (node: Trie, depth: number): Trie => {
+      const out: Trie = { hash: node.hash };
+      if (depth > 0) for (const k of ['0', '1', '2'] as const) if (node[k]) out[k] = cut(node[k], depth - 1);
+      return out;
+    };
+    const trimmed = trimTrie(device.toJson(), cut(server.toJson(), TRIM_DEPTH));
+    expect(diffRanges(server.toJson(), trimmed)).toEqual(diffRanges(server.toJson(), device.toJson()));
+    const nodes = (t: Trie): number => 1 + (['0', '1', '2'] as const).reduce((n, k) => n + (t[k] ? nodes(t[k]) : 0), 0);
+    expect(nodes(trimmed)).toBeLessThan(nodes(device.toJson()) / 2);
+    // In sync: the root alone.
+    expect(trimTrie(device.toJson(), cut(device.toJson(), 2))).toEqual({ hash: device.hash() });
   });
 
   it('finds the one subset of a leaf that its hash and count name', () => {

@@ -13,7 +13,7 @@
  * leaf counts beyond what the device holds (`countedByDevice`).
  */
 import type { Message, Scalar } from '../engine/message';
-import { FlatTrie, timestampKey } from '../engine/merkle';
+import { CHILD_KEYS, FlatTrie, timestampKey } from '../engine/merkle';
 import { allRows, type RowRecord } from '../engine/rowgroups';
 import type { LocalReplica, SyncStatus, User, Session } from '../engine/store';
 import { hashTimestamp, millisOf, nodeOf } from '../engine/timestamp';
@@ -149,6 +149,27 @@ export async function gzipJson(data: unknown): Promise<Blob> {
 }
 
 // -- the comparison ------------------------------------------------------------------------
+
+/** How deep the server's trie is read to trim the device's before a comparison: a node at
+ * depth 10 spans 729 minutes. */
+export const TRIM_DEPTH = 10;
+
+/**
+ * The device's trie with every subtree whose hash equals the server's (`server`, cut at some
+ * depth) reduced to its hash: the comparison (`diff_ranges`) never descends where hashes are
+ * equal, so it finds the same ranges, and the request stays small (a whole trie is about
+ * 25 bytes a node, 1.7 nodes a message: past the server's body limit at a few hundred
+ * thousand messages).
+ */
+export function trimTrie(device: Trie, server: Trie | undefined): Trie {
+  if (server !== undefined && server.hash === device.hash) return { hash: device.hash };
+  const out: Trie = { hash: device.hash };
+  for (const k of CHILD_KEYS) {
+    const child = device[k];
+    if (child !== undefined) out[k] = trimTrie(child, server?.[k]);
+  }
+  return out;
+}
 
 /** What POST /debug/merkle/compare answers (the fields read here; the later ones only from
  * servers that describe their messages). */

@@ -19,6 +19,8 @@ import {
   rowIndex,
   splitRanges,
   timeline,
+  trimTrie,
+  TRIM_DEPTH,
   type CompareAnswer,
   type DescribeContext,
   type RangeDiff,
@@ -26,6 +28,7 @@ import {
   type WireMessage,
 } from '../app/diagnostics';
 import { service } from '../app/service';
+import type { Trie } from '../engine/merkle';
 import { HttpError, NetworkError } from '../engine/sync';
 import type { SyncStatus } from '../engine/store';
 import { downloadBlob } from './download';
@@ -141,7 +144,9 @@ export default function DiagnosticsPage(): ReactNode {
     setCompareError(null);
     try {
       const state = await readDevice(service.replica);
-      const trie = state.trie.toJson();
+      // Only the subtrees that differ from the server's, in full (see trimTrie).
+      const top = await service.api<{ trie: Trie }>('GET', `/debug/merkle?depth=${TRIM_DEPTH}`);
+      const trie = trimTrie(state.trie.toJson(), top.trie);
       const answer = await service.api<CompareAnswer>('POST', '/debug/merkle/compare', { trie });
       const held = heldMessages(state.messages, registersOf(state.rows));
       const ranges = splitRanges(answer, held, state.trie, new Set(state.refused));
