@@ -161,7 +161,7 @@ async def run_cli(*args: str) -> tuple[int, str]:
 
 
 async def test_a_device_in_sync_says_so(
-    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage
+    app: AppServer, seed_tenant: SeedTenant, new_page: NewPage, tmp_path: Path
 ) -> None:
     tenant = await seed_tenant(days_back=0, days_ahead=2)
     page = await new_page()
@@ -190,6 +190,16 @@ async def test_a_device_in_sync_says_so(
     assert int(local_count) > 100
     await result.scroll_into_view_if_needed()
     await screenshot(page, "diagnostics-in-sync")
+
+    # Its export and the server agree for the CLI too.
+    async with page.expect_download() as info:
+        await diag.get_by_test_id("diag-export").click()
+    path = tmp_path / (await info.value).suggested_filename
+    await (await info.value).save_as(path)
+    token = await login_token(app, tenant.email("alice"))
+    code, out = await run_cli(app.url, str(path), "--token-a", token, "--json")
+    assert code == 0, out
+    assert json.loads(out)["in_sync"] is True
 
 
 async def test_a_message_removed_behind_the_apps_back_is_named(

@@ -152,11 +152,11 @@ export default function DiagnosticsPage(): ReactNode {
       const ranges = splitRanges(answer, held, state.trie, new Set(state.refused));
       // Who made the messages only this device holds, when another device did: the server
       // knows whose each node is.
-      const nodes = nodesToName(ranges, state.node);
-      let nodeNames = new Map<string, string>();
+      const nodeNames = new Map(Object.entries(answer.node_names ?? {}));
+      const nodes = nodesToName(ranges, state.node).filter((n) => !nodeNames.has(n));
       if (nodes.length && answer.node_names !== undefined) {
         const named = await service.api<CompareAnswer>('POST', '/debug/merkle/compare', { trie, nodes });
-        nodeNames = new Map(Object.entries(named.node_names ?? {}));
+        for (const [n, name] of Object.entries(named.node_names ?? {})) nodeNames.set(n, name);
       }
       const user = state.user ? { id: state.user.id, name: state.user.display_name } : null;
       setComparison({
