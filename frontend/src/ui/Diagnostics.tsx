@@ -153,10 +153,15 @@ export default function DiagnosticsPage(): ReactNode {
       // Who made the messages only this device holds, when another device did: the server
       // knows whose each node is.
       const nodeNames = new Map(Object.entries(answer.node_names ?? {}));
-      const nodes = nodesToName(ranges, state.node).filter((n) => !nodeNames.has(n));
+      const nodes = nodesToName(ranges, state.node)
+        .filter((n) => !nodeNames.has(n))
+        .slice(0, 1000); // the server names at most 1000 per request
       if (nodes.length && answer.node_names !== undefined) {
-        const named = await service.api<CompareAnswer>('POST', '/debug/merkle/compare', { trie, nodes });
-        for (const [n, name] of Object.entries(named.node_names ?? {})) nodeNames.set(n, name);
+        // Best effort: without names those messages are "another device"'s.
+        const named = await service
+          .api<CompareAnswer>('POST', '/debug/merkle/compare', { trie, nodes })
+          .catch(() => null);
+        for (const [n, name] of Object.entries(named?.node_names ?? {})) nodeNames.set(n, name);
       }
       const user = state.user ? { id: state.user.id, name: state.user.display_name } : null;
       setComparison({
