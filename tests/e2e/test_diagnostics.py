@@ -28,6 +28,7 @@ from .helpers import (
     sign_in,
     wait_synced,
 )
+from .test_a11y import assert_accessible
 from .test_conflicts import login_token
 from .test_phone import HEIGHT, WIDTHS, check
 
@@ -208,8 +209,9 @@ async def test_a_message_removed_behind_the_apps_back_is_named(
     # A small tenant: the server lists at most 1000 messages of the divergent ranges, and the
     # seed's messages may share the minute of the edit below.
     tenant = await seed_tenant(days_back=0, days_ahead=3, partners=4, products=8)
-    # No service worker: page.route sees the page's /sync calls (blocked below).
-    page = await new_page(service_workers="block")
+    # No service worker: page.route sees the page's /sync calls (blocked below). bypass_csp:
+    # axe is injected as an inline script.
+    page = await new_page(service_workers="block", bypass_csp=True)
     await sign_in(page, app.url, tenant.email("alice"))
 
     # Two quantities on one line: the first is in the log and on the server, but no register
@@ -277,6 +279,7 @@ async def test_a_message_removed_behind_the_apps_back_is_named(
     await expect(diag.get_by_test_id("server-count")).to_have_text(str(local + 1))
     await result.scroll_into_view_if_needed()
     await screenshot(page, "diagnostics-divergent")
+    await assert_accessible(page, "diagnostics")
     # On a phone the page, its timeline and its lists fit the screen.
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": HEIGHT})
