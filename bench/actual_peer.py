@@ -244,8 +244,10 @@ class ActualPeer:
         """Local edits already stamped (made offline at set times)."""
         await self.call("local", id=rid, messages=[wire(m) for m in messages])
 
-    async def sync(self, rid: str) -> ActualReport:
-        r = await self.call("sync", id=rid)
+    async def sync(self, rid: str, lacked: bool = True) -> ActualReport:
+        """The real client's full-sync loop; `lacked=False` leaves the received messages
+        out of the report (a bootstrap's whole history)."""
+        r = await self.call("sync", id=rid, lacked=lacked)
         return ActualReport(
             r["requests"],
             r["sent"],

@@ -21,8 +21,9 @@
 //   stamp {id, edits}                    local edits stamped with Timestamp.send(), as
 //                                        sendMessages does -> {messages}
 //   local {id, messages}                 already-stamped local edits (offline at set times)
-//   sync {id}                            the full-sync loop -> {requests, sent, received,
-//                                        seconds, converged, lacked}
+//   sync {id, lacked?}                   the full-sync loop -> {requests, sent, received,
+//                                        seconds, converged, lacked} (lacked: false leaves
+//                                        the received messages out of the answer: a bootstrap)
 //   push {budget, messages}              one /sync request that pulls nothing (since = the
 //                                        far future): seeding and ingest
 //   drop {id}                            forget a replica
@@ -193,7 +194,7 @@ async function exchange(budget, since, messages, agent) {
 }
 
 // _fullSync, as a loop instead of recursion: same since, same stop rules.
-async function fullSync(replica) {
+async function fullSync(replica, keepLacked = true) {
   const started = performance.now();
   let sent = 0;
   let received = 0;
@@ -226,7 +227,7 @@ async function fullSync(replica) {
     sent += out.sent;
     received += out.received;
     const incoming = out.res.messages.map(unwrap);
-    for (const msg of apply(replica, incoming, true)) lacked.push(msg);
+    for (const msg of apply(replica, incoming, true)) if (keepLacked) lacked.push(msg);
     const serverTrie = JSON.parse(out.res.merkle);
     const diffTime = merkle.diff(serverTrie, replica.clock.merkle);
     if (diffTime === null) {
@@ -327,8 +328,8 @@ const ops = {
     apply(replicas.get(id), messages, false);
     return {};
   },
-  async sync({ id }) {
-    return fullSync(replicas.get(id));
+  async sync({ id, lacked }) {
+    return fullSync(replicas.get(id), lacked !== false);
   },
   async push({ budget, messages }) {
     const started = performance.now();
