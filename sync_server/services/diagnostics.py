@@ -43,14 +43,49 @@ def is_trie(node: Any, depth: int = 0) -> bool:
 async def trie_view(
     pool: asyncpg.Pool, tenant_id: str, path: str, depth: int | None, prune: int | None
 ) -> dict[str, Any]:
+    """The trie at `path`: cut at `depth` (read only down to it: the diagnostics page asks
+    for the top levels of tries of any size), else whole, optionally pruned."""
     async with pool.acquire() as conn:
-        flat = await tries.whole(conn, tenant_id)
-    node = merkle.subtree(flat.to_json(), path) or merkle.empty()
+        if depth is not None and prune is None:
+            flat = await tries.subtree(conn, tenant_id, path, depth)
+        else:
+            flat = await tries.whole(conn, tenant_id)
+    node = _nested(flat, path)
     if prune is not None:
         node = merkle.prune(node, prune)
     if depth is not None:
         node = cut(node, depth)
     return {"path": path, "count": flat.count(path), "root_hash": flat.hash(""), "trie": node}
+
+
+def _nested(flat: merkle.FlatTrie, path: str) -> merkle.Trie:
+    return merkle.subtree(flat.to_json(), path) or merkle.empty()
+
+
+async def server_nodes_against(conn: Conn, tenant_id: str, sent: merkle.Trie) -> merkle.FlatTrie:
+    """The server's nodes that `merkle.diff_ranges` reads when walking the server's trie
+    against `sent`: the root and, under every node both hold with different hashes, its
+    children; read a level at a time (at most 17 queries, each bounded by the sent trie),
+    so a compare costs what the replica sends, not the tenant's whole trie."""
+    found = await tries.nodes(conn, tenant_id, ["", *merkle.CHILD_KEYS])
+    frontier: list[tuple[str, merkle.Trie]] = [("", sent)]
+    while frontier:
+        deeper = []
+        for path, node in frontier:
+            own = found.get(path)
+            if own is None or own[0] == node.get("hash", 0):
+                continue
+            for key in merkle.children(node):
+                theirs = found.get(path + key)
+                if theirs is not None and theirs[0] != node[key].get("hash", 0):
+                    deeper.append((path + key, node[key]))
+        if deeper:
+            wanted = [p + k for p, _ in deeper for k in merkle.CHILD_KEYS]
+            found.update(await tries.nodes(conn, tenant_id, wanted))
+        frontier = deeper
+    flat = merkle.FlatTrie()
+    flat.nodes = {p: [h, c] for p, (h, c) in found.items()}
+    return flat
 
 
 async def describe_messages(
@@ -90,7 +125,7 @@ async def compare(
     server does not hold are `server_lacks`); and the names behind `nodes`."""
     given = given or []
     async with pool.acquire() as conn:
-        flat = await tries.whole(conn, tenant_id)
+        flat = await server_nodes_against(conn, tenant_id, trie)
         ranges = merkle.diff_ranges(flat.to_json(), trie)
         paths = [p for s, e in ranges for p in diagnose.cover(s, e)]
         found = (

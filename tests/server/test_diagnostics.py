@@ -5,18 +5,23 @@ ranges described, and which of them the replica lacks."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import asyncpg
 
+from crdt import merkle
 from crdt.merkle import FlatTrie, build, timestamp_key
 from crdt.message import Message
-from crdt.timestamp import iso_millis, millis_of
+from crdt.timestamp import Timestamp, iso_millis, millis_of
 from recap_client import ClientReplica, SyncClient
 from sync_server import diagnose
 from sync_server.models import MerkleCompareOut
+from sync_server.services import diagnostics
+from sync_server.storage import merkle as tries
 from tests.conftest import MakeTenant, Running
 
 
@@ -277,3 +282,58 @@ async def test_compare_sees_only_the_callers_tenant_and_refuses_bad_bodies(
         status, err = await call(http, "POST", url, a.token("alice"), bad)
         assert status == 422, (bad, err)
         assert err["code"] == "invalid" and err["message"], err
+
+
+async def test_compare_and_views_read_only_what_they_need(db_url: str) -> None:
+    """`/debug/merkle/compare` walks the server's trie a level at a time against the sent
+    one, and a view cut at a depth reads only down to it: on random tries (whole, with
+    messages missing or extra on either side, with matching subtrees cut down to their
+    hash as the app sends them) the ranges and views are exactly those of the whole trie."""
+    rng = random.Random(21)
+    tenant = str(uuid.uuid4())
+    start = 1_760_000_000_000
+    stamps = [
+        str(Timestamp(start + rng.randrange(0, 90 * 86_400_000), rng.randrange(4), "a" * 16))
+        for _ in range(3000)
+    ]
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        server = FlatTrie()
+        server.insert_many(stamps)
+        async with pool.acquire() as conn:
+            await tries.add(conn, tenant, server)
+        whole = server.to_json()
+        for _ in range(25):
+            replica = FlatTrie()
+            kept = [s for s in stamps if rng.random() > 0.002]
+            extra = [
+                str(Timestamp(start + rng.randrange(0, 90 * 86_400_000), 9, "b" * 16))
+                for _ in range(rng.randrange(3))
+            ]
+            replica.insert_many(kept + extra)
+            sent = replica.to_json()
+            if rng.random() < 0.5:  # matching subtrees cut to their hash, as the app sends
+                sent = trimmed(sent, whole)
+            async with pool.acquire() as conn:
+                partial = await diagnostics.server_nodes_against(conn, tenant, sent)
+            assert merkle.diff_ranges(partial.to_json(), sent) == merkle.diff_ranges(whole, sent)
+            assert len(partial.nodes) < len(server.nodes) / 4
+        for path, depth in [("", 0), ("", 3), ("1", 2), ("12", 4), ("0", 1)]:
+            view = await diagnostics.trie_view(pool, tenant, path, depth, None)
+            expected = diagnostics.cut(merkle.subtree(whole, path) or merkle.empty(), depth)
+            assert view["trie"] == expected
+            assert (view["count"], view["root_hash"]) == (server.count(path), server.hash(""))
+    finally:
+        await pool.close()
+
+
+def trimmed(node: merkle.Trie, other: merkle.Trie | None) -> merkle.Trie:
+    """`node` with every child whose hash equals `other`'s cut down to its hash."""
+    out: merkle.Trie = {"hash": node.get("hash", 0)}
+    for key in merkle.children(node):
+        theirs = (other or {}).get(key)
+        if theirs is not None and theirs.get("hash") == node[key].get("hash"):
+            out[key] = {"hash": node[key]["hash"]}
+        else:
+            out[key] = trimmed(node[key], theirs)
+    return out
