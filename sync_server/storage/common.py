@@ -3,8 +3,10 @@ database and message scalars, and the tenant's write lock."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -34,6 +36,19 @@ async def lock_tenant(conn: Conn, tenant_id: str) -> None:
         await conn.execute(
             "SELECT 1 FROM tenant_sequences WHERE tenant_id = $1 FOR UPDATE", tenant_id
         )
+
+
+@contextlib.asynccontextmanager
+async def without_flush_wait(conn: Conn) -> AsyncIterator[None]:
+    """A transaction whose commit does not wait for its WAL flush (`synchronous_commit =
+    off`): for bookkeeping a crash may roll back without harm, never for what a client was
+    told is stored. The relay's leases and delivery marks are such: a lost lease makes an
+    event due again, a lost mark delivers it again, which at-least-once delivery allows.
+    Each of those commits otherwise waits for a disk flush of its own, beside the flush of
+    the write it follows (measured in the many-reps benchmark, BENCHMARKS.md)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit TO off")
+        yield
 
 
 async def ping(conn: Conn) -> None:

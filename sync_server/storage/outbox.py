@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 
 from ..events import Event
-from .common import Conn, lock_tenant
+from .common import Conn, lock_tenant, without_flush_wait
 
 NOTIFY_CHANNEL = "recap_changes"
 
@@ -81,16 +81,24 @@ async def claim_tenant(
     `lease_s` ahead, so no other process takes them meanwhile, and a process killed
     mid-publish leaves them due again when the lease ends. An event waits while an earlier
     one of its tenant is not due (leased by a process delivering it, or backing off after a
-    failure), so a tenant's events go out in order whichever process holds them."""
+    failure), so a tenant's events go out in order whichever process holds them. "Before
+    the first event that is not due", not "no earlier event that is not due": the second,
+    as an anti-join, compared every unpublished event with every earlier one, and a
+    backlog of 4,300 events kept one claim on the CPU for over 20 s."""
+    async with without_flush_wait(conn):
+        return await _claim(conn, tenant_id, limit, lease_s)
+
+
+async def _claim(conn: Conn, tenant_id: str, limit: int, lease_s: int) -> list[asyncpg.Record]:
     records: list[asyncpg.Record] = await conn.fetch(
         """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3)
            WHERE tenant_id = $1 AND id IN (
                SELECT id FROM outbox o
                WHERE o.tenant_id = $1 AND published_at IS NULL AND next_attempt_at <= now()
-                 AND NOT EXISTS (
-                     SELECT 1 FROM outbox e
-                     WHERE e.tenant_id = $1 AND e.id < o.id
-                       AND e.published_at IS NULL AND e.next_attempt_at > now())
+                 AND o.id < coalesce((
+                     SELECT min(e.id) FROM outbox e
+                     WHERE e.tenant_id = $1 AND e.published_at IS NULL
+                       AND e.next_attempt_at > now()), 9223372036854775807)
                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING id, tenant_id::text AS tenant_id, event_type, aggregate_id::text
                AS aggregate_id, payload, attempts, created_at""",
@@ -143,12 +151,14 @@ async def mark_failed(
 
 
 async def mark_published(conn: Conn, tenant_id: str, event_ids: list[int]) -> None:
-    await conn.execute(
-        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
-        "last_error = NULL WHERE tenant_id = $1 AND id = ANY($2::bigint[])",
-        tenant_id,
-        event_ids,
-    )
+    """Record delivered events (a mark a crash loses means a second delivery)."""
+    async with without_flush_wait(conn):
+        await conn.execute(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
+            "last_error = NULL WHERE tenant_id = $1 AND id = ANY($2::bigint[])",
+            tenant_id,
+            event_ids,
+        )
 
 
 async def events_after(conn: Conn, tenant_id: str, after: int, limit: int) -> list[dict[str, Any]]:

@@ -133,3 +133,25 @@ async def test_event_ids_and_conflict_positions_are_gap_free_commit_order(db_url
         assert seqs == list(range(1, per_tenant_events[i] + 1))
         assert event_ids == list(range(1, per_tenant_events[i] + 1))
         assert positions == list(range(1, per_tenant_conflicts + 1))
+
+
+async def test_a_claim_takes_the_due_events_before_the_first_one_not_due(db_url: str) -> None:
+    """The relay's claim: due events in id order, stopping before the first event that is
+    leased or backing off (a later one would overtake it), with a backlog large enough
+    that comparing every event with every earlier one would show."""
+    tenant = str(uuid.uuid4())
+    conn = await asyncpg.connect(db_url)
+    try:
+        await users.create_tenant(conn, tenant, "Backlog")
+        events = [Event("pre_order.updated", str(uuid.uuid4()), {"n": k}) for k in range(3000)]
+        await outbox.insert_events(conn, tenant, events)
+        await outbox.postpone(conn, tenant, [2000], 60)  # in flight on another process
+        claimed = await outbox.claim_tenant(conn, tenant, 5000, 30)
+        assert sorted(r["id"] for r in claimed) == list(range(1, 2000))
+        await outbox.mark_published(conn, tenant, list(range(1, 2000)))
+        assert await outbox.claim_tenant(conn, tenant, 5000, 30) == []  # 2000 holds the rest
+        await outbox.postpone(conn, tenant, [2000], -1)  # its lease ran out
+        claimed = await outbox.claim_tenant(conn, tenant, 5000, 30)
+        assert sorted(r["id"] for r in claimed) == list(range(2000, 3001))
+    finally:
+        await conn.close()
