@@ -7,7 +7,7 @@ import datetime
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from playwright.async_api import Locator, Page, expect
 
@@ -39,22 +39,36 @@ async def wait_ready(page: Page) -> None:
     await wait_synced(page)
 
 
-OUTBOX_SIZE = """async () => {
+#: Runs a function on the app's IndexedDB ("recap") behind the app's back, as
+#: `(db, arg, ask) => ...` where `ask(request)` is a request's result as a promise; the
+#: database is closed after (an open connection would block the app's next upgrade). The
+#: function is put into the source, not passed and evaluated: the app's CSP forbids eval.
+ON_DEVICE_DB = """async (arg) => {
   const db = await new Promise((resolve, reject) => {
     const open = indexedDB.open('recap');
     open.onsuccess = () => resolve(open.result);
     open.onerror = () => reject(open.error);
   });
+  const ask = (req) => new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
   try {
-    return await new Promise((resolve, reject) => {
-      const count = db.transaction('outbox', 'readonly').objectStore('outbox').count();
-      count.onsuccess = () => resolve(count.result);
-      count.onerror = () => reject(count.error);
-    });
+    return await (FUNCTION)(db, arg, ask);
   } finally {
     db.close();
   }
 }"""
+
+
+async def on_device_db(page: Page, function: str, arg: object = None) -> Any:
+    """`function` (JavaScript source of `(db, arg, ask) => ...`) run on the device's
+    IndexedDB; its result."""
+    return await page.evaluate(ON_DEVICE_DB.replace("FUNCTION", function), arg)
+
+
+#: The number of edits the server has not acknowledged.
+OUTBOX_SIZE = "(db, _, ask) => ask(db.transaction('outbox').objectStore('outbox').count())"
 
 
 async def wait_synced(page: Page, timeout: float = 20_000) -> None:
@@ -65,7 +79,7 @@ async def wait_synced(page: Page, timeout: float = 20_000) -> None:
     read until it is empty too."""
     await expect(page.get_by_test_id("unsynced-count")).to_have_text("0", timeout=timeout)
     deadline = time.monotonic() + timeout / 1000
-    while await page.evaluate(OUTBOX_SIZE) != 0:
+    while await on_device_db(page, OUTBOX_SIZE) != 0:
         if time.monotonic() > deadline:
             raise AssertionError("the outbox never emptied")
         await asyncio.sleep(0.1)

@@ -22,6 +22,7 @@ from .conftest import ARTIFACTS, REPO, AppServer, NewPage, SeedTenant
 from .helpers import (
     card_ids,
     close_editor,
+    on_device_db,
     open_order,
     screenshot,
     set_number,
@@ -33,37 +34,12 @@ from .test_conflicts import login_token
 from .test_phone import HEIGHT, WIDTHS, check
 
 #: Every message of the device's log (IndexedDB `messages`).
-READ_LOG = """async () => {
-  const db = await new Promise((resolve, reject) => {
-    const open = indexedDB.open('recap');
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      const all = db.transaction('messages', 'readonly').objectStore('messages').getAll();
-      all.onsuccess = () => resolve(all.result);
-      all.onerror = () => reject(all.error);
-    });
-  } finally {
-    db.close();
-  }
-}"""
+READ_LOG = "(db, _, ask) => ask(db.transaction('messages').objectStore('messages').getAll())"
 
 #: Take one message out of the log and out of the trie, as the app would never do: its
 #: record deleted, and its hash XORed out of (and 1 taken from the count of) every node on its
 #: minute's path, in the trie's blocks (engine/trieblocks.ts: {b, p, h, c}, BLOCK_DEPTH 10).
-REMOVE_MESSAGE = """async ([timestamp, key, hash]) => {
-  const db = await new Promise((resolve, reject) => {
-    const open = indexedDB.open('recap');
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  const ask = (req) => new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-  try {
+REMOVE_MESSAGE = """async (db, [timestamp, key, hash], ask) => {
     const tx = db.transaction(['messages', 'trieBlocks'], 'readwrite');
     const done = new Promise((resolve, reject) => {
       tx.oncomplete = resolve;
@@ -109,28 +85,10 @@ REMOVE_MESSAGE = """async ([timestamp, key, hash]) => {
     }
     await done;
     return touched;
-  } finally {
-    db.close();
-  }
 }"""
 
 #: A value of the device's `meta` table (its node id, its session).
-META = """async (key) => {
-  const db = await new Promise((resolve, reject) => {
-    const open = indexedDB.open('recap');
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      const get = db.transaction('meta', 'readonly').objectStore('meta').get(key);
-      get.onsuccess = () => resolve(get.result.value);
-      get.onerror = () => reject(get.error);
-    });
-  } finally {
-    db.close();
-  }
-}"""
+META = "async (db, key, ask) => (await ask(db.transaction('meta').objectStore('meta').get(key)))"
 
 
 def signed32(n: int) -> int:
@@ -171,7 +129,8 @@ async def test_a_device_in_sync_says_so(
     await open_diagnostics(page)
 
     diag = page.get_by_test_id("diagnostics-page")
-    await expect(diag.get_by_test_id("diag-node")).to_have_text(await page.evaluate(META, "node"))
+    node = (await on_device_db(page, META, "node"))["value"]
+    await expect(diag.get_by_test_id("diag-node")).to_have_text(node)
     await expect(diag.get_by_test_id("diag-user")).to_have_text("Alice Martin (rep)")
     await expect(diag.get_by_test_id("diag-unsynced")).to_contain_text("0 edits")
     await expect(diag.get_by_test_id("diag-last-sync")).not_to_have_text("never")
@@ -227,8 +186,8 @@ async def test_a_message_removed_behind_the_apps_back_is_named(
     await asyncio.sleep(1)  # the live socket's own sync, prompted by the edit, ends
     await wait_synced(page)
 
-    node = await page.evaluate(META, "node")
-    log: list[dict[str, Any]] = await page.evaluate(READ_LOG)
+    node = (await on_device_db(page, META, "node"))["value"]
+    log: list[dict[str, Any]] = await on_device_db(page, READ_LOG)
     mine = [
         m
         for m in log
@@ -245,7 +204,7 @@ async def test_a_message_removed_behind_the_apps_back_is_named(
 
     await page.route("**/sync", refuse)
     key = timestamp_key(millis)
-    touched = await page.evaluate(REMOVE_MESSAGE, [ts, key, signed32(hash_timestamp(ts))])
+    touched = await on_device_db(page, REMOVE_MESSAGE, [ts, key, signed32(hash_timestamp(ts))])
     assert touched == len(key) + 1
     await page.reload()
     await expect(page.get_by_test_id("sync-status")).to_be_visible()
@@ -304,7 +263,7 @@ async def test_a_message_removed_behind_the_apps_back_is_named(
     held = {m["timestamp"] for m in doc["messages"]} | {m["timestamp"] for m in doc["registers"]}
     assert ts not in held
     token = await login_token(app, tenant.email("alice"))
-    session = await page.evaluate(META, "session")
+    session = (await on_device_db(page, META, "session"))["value"]
     assert session["token"] not in json.dumps(doc)
 
     # The CLI, the server against the file: exactly that message, only on the server.

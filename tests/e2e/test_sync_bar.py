@@ -15,6 +15,7 @@ from .conftest import AppServer, NewPage, SeedTenant
 from .helpers import (
     card_ids,
     close_editor,
+    on_device_db,
     open_order,
     pick,
     screenshot,
@@ -64,25 +65,17 @@ async def test_waiting_edits_are_counted_as_actions(
 
 async def write_last_sync(page: Page, at_ms: int) -> None:
     """Store a last sync at `at_ms` in the replica's status (straight into IndexedDB)."""
-    await page.evaluate(
-        """async (at) => {
-          const db = await new Promise((resolve, reject) => {
-            const open = indexedDB.open('recap');
-            open.onsuccess = () => resolve(open.result);
-            open.onerror = () => reject(open.error);
-          });
+    await on_device_db(
+        page,
+        """async (db, at, ask) => {
           const tx = db.transaction('meta', 'readwrite');
           const meta = tx.objectStore('meta');
-          const old = await new Promise((resolve) => {
-            const get = meta.get('status');
-            get.onsuccess = () => resolve(get.result);
-          });
+          const old = await ask(meta.get('status'));
           meta.put({ key: 'status', value: { ...old.value, lastSyncAt: at, at: Date.now() } });
           await new Promise((resolve, reject) => {
             tx.oncomplete = resolve;
             tx.onerror = () => reject(tx.error);
           });
-          db.close();
         }""",
         at_ms,
     )
