@@ -159,12 +159,13 @@ class SyncClient:
                     ):
                         raw = zlib.decompress(raw, wbits=31)
                     return Reply(resp.status, raw, wire)
-            except aiohttp.ServerDisconnectedError:
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 # A kept-alive connection the server closed while it sat idle (after its
                 # idle timeout; a client busy adopting a snapshot can leave it that long)
-                # fails at its next use before any answer. Every request of the protocol
-                # may be sent again (a push is idempotent), so once more on a new one, as
-                # browsers do.
+                # fails at its next use before any answer: "Server disconnected", or
+                # "Can not write request body" when the reset comes first. Every request
+                # of the protocol may be sent again (a push is idempotent), so once more
+                # on a new connection, as browsers do.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
