@@ -12,6 +12,7 @@
  * tells which ones, as the one subset of them whose hashes and number make up what the
  * leaf counts beyond what the device holds (`countedByDevice`).
  */
+import { FIELD_LABEL } from './fields';
 import type { Message, Scalar } from '../engine/message';
 import { CHILD_KEYS, FlatTrie, timestampKey } from '../engine/merkle';
 import { allRows, type RowRecord } from '../engine/rowgroups';
@@ -407,24 +408,6 @@ export function timeline(
 
 // -- in human terms ----------------------------------------------------------------------
 
-export const FIELD_WORDS: Record<string, string> = {
-  partner_id: 'partner',
-  delivery_date: 'delivery date',
-  status: 'status',
-  created_at: 'created',
-  product_id: 'product',
-  quantity: 'quantity',
-  weight: 'weight',
-  tombstone: 'deleted',
-  name: 'name',
-  short_name: 'short name',
-  sku: 'SKU',
-  unit_weight: 'unit weight',
-  unit_price_cents: 'unit price (cents)',
-  email: 'email',
-  avatar: 'picture',
-};
-
 /** A message in words: which record, which field, what value, who, when. */
 export interface Described {
   timestamp: string;
@@ -511,7 +494,7 @@ export function describeMessage(ctx: DescribeContext, m: WireMessage, server?: S
   return {
     timestamp: m.timestamp,
     record: recordWords(ctx, m) ?? server?.target ?? `${m.dataset} ${m.row}`,
-    field: FIELD_WORDS[m.column] ?? server?.field ?? m.column,
+    field: FIELD_LABEL[m.column] ?? server?.field ?? m.column,
     value: valueWords(ctx, m.column, m.value, server?.value_text),
     who,
     when: millisOf(m.timestamp),

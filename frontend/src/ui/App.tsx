@@ -15,6 +15,7 @@ import { RefusedPage } from './Refused';
 import { StatusBar } from './SyncBar';
 import { Bootstrap, SignIn } from './SignIn';
 import { ToastProvider } from './toast';
+import { Icon } from './widgets';
 
 // The dashboard and its chart library load on first use (a separate chunk, still precached).
 const DashboardPage = lazy(() => import('./Dashboard'));
@@ -202,21 +203,5 @@ const ICONS: Record<'recap' | 'dashboard' | 'people' | 'conflicts', string> = {
 
 /** The top bar's icons (decorative: each button has its words). */
 function NavIcon(props: { name: keyof typeof ICONS }): ReactNode {
-  return (
-    <svg
-      className="nav-icon"
-      viewBox="0 0 24 24"
-      width="22"
-      height="22"
-      aria-hidden="true"
-      focusable="false"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth="2"
-      strokeLinecap="round"
-      strokeLinejoin="round"
-    >
-      <path d={ICONS[props.name]} />
-    </svg>
-  );
+  return <Icon className="nav-icon" size={22} path={ICONS[props.name]} />;
 }

@@ -11,6 +11,7 @@ import {
   reapply,
 } from '../app/actions';
 import { formatDateTime } from '../app/dates';
+import { fieldLabel } from '../app/fields';
 import { byRecord, groupNotices, mineOf, reapplyChanges, type Notice, type RowOf } from '../app/notices';
 import { mayWrite } from '../app/permissions';
 import { service } from '../app/service';
@@ -27,23 +28,6 @@ const DATASET_LABEL: Record<string, string> = {
   partners: 'Partner',
   products: 'Product',
   profiles: 'Profile',
-};
-
-export const FIELD_LABEL: Record<string, string> = {
-  partner_id: 'partner',
-  delivery_date: 'delivery date',
-  status: 'status',
-  created_at: 'created',
-  product_id: 'product',
-  quantity: 'quantity',
-  weight: 'weight',
-  tombstone: 'deleted',
-  name: 'name',
-  short_name: 'short name',
-  sku: 'SKU',
-  unit_weight: 'unit weight',
-  email: 'email',
-  avatar: 'picture',
 };
 
 export interface Lookup {
@@ -119,8 +103,8 @@ export function describeRecord(c: { dataset: string; row: string }, lookup: Look
   return label;
 }
 
-function fieldLabel(c: ConflictRecord): string {
-  return FIELD_LABEL[c.column] ?? c.column;
+function fieldOf(c: ConflictRecord): string {
+  return fieldLabel(c.column);
 }
 
 /** Rows of the lookup as notices.ts reads them. */
@@ -155,7 +139,7 @@ export function lostEdits(items: readonly ConflictRecord[], lookup: Lookup): str
     // The edit a delete hid is its conflict's loser, whichever side this user was on.
     const fields = primaryFirst(list)
       .filter((c) => c.column !== 'tombstone' && c.column !== 'pre_order_id' && c.column !== 'created_at')
-      .map((c) => `${fieldLabel(c)} ${describeValue(c.column, c.loser.value, lookup)}`);
+      .map((c) => `${fieldOf(c)} ${describeValue(c.column, c.loser.value, lookup)}`);
     if (first.dataset === 'pre_order_flows') {
       const row = lookup.rows.get(`pre_order_flows/${first.row}`);
       const product = text(lookup.products?.get(text(row, 'product_id')), 'name') || 'a product';
@@ -176,7 +160,7 @@ export function noticeSentence(notice: Notice, lookup: Lookup): string {
   const record = describeRecord(c.kind === 'deleted' || c.kind === 'reapplied' ? notice.record : c, lookup);
   const theirs = c.yours === 'loser' ? c.winner : c.loser;
   const other = who(theirs, lookup);
-  const fields = andList(items.map(fieldLabel));
+  const fields = andList(items.map(fieldOf));
   if (c.kind === 'deleted') {
     const lost = lostEdits(items, lookup);
     const what = lost ? ` What no longer shows: ${lost}.` : '';
@@ -413,7 +397,7 @@ function NoticeItem(props: { notice: Notice; lookup: Lookup }): ReactNode {
       <dl>
         <dt>{deleted ? 'Lost' : 'Field'}</dt>
         <dd data-testid="conflict-field">
-          {deleted ? lostEdits(items, lookup) || 'the record' : andList(items.map(fieldLabel))}
+          {deleted ? lostEdits(items, lookup) || 'the record' : andList(items.map(fieldOf))}
         </dd>
         {deleted ? null : (
           <>

@@ -10,7 +10,8 @@ import { useState, type ReactNode } from 'react';
 import { formatDateTime } from '../app/dates';
 import { service } from '../app/service';
 import type { RefusedRecord } from '../engine/store';
-import { FIELD_LABEL, describeRecord, describeValue, useLookup } from './Conflicts';
+import { fieldLabel } from '../app/fields';
+import { describeRecord, describeValue, useLookup } from './Conflicts';
 import { downloadJson, stampedName } from './download';
 import { useSession } from './hooks';
 import { useToast } from './toast';
@@ -82,7 +83,7 @@ export function RefusedPage(): ReactNode {
       ) : null}
       <ul className="conflict-list" data-testid="refused-list">
         {(all ?? []).map((r) => {
-          const field = FIELD_LABEL[r.column] ?? r.column;
+          const field = fieldLabel(r.column);
           return (
             <li
               key={r.timestamp}

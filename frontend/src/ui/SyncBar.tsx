@@ -4,6 +4,7 @@ import { useEffect, useState, type ReactNode } from 'react';
 import { service } from '../app/service';
 import type { SyncPhase } from '../engine/store';
 import { useOnline, useRoute, useSyncStatus, useWaitingEdits } from './hooks';
+import { Icon } from './widgets';
 import { FEEDBACK_TEXT, feedbackFor, lastSyncText, waitingWords, type SyncFeedback } from './syncText';
 import './diagnostics.css';
 
@@ -116,21 +117,7 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
           service.requestSync('manual');
         }}
       >
-        <svg
-          className="sync-icon"
-          viewBox="0 0 24 24"
-          width="20"
-          height="20"
-          aria-hidden="true"
-          focusable="false"
-          fill="none"
-          stroke="currentColor"
-          strokeWidth="2"
-          strokeLinecap="round"
-          strokeLinejoin="round"
-        >
-          <path d="M20 12a8 8 0 1 1-2.3-5.7M20 4v5h-5" />
-        </svg>
+        <Icon className="sync-icon" path="M20 12a8 8 0 1 1-2.3-5.7M20 4v5h-5" />
         <span className="sync-now-label">Sync now</span>
       </button>
       {/* This device against the server (Diagnostics.tsx), for every user. */}
@@ -141,21 +128,7 @@ export function StatusBar(props: { onReauth: () => void }): ReactNode {
         data-testid="nav-diagnostics"
         aria-current={route.page === 'diagnostics' ? 'page' : undefined}
       >
-        <svg
-          className="diag-icon"
-          viewBox="0 0 24 24"
-          width="20"
-          height="20"
-          aria-hidden="true"
-          focusable="false"
-          fill="none"
-          stroke="currentColor"
-          strokeWidth="2"
-          strokeLinecap="round"
-          strokeLinejoin="round"
-        >
-          <path d="M3 12h4l3-7 4 14 3-7h4" />
-        </svg>
+        <Icon className="diag-icon" path="M3 12h4l3-7 4 14 3-7h4" />
         <span className="diag-link-label">Diagnostics</span>
       </a>
       <span

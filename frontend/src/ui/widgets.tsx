@@ -442,3 +442,25 @@ export function QuantityStepper(props: {
     />
   );
 }
+
+/** A line icon drawn from one SVG path, decorative: the control it sits in has its words. */
+export function Icon(props: { path: string; className: string; size?: number }): ReactNode {
+  const size = props.size ?? 20;
+  return (
+    <svg
+      className={props.className}
+      viewBox="0 0 24 24"
+      width={size}
+      height={size}
+      aria-hidden="true"
+      focusable="false"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="2"
+      strokeLinecap="round"
+      strokeLinejoin="round"
+    >
+      <path d={props.path} />
+    </svg>
+  );
+}
