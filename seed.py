@@ -221,14 +221,15 @@ def _later_status(more: random.Random) -> str:
 
 
 def _created_before(more: random.Random, day: datetime.date, now: datetime.datetime) -> str:
-    """When an order for `day` was taken: 1 to 21 days before, in working hours, never
-    in the future."""
+    """When an order for `day` was taken: 1 to 21 days before it, in working hours. An
+    order for a day still to come was taken 1 to 21 days before today (not clamped to
+    now, which gave every such order the seeding's second)."""
     taken = datetime.datetime.combine(
-        day - datetime.timedelta(days=more.randint(1, 21)),
+        min(day, now.date()) - datetime.timedelta(days=more.randint(1, 21)),
         datetime.time(more.randint(7, 17), more.randint(0, 59), more.randint(0, 59)),
         datetime.UTC,
     )
-    return min(taken, now).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return taken.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _line_extras(more: random.Random) -> dict[str, Scalar]:

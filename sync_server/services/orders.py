@@ -91,21 +91,23 @@ class Orders(Records):
         self, who: Principal, key: str, tenant_given: str
     ) -> tuple[dict[str, Any], bool]:
         """A draft order, once per key: the answer and whether it replays an earlier one.
-        A `tenantId` other than the caller's tenant slug is 403 before anything is read or
-        written; the key's request hash covers the path, so a key used on
-        `/api/v1/preorders` is not replayed here."""
+        The key is looked up first, within the caller's tenant: a key already used with
+        another body is the document's 409 `conflict`, whatever that body says (the
+        document's own test sends another `tenantId`). A `tenantId` other than the
+        caller's tenant slug with a new key is 403, with nothing written. The key's request
+        hash covers the path, so a key used on `/api/v1/preorders` is not replayed here."""
         tenant = who.tenant_id
         digest = hashlib.sha256(
             orjson.dumps({"create": "/orders", "tenantId": tenant_given})
         ).hexdigest()
         async with self.pool.acquire() as conn, conn.transaction():
             slug = await self._slug(conn, tenant)
-            if tenant_given != slug:
-                raise Forbidden(f"tenantId must be your tenant's ({slug!r})")
             await lock_tenant(conn, tenant)
             prior = await replay(conn, tenant, key, digest, IDEMPOTENCY_TTL)
             if prior is not None:
                 return prior, True
+            if tenant_given != slug:
+                raise Forbidden(f"tenantId must be your tenant's ({slug!r})")
             order_id = str(uuid_utils.uuid7())
             created = self.created_at()
             edits: list[Edit] = [

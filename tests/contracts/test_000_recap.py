@@ -5,6 +5,7 @@ and seed data worth looking at (creation times spread over weeks, lines with sta
 
 from __future__ import annotations
 
+import collections
 import datetime
 import random
 import uuid
@@ -148,6 +149,12 @@ async def test_the_seed_data_spreads_over_weeks_with_lines_and_statuses(db_url: 
         await conn.close()
     days = {datetime.date.fromisoformat(o["created_at"][:10]) for o in orders}
     assert len(orders) > 100 and len(days) >= 14 and max(days) - min(days) >= datetime.timedelta(21)
+    # Creation times are spread, not one second shared by the orders still to come, and
+    # none is in the future.
+    seconds = collections.Counter(o["created_at"] for o in orders)
+    assert max(seconds.values()) <= 3, seconds.most_common(3)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert max(seconds) <= now
     assert {o["status"] for o in orders} >= {"pending", "confirmed", "delivered", "closed"}
     assert {o["priority"] for o in orders} == {"low", "medium", "high"}
     assert len({o["created_by"] for o in orders}) == 2  # the two reps

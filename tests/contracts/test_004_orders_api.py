@@ -82,10 +82,17 @@ async def test_create_is_idempotent_per_key_and_body(
     assert status == 200 and again == first
     assert headers["Idempotent-Replayed"] == "true"
 
+    # The document's own "same key + different body": another tenantId under the same key
+    # is 409 conflict; under a new key it is 403 (not the caller's tenant). Neither writes.
     status, body, _ = await alice.call(
         "POST", "/orders", {"tenantId": "another"}, Idempotency_Key="k-1"
     )
-    assert status == 403  # another tenant's slug is refused before the key is looked at
+    assert status == 409
+    is_error(body, "conflict")
+    status, body, _ = await alice.call(
+        "POST", "/orders", {"tenantId": "another"}, Idempotency_Key="k-new"
+    )
+    assert status == 403
     is_error(body, "forbidden")
     rows = await db_fetch(server.db_url, "SELECT id FROM pre_orders WHERE tenant_id = $1", t.id)
     assert [str(r["id"]) for r in rows] == [first["id"]]
