@@ -19,8 +19,11 @@ async def test_expired_session_keeps_edits_until_signed_in_again(
     app = await make_app(token_ttl_s=TTL_S)
     tenant = await seed_tenant(days_back=0, days_ahead=2)
     page = await new_page()
-    signed_in = time.monotonic()
     await sign_in(page, app.url, tenant.email("alice"))
+    # Timed from after the sign-in: the session was made before it returned. Timed from
+    # before, a login slower than a second (a loaded machine) left the session alive at
+    # the edit, which then synced.
+    signed_in = time.monotonic()
     order_id, *_ = await card_ids(page)
     await asyncio.sleep(max(0.0, TTL_S + 1 - (time.monotonic() - signed_in)))
 
