@@ -17,10 +17,12 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     who = caller(request)
     # A browser cannot set headers on a WebSocket handshake: the version may come as a query.
     check_version(request.headers.get(PROTOCOL_HEADER) or request.query.get("protocol"))
-    ws = web.WebSocketResponse(heartbeat=25)
+    # No permessage-deflate: notices are a few dozen bytes, and a compressed socket costs
+    # a zlib stream of memory and a compression per notice, times every subscriber.
+    ws = web.WebSocketResponse(heartbeat=25, compress=False)
     await ws.prepare(request)
     hub = request.app[HUB]
-    hub.add(who.tenant_id, ws, who.session_id)
+    hub.add(who.tenant_id, ws, who.session_id, request.transport)
     try:
         await ws.send_str('{"type":"hello"}')
         async for msg in ws:

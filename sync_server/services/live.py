@@ -25,6 +25,9 @@ from ..storage.outbox import NOTIFY_CHANNEL
 ENDED_CODES = {"deactivated": "account_disabled", "device_revoked": "device_revoked"}
 
 log = logging.getLogger("recap.live")
+#: Unsent bytes past which a subscriber counts as not reading (a notice is ~40 bytes:
+#: this is hundreds of notices the client left unread; asyncio pauses writing at 64 KiB).
+STALLED_BYTES = 32 * 1024
 
 
 class LiveHub:
@@ -33,6 +36,8 @@ class LiveHub:
         self.subscribers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         #: the session each socket was opened by
         self.sessions: dict[web.WebSocketResponse, str] = {}
+        #: each socket's TCP transport, to see a client that stopped reading
+        self.transports: dict[web.WebSocketResponse, asyncio.WriteTransport] = {}
         self._conn: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.notices = 0
@@ -86,16 +91,38 @@ class LiveHub:
             for callback in self.on_change:
                 callback(tenant)
             message = orjson.dumps({"type": "changed", "seq": data.get("seq")}).decode()
-        for ws in list(self.subscribers.get(tenant, ())):
-            if not ws.closed:
-                task = asyncio.ensure_future(self._send(ws, message))
-                self._sends.add(task)  # keep a reference until it is done
-                task.add_done_callback(self._sends.discard)
+        sockets = [ws for ws in self.subscribers.get(tenant, ()) if not ws.closed]
+        if sockets:
+            # One task per notice, not per socket: at 50 subscribers a task each cost more
+            # than the sends themselves (the many-reps benchmark's profile).
+            task = asyncio.ensure_future(self._fan_out(sockets, message))
+            self._sends.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._sends.discard)
 
-    @staticmethod
-    async def _send(ws: web.WebSocketResponse, message: str) -> None:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_str(message)
+    async def _fan_out(self, sockets: list[web.WebSocketResponse], message: str) -> None:
+        """Send `message` to each socket in turn. A send waits only on a socket whose
+        client stopped reading (its transport paused), so such a socket is closed here
+        rather than sent to: a notice is only a hint to sync, and one stuck client must
+        not hold up the others' notices. It reconnects and syncs when it reads again."""
+        for ws in sockets:
+            if ws.closed:
+                continue
+            if self._stalled(ws):
+                self._end_later(ws, None, WSCloseCode.TRY_AGAIN_LATER, b"not reading")
+                continue
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(message)
+
+    def _stalled(self, ws: web.WebSocketResponse) -> bool:
+        transport = self.transports.get(ws)
+        return transport is not None and transport.get_write_buffer_size() > STALLED_BYTES
+
+    def _end_later(
+        self, ws: web.WebSocketResponse, message: str | None, code: int, reason: bytes
+    ) -> None:
+        task = asyncio.ensure_future(self._end(ws, message, code, reason))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     async def close_sockets(self) -> None:
         """Close every subscriber's socket (on shutdown, before aiohttp waits for the
@@ -111,22 +138,35 @@ class LiveHub:
         message = orjson.dumps({"type": "ended", "code": code}).decode()
         for ws in list(self.subscribers.get(tenant, ())):
             if self.sessions.get(ws) in ended and not ws.closed:
-                task = asyncio.ensure_future(self._end(ws, message))
-                self._sends.add(task)
-                task.add_done_callback(self._sends.discard)
+                self._end_later(ws, message, WSCloseCode.POLICY_VIOLATION, b"session ended")
 
     @staticmethod
-    async def _end(ws: web.WebSocketResponse, message: str) -> None:
+    async def _end(
+        ws: web.WebSocketResponse, message: str | None, code: int, reason: bytes
+    ) -> None:
+        """Say why (if there is a message) and close: 1008 for an ended session, 1013 (try
+        again later) for a client that stopped reading."""
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_str(message)
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session ended")
+            if message is not None:
+                await ws.send_str(message)
+            await ws.close(code=code, message=reason)
 
-    def add(self, tenant: str, ws: web.WebSocketResponse, session_id: str = "") -> None:
+    def add(
+        self,
+        tenant: str,
+        ws: web.WebSocketResponse,
+        session_id: str = "",
+        transport: asyncio.BaseTransport | None = None,
+    ) -> None:
+        """A subscriber; `transport` (the request's) tells whether its client reads."""
         self.subscribers[tenant].add(ws)
         self.sessions[ws] = session_id
+        if isinstance(transport, asyncio.WriteTransport):
+            self.transports[ws] = transport
 
     def remove(self, tenant: str, ws: web.WebSocketResponse) -> None:
         self.subscribers[tenant].discard(ws)
         self.sessions.pop(ws, None)
+        self.transports.pop(ws, None)
         if not self.subscribers[tenant]:
             del self.subscribers[tenant]
