@@ -31,6 +31,8 @@ from .permissions import check_writes
 from .writer import TenantWriter
 
 #: Conflict notices per response; the watermark says where the next page starts.
+#: A watermark past every sequence: `pull_with_root` then reads no message.
+_NEVER = 2**62
 CONFLICTS_PAGE = 200
 
 
@@ -135,18 +137,66 @@ class SyncService:
 
         response: dict[str, Any] = {"server_time": server_now, "inserted": len(outcome.inserted)}
         pushed_stamps = {m.timestamp for m in pushed}
-        # One snapshot for the root, the head and the pull: equal roots then mean the
-        # replica holds every message up to `head`, the watermark it may keep.
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            head = await messages.head_seq(conn, who.tenant_id)
+        async with self.pool.acquire() as conn:
+            # The conflicts before the messages: every message a notice names was stored
+            # with it, so it is in this answer's pull (or the replica has it) too.
+            mine, latest = await conflicts.for_user(
+                conn, who.tenant_id, who.user_id, body.conflicts_after, CONFLICTS_PAGE
+            )
+            if cursor is None and body.summary is None:
+                await self._fast_read(conn, who.tenant_id, body.pull_after, pushed_stamps, response)
+            else:
+                await self._repair_read(conn, who.tenant_id, body, cursor, pushed, response)
+        response["conflicts"] = mine
+        # Everything up to the tenant's latest conflict was either returned or is not
+        # this user's, unless the page was cut short by its limit.
+        response["conflicts_watermark"] = (
+            mine[-1]["seq"] if len(mine) >= CONFLICTS_PAGE else max(body.conflicts_after, latest)
+        )
+        return response
+
+    async def _fast_read(
+        self,
+        conn: Conn,
+        tenant_id: str,
+        pull_after: int | None,
+        pushed: set[str],
+        response: dict[str, Any],
+    ) -> None:
+        """The usual round (no summary, no cursor): the head, the root and the pull after
+        the replica's watermark, in one statement (one snapshot, no transaction)."""
+        if pull_after is None:  # no pull asked: the head and the root only
+            head, root, records = await messages.pull_with_root(conn, tenant_id, _NEVER, 0)
+        else:
+            head, root, records = await messages.pull_with_root(
+                conn, tenant_id, pull_after, self.settings.page_messages + 1
+            )
+        response["head"] = head
+        pulled: list[dict[str, Any]] = []
+        if pull_after is not None:
+            pulled, response["pulled_through"] = self._pulled(records, pull_after, head, pushed)
+        response.update(send=[], messages=pulled, cursor=None, root=list(root))
+
+    async def _repair_read(
+        self,
+        conn: Conn,
+        tenant_id: str,
+        body: SyncRequest,
+        cursor: Cursor | None,
+        pushed: list[Message],
+        response: dict[str, Any],
+    ) -> None:
+        """A round with a summary or a cursor: the plan over the server's trie and a page
+        of the ranges to send. One snapshot for the root, the head, the pull and the page:
+        equal roots then mean the replica holds every message up to `head`."""
+        pushed_stamps = {m.timestamp for m in pushed}
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            head = await messages.head_seq(conn, tenant_id)
             response["head"] = head
             pulled: list[dict[str, Any]] = []
             if body.pull_after is not None and cursor is None:
                 pulled, response["pulled_through"] = await self._pull(
-                    conn, who.tenant_id, body.pull_after, head, pushed_stamps
+                    conn, tenant_id, body.pull_after, head, pushed_stamps
                 )
             summary = None
             if cursor is None and body.summary is not None:
@@ -155,7 +205,7 @@ class SyncService:
                 )
             # The plan's nodes and the root in one query.
             wanted = paths_needed(summary) if summary is not None else []
-            nodes = await merkle.nodes(conn, who.tenant_id, [*wanted, ""])
+            nodes = await merkle.nodes(conn, tenant_id, [*wanted, ""])
             if cursor is not None:
                 send_paths, after = cursor.paths, cursor.after
             elif summary is not None:
@@ -166,24 +216,10 @@ class SyncService:
             else:
                 send_paths, after = [], ""
             response["send"] = send_paths
-            page, next_cursor = await self._page(
-                conn, who.tenant_id, send_paths, after, pushed_stamps
-            )
+            page, next_cursor = await self._page(conn, tenant_id, send_paths, after, pushed_stamps)
             response["messages"] = [*pulled, *page]
             response["cursor"] = next_cursor
             response["root"] = list(nodes.get("", (0, 0)))
-            mine, latest = await conflicts.for_user(
-                conn, who.tenant_id, who.user_id, body.conflicts_after, CONFLICTS_PAGE
-            )
-            response["conflicts"] = mine
-            # Everything up to the tenant's latest conflict was either returned or is not
-            # this user's, unless the page was cut short by its limit.
-            response["conflicts_watermark"] = (
-                mine[-1]["seq"]
-                if len(mine) >= CONFLICTS_PAGE
-                else max(body.conflicts_after, latest)
-            )
-        return response
 
     def _bounded(
         self, records: list[asyncpg.Record], pushed: set[str]
@@ -218,6 +254,15 @@ class SyncService:
             return [], head
         limit = self.settings.page_messages + 1
         records = await messages.pull_page(conn, tenant_id, after, head, limit)
+        return self._pulled(records, after, head, pushed)
+
+    def _pulled(
+        self, records: list[asyncpg.Record], after: int, head: int, pushed: set[str]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A pull's page from the records after the watermark (read one beyond the page),
+        and the sequence the next pull continues after."""
+        if after >= head:
+            return [], head
         page, read = self._bounded(records, pushed)
         if read == len(records):  # everything after the watermark came
             return page, head

@@ -64,6 +64,15 @@ CROSS JOIN counter c
 """  # noqa: S608 (constants only)
 
 
+def _as_sent(value: object) -> object:
+    """A value as a client sent it: a register read back from a double precision column
+    (a quantity, a weight) is a float even when it was sent as 10; JSON has one number
+    type, so a whole float is stored as the integer (10, not 10.0) in the notice."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[Conflict]) -> None:
     """Record conflicts, naming each side's user: a device's node maps to its user; a
     node no device registered is the server's own (REST writes, shared by every REST
@@ -86,10 +95,10 @@ async def store(conn: Conn, tenant_id: str, pusher: str | None, conflicts: list[
         [c.dataset for c in conflicts],
         [c.row for c in conflicts],
         [c.column for c in conflicts],
-        [json_text(c.winner.value) for c in conflicts],
+        [json_text(_as_sent(c.winner.value)) for c in conflicts],
         [c.winner.timestamp for c in conflicts],
         [owner(c.winner) for c in conflicts],
-        [json_text(c.loser.value) for c in conflicts],
+        [json_text(_as_sent(c.loser.value)) for c in conflicts],
         [c.loser.timestamp for c in conflicts],
         [owner(c.loser) for c in conflicts],
     )

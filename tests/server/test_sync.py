@@ -156,6 +156,8 @@ async def test_conflict_is_reported_to_both_reps(
     conflict = alice_report.conflicts[0]
     assert conflict["yours"] == "loser"
     assert conflict["loser"]["value"] == 10 and conflict["winner"]["value"] == 20
+    # As sent: a whole quantity read back from its double precision column is not 10.0.
+    assert type(conflict["loser"]["value"]) is int and type(conflict["winner"]["value"]) is int
     assert conflict["winner"]["user_name"] == "Bob"
     bob_report = await bob.sync()
     assert [c["yours"] for c in bob_report.conflicts] == ["winner"]
