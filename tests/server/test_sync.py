@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import aiohttp
 import pytest
 
 from recap_client import ClientReplica, SyncClient
 from tests.conftest import MakeServer, MakeTenant, Running, Tenant, db_fetch
-
-
-def new_row() -> str:
-    return str(uuid.uuid4())
+from tests.server.helpers import alice_loses_a_quantity, new_row
 
 
 def client(server: Running, http: aiohttp.ClientSession, token: str, **kw: object) -> SyncClient:
@@ -141,19 +137,8 @@ async def test_conflict_is_reported_to_both_reps(
     server: Running, http: aiohttp.ClientSession, make_tenant: MakeTenant
 ) -> None:
     t = await make_tenant()
-    alice, bob = client(server, http, t.token("alice")), client(server, http, t.token("bob"))
-    flow = new_row()
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 1)
-    await alice.sync()
-    await bob.sync()
-    # Both edit the same field offline; Bob's edit is later, so it wins.
-    alice.replica.edit_field("pre_order_flows", flow, "quantity", 10)
-    await asyncio.sleep(0.01)
-    bob.replica.edit_field("pre_order_flows", flow, "quantity", 20)
-    await bob.sync()
-    alice_report = await alice.sync()
-    assert [c["kind"] for c in alice_report.conflicts] == ["superseded"]
-    conflict = alice_report.conflicts[0]
+    alice, bob, _, conflict = await alice_loses_a_quantity(server, http, t)
+    assert conflict["kind"] == "superseded"
     assert conflict["yours"] == "loser"
     assert conflict["loser"]["value"] == 10 and conflict["winner"]["value"] == 20
     # As sent: a whole quantity read back from its double precision column is not 10.0.
