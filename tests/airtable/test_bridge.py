@@ -20,11 +20,12 @@ import pytest
 from tests.conftest import MakeServer, MakeTenant, Running, Tenant, db_fetch
 
 from .fake_airtable import FakeAirtable, order_line_fields
+from .helpers import CONNECTOR_API as API
+from .helpers import connect_airtable, served
 
 KEY = "patRecapTest.0123456789abcdef"
 BASE = "appRecapTest0001"
 TABLE = "Orders"
-API = "/api/v1/connectors/airtable"
 PENALTY_S = 1.0
 
 
@@ -69,12 +70,8 @@ class Env:
             return resp.status, (await resp.json()) if text else None
 
     async def connect(self, table: str = TABLE, key: str = KEY, **extra: Any) -> None:
-        status, body = await self.call(
-            "PUT",
-            API,
-            {"base_id": BASE, "table": table, "api_key": key, "schedule_s": 0, **extra},
-        )
-        assert status == 200, body
+        config = {"base_id": BASE, "table": table, "api_key": key, "schedule_s": 0, **extra}
+        await connect_airtable(self.http, self.server, self.tenant.token("carla"), **config)
 
     async def sync(self, server: Running | None = None) -> dict[str, Any]:
         status, body = await self.call("POST", API + "/sync", server=server)
@@ -98,13 +95,10 @@ async def env(
     clock = FakeClock(wall_ms() - 2 * 3600_000)
     fake = FakeAirtable(api_key=KEY, rate_per_s=5, penalty_s=PENALTY_S, now_ms=clock)
     fake.add_table(BASE, "tblOrders", TABLE, order_line_fields())
-    url = await fake.start()
-    tenant = await make_tenant()
-    server = await make_server(
-        airtable_api_url=url, airtable_penalty_s=PENALTY_S, airtable_backoff_s=0.05
-    )
-    yield Env(fake, clock, server, tenant, http)
-    await fake.close()
+    async with served(
+        fake, make_server, make_tenant, airtable_penalty_s=PENALTY_S, airtable_backoff_s=0.05
+    ) as (server, tenant):
+        yield Env(fake, clock, server, tenant, http)
 
 
 def seed(env: Env, orders: int, lines: int, table: str = TABLE) -> None:
@@ -518,15 +512,17 @@ async def test_the_readme_demo_base_imports_with_the_default_field_map(
 
     fake = FakeAirtable()
     seed_demo(fake)
-    url = await fake.start()
-    try:
-        tenant = await make_tenant()
-        server = await make_server(airtable_api_url=url)
+    async with served(fake, make_server, make_tenant) as (server, tenant):
         demo = Env(fake, FakeClock(0), server, tenant, http)
-        status, body = await demo.call(
-            "PUT", API, {"base_id": DEMO_BASE, "table": "Orders", "api_key": "patTEST"}
+        body = await connect_airtable(
+            http,
+            server,
+            tenant.token("carla"),
+            base_id=DEMO_BASE,
+            table="Orders",
+            api_key="patTEST",
         )
-        assert status == 200 and body["field_map"]["modified"] == "Last modified"
+        assert body["field_map"]["modified"] == "Last modified"
         run = await demo.sync()
         assert (run["records_read"], run["records_imported"], run["problems"]) == (4, 4, [])
         rows = await db_fetch(
@@ -535,5 +531,3 @@ async def test_the_readme_demo_base_imports_with_the_default_field_map(
             tenant.id,
         )
         assert rows[0]["n"] == 3
-    finally:
-        await fake.close()

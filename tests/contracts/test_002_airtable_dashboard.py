@@ -31,6 +31,7 @@ from sync_server.keys import ORDERS_DASHBOARD
 from sync_server.services.records import order_total
 from sync_server.storage.summary import order_totals
 from tests.airtable.fake_airtable import FakeAirtable, parse_iso_ms, seed_orders
+from tests.airtable.helpers import connect_airtable, served
 from tests.conftest import MakeServer, MakeTenant, Running, Tenant
 
 KEY = "patSeed002.0123456789abcdef"
@@ -70,25 +71,27 @@ async def env(
 ) -> AsyncIterator[Env]:
     fake = FakeAirtable(api_key=KEY, rate_per_s=RATE, penalty_s=1.0)
     seed_orders(fake, BASE, name=TABLE)
-    url = await fake.start()
-    tenant = await make_tenant(managers=("mia",))
-    server = await make_server(
-        airtable_api_url=url,
+    async with served(
+        fake,
+        make_server,
+        make_tenant,
+        managers=("mia",),
         airtable_rate_per_s=RATE,
         airtable_penalty_s=1.0,
         airtable_backoff_s=0.05,
-    )
-    e = Env(fake, server, tenant, http)
-    status, body = await e.call(
-        "PUT",
-        "/api/v1/connectors/airtable",
-        {"base_id": BASE, "table": TABLE, "api_key": KEY, "schedule_s": 0, "mode": "orders"},
-        user="carla",
-    )
-    assert status == 200, body
-    assert body["mode"] == "orders" and body["field_map"]["total"] == "Order Total"
-    yield e
-    await fake.close()
+    ) as (server, tenant):
+        body = await connect_airtable(
+            http,
+            server,
+            tenant.token("carla"),
+            base_id=BASE,
+            table=TABLE,
+            api_key=KEY,
+            schedule_s=0,
+            mode="orders",
+        )
+        assert body["mode"] == "orders" and body["field_map"]["total"] == "Order Total"
+        yield Env(fake, server, tenant, http)
 
 
 def expected_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
