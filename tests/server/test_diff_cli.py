@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -68,34 +69,62 @@ def minute_of(timestamp: str) -> str:
     return iso_millis(millis_of(timestamp))[:16]
 
 
-async def test_a_device_export_against_its_server(
+@dataclass
+class Cli:
+    """What a test of the CLI works with: the server, a session on it, tenants, a scratch
+    directory, and the CLI run in this process with its output captured."""
+
+    server: Running
+    http: aiohttp.ClientSession
+    make_tenant: MakeTenant
+    tmp_path: Path
+    capsys: pytest.CaptureFixture[str]
+
+    async def run(self, *args: str) -> tuple[int, str, str]:
+        return await run(self.capsys, *args)
+
+    def client(self, tenant: Tenant, name: str) -> SyncClient:
+        """A fresh device of a tenant's user on the server."""
+        return SyncClient(self.server.url, ClientReplica(), self.http, tenant.token(name))
+
+    async def tenant_and_alice(self, *reps: str) -> tuple[Tenant, SyncClient]:
+        """A tenant with these reps (Alice first) and a fresh device of Alice's."""
+        tenant = await self.make_tenant(reps=reps)
+        return tenant, self.client(tenant, "alice")
+
+
+@pytest.fixture
+def cli(
     server: Running,
     http: aiohttp.ClientSession,
     make_tenant: MakeTenant,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    t = await make_tenant(reps=("alice", "bob"))
-    alice = SyncClient(server.url, ClientReplica(), http, t.token("alice"))
+) -> Cli:
+    return Cli(server, http, make_tenant, tmp_path, capsys)
+
+
+async def test_a_device_export_against_its_server(cli: Cli) -> None:
+    t, alice = await cli.tenant_and_alice("alice", "bob")
     o = make_order(alice.replica)
     await alice.sync()
     token = t.token("alice")
 
     # In sync: exit 0, says so (the file as the app downloads it: gzip).
-    synced = export(alice, t, "alice", tmp_path / "recap-device-synced.json.gz")
-    code, out, _ = await run(
-        capsys, server.url, str(tmp_path / "recap-device-synced.json.gz"), "--token-a", token
+    synced = export(alice, t, "alice", cli.tmp_path / "recap-device-synced.json.gz")
+    code, out, _ = await cli.run(
+        cli.server.url, str(cli.tmp_path / "recap-device-synced.json.gz"), "--token-a", token
     )
     assert code == 0 and out.startswith("in sync"), out
 
     # The device lost one message (log, registers, trie) and holds an edit not pushed yet.
     pending = alice.replica.edit_field("partners", o.partner, "short_name", "ACME")
-    document = export(alice, t, "alice", tmp_path / "full.json")
+    document = export(alice, t, "alice", cli.tmp_path / "full.json")
     lost = drop(document, o.quantity.timestamp)
     trie = without(alice.replica.trie, o.quantity.timestamp)
     lost["trie"] = trie.to_json()
-    path = write(tmp_path / "recap-device-lost.json.gz", lost)
-    code, out, _ = await run(capsys, server.url, str(path), "--token-a", token, "--json")
+    path = write(cli.tmp_path / "recap-device-lost.json.gz", lost)
+    code, out, _ = await cli.run(cli.server.url, str(path), "--token-a", token, "--json")
     assert code == 1
     result = orjson.loads(out)
     assert set(result) == {
@@ -127,7 +156,7 @@ async def test_a_device_export_against_its_server(
     assert a["count"] == len(alice.replica.log) - 1  # the server lacks the pending edit
 
     # The text: the ranges, then each side's lacks in the same terms.
-    code, out, _ = await run(capsys, server.url, str(path), "--token-a", token)
+    code, out, _ = await cli.run(cli.server.url, str(path), "--token-a", token)
     assert code == 1
     lines = out.splitlines()
     assert lines[0].endswith("divergent range(s):")
@@ -141,8 +170,8 @@ async def test_a_device_export_against_its_server(
 
     # And the same as a real process, with the token from the environment; the html page
     # marks the missing message's minute.
-    page = tmp_path / "diff.html"
-    code, out, err = await subprocess(str(path), server.url, "--html", str(page), token=token)
+    page = cli.tmp_path / "diff.html"
+    code, out, err = await subprocess(str(path), cli.server.url, "--html", str(page), token=token)
     assert code == 1, err
     assert "only on B (A lacks them): 1" in out and LINE in out
     html = page.read_text()
@@ -152,25 +181,18 @@ async def test_a_device_export_against_its_server(
     assert escape(LINE) in html
 
 
-async def test_a_partial_log_is_matched_by_its_trie(
-    server: Running,
-    http: aiohttp.ClientSession,
-    make_tenant: MakeTenant,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+async def test_a_partial_log_is_matched_by_its_trie(cli: Cli) -> None:
     """A browser device keeps other devices' messages only as trie hashes once superseded
     (DESIGN.md, "What a device keeps"): those are not reported as missing; the one message
     removed is."""
-    t = await make_tenant(reps=("alice", "bob"))
-    alice = SyncClient(server.url, ClientReplica(), http, t.token("alice"))
+    t, alice = await cli.tenant_and_alice("alice", "bob")
     o = make_order(alice.replica, quantity=10)
     superseded = o.quantity
     alice.replica.edit_field("pre_order_flows", o.flow, "quantity", 12)
     await alice.sync()
-    bob = SyncClient(server.url, ClientReplica(), http, t.token("bob"))
+    bob = cli.client(t, "bob")
     await bob.sync()
-    document = export(bob, t, "bob", tmp_path / "bob.json")
+    document = export(bob, t, "bob", cli.tmp_path / "bob.json")
     # Bob's log keeps none of Alice's messages (his registers and trie still count them),
     # and one message, the order's status, is gone altogether.
     status = next(
@@ -179,8 +201,8 @@ async def test_a_partial_log_is_matched_by_its_trie(
     partial = drop(document, status.timestamp)
     partial["messages"] = []
     partial["trie"] = without(bob.replica.trie, status.timestamp).to_json()
-    path = write(tmp_path / "partial.json.gz", partial)
-    code, out, _ = await run(capsys, str(path), server.url, "--token-b", t.token("bob"), "--json")
+    path = write(cli.tmp_path / "partial.json.gz", partial)
+    code, out, _ = await cli.run(str(path), cli.server.url, "--token-b", t.token("bob"), "--json")
     assert code == 1
     result = orjson.loads(out)
     assert result["only_a"] == [] and result["unresolved"] == []
@@ -191,22 +213,15 @@ async def test_a_partial_log_is_matched_by_its_trie(
     assert superseded.timestamp not in {d["timestamp"] for d in result["only_b"]}
 
 
-async def test_a_trie_file_against_a_server(
-    server: Running,
-    http: aiohttp.ClientSession,
-    make_tenant: MakeTenant,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    t = await make_tenant(reps=("alice",))
-    alice = SyncClient(server.url, ClientReplica(), http, t.token("alice"))
+async def test_a_trie_file_against_a_server(cli: Cli) -> None:
+    t, alice = await cli.tenant_and_alice("alice")
     o = make_order(alice.replica)
     await alice.sync()
-    path = tmp_path / "trie.json"
+    path = cli.tmp_path / "trie.json"
     path.write_bytes(
         orjson.dumps({"trie": without(alice.replica.trie, o.quantity.timestamp).to_json()})
     )
-    code, out, _ = await run(capsys, str(path), server.url, "--token-b", t.token("alice"))
+    code, out, _ = await cli.run(str(path), cli.server.url, "--token-b", t.token("alice"))
     assert code == 1
     lines = out.splitlines()
     minute = iso_millis(millis_of(o.quantity.timestamp) // 60_000 * 60_000)
@@ -216,14 +231,14 @@ async def test_a_trie_file_against_a_server(
     assert "only on A (B lacks them): A carries no messages" in out
     listed = lines[lines.index("only on B (A lacks them): 1") + 1]
     assert listed.endswith(f"{LINE}  [{o.quantity.timestamp}]")
-    code, out, _ = await run(capsys, str(path), server.url, "--token-b", t.token("alice"), "--json")
+    code, out, _ = await cli.run(str(path), cli.server.url, "--token-b", t.token("alice"), "--json")
     result = orjson.loads(out)
     assert result["only_a"] is None and result["a"]["kind"] == "trie"
     assert [d["timestamp"] for d in result["only_b"]] == [o.quantity.timestamp]
     # A bare trie file with itself: in sync.
-    bare = tmp_path / "bare.json"
+    bare = cli.tmp_path / "bare.json"
     bare.write_bytes(orjson.dumps(alice.replica.trie.to_json()))
-    code, out, _ = await run(capsys, str(bare), str(bare))
+    code, out, _ = await cli.run(str(bare), str(bare))
     assert code == 0 and out.startswith("in sync")
 
 
