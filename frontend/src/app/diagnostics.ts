@@ -49,6 +49,11 @@ export interface DeviceState {
   rows: RowRecord[];
 }
 
+/** Oldest first (a timestamp's text sorts as its time). */
+function byTimestamp(a: { timestamp: string }, b: { timestamp: string }): number {
+  return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
+}
+
 export function wire(m: Message | (WireMessage & { prev?: unknown; seq?: unknown })): WireMessage {
   return { dataset: m.dataset, row: m.row, column: m.column, value: m.value, timestamp: m.timestamp };
 }
@@ -84,14 +89,14 @@ export function registersOf(rows: readonly RowRecord[]): WireMessage[] {
       out.push({ dataset: r.ds, row: r.id, column, value: reg.value, timestamp: reg.timestamp });
     }
   }
-  return out.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+  return out.sort(byTimestamp);
 }
 
 /** The messages the device holds: its log and its registers, one per timestamp, oldest first. */
 export function heldMessages(messages: readonly WireMessage[], registers: readonly WireMessage[]): WireMessage[] {
   const byTs = new Map<string, WireMessage>();
   for (const m of [...messages, ...registers]) if (!byTs.has(m.timestamp)) byTs.set(m.timestamp, m);
-  return [...byTs.values()].sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1));
+  return [...byTs.values()].sort(byTimestamp);
 }
 
 // -- the export ------------------------------------------------------------------------
@@ -131,7 +136,7 @@ export function buildExport(state: DeviceState, server: string, now: Date): Devi
     pulled_through: state.pulledThrough,
     last_sync_at: state.lastSyncAt,
     trie: state.trie.toJson(),
-    messages: [...state.messages].sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1)),
+    messages: [...state.messages].sort(byTimestamp),
     outbox: [...state.outbox].sort(),
     registers: registersOf(state.rows),
   };
@@ -238,6 +243,11 @@ export interface RangeDiff {
 /** Combinations tried per minute at most when telling which unkept messages a leaf counts. */
 const SEARCH_BUDGET = 50_000;
 
+/** The trie's key for the minute a timestamp falls in (its leaf). */
+function minuteKey(ts: string): string {
+  return timestampKey(millisOf(ts));
+}
+
 function xorHashes(stamps: Iterable<string>): number {
   let h = 0;
   for (const ts of stamps) h = (h ^ hashTimestamp(ts)) | 0;
@@ -301,7 +311,7 @@ export function splitRanges(
   const horizon = answer.truncated
     ? answer.server_messages.reduce((max, m) => (m.timestamp > max ? m.timestamp : max), '')
     : null;
-  const horizonKey = horizon ? timestampKey(millisOf(horizon)) : null;
+  const horizonKey = horizon ? minuteKey(horizon) : null;
   return answer.ranges.map(({ start, end }) => {
     const server = inRange(answer.server_messages, start, end).map(wire);
     const all = inRange(held, start, end);
@@ -313,7 +323,7 @@ export function splitRanges(
     // By minute: which of the server's unheld messages the device's leaf counts.
     const byMinute = new Map<string, WireMessage[]>();
     for (const m of unheld) {
-      const key = timestampKey(millisOf(m.timestamp));
+      const key = minuteKey(m.timestamp);
       byMinute.set(key, [...(byMinute.get(key) ?? []), m]);
     }
     const counted = new Set<string>();
@@ -325,7 +335,7 @@ export function splitRanges(
         continue;
       }
       const [leafHash, leafCount] = trie.get(key) ?? [0, 0];
-      const mineHere = mine.filter((m) => !notCounted.has(m.timestamp) && timestampKey(millisOf(m.timestamp)) === key);
+      const mineHere = mine.filter((m) => !notCounted.has(m.timestamp) && minuteKey(m.timestamp) === key);
       const restHash = (leafHash ^ xorHashes(mineHere.map((m) => m.timestamp))) | 0;
       const restCount = leafCount - mineHere.length;
       if (restCount === 0 && restHash === 0) continue;

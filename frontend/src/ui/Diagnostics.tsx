@@ -478,10 +478,14 @@ function RangeView(props: {
           not compared.
         </p>
       ) : null}
-      <h4>Only on the server (this device lacks)</h4>
-      <MessageList testId="server-only" list={range.serverOnly} ctx={ctx} words={words} />
-      <h4>Only on this device</h4>
-      <MessageList testId="device-only" list={range.deviceOnly} ctx={ctx} words={words} />
+      <MessageList
+        heading="Only on the server (this device lacks)"
+        testId="server-only"
+        list={range.serverOnly}
+        ctx={ctx}
+        words={words}
+      />
+      <MessageList heading="Only on this device" testId="device-only" list={range.deviceOnly} ctx={ctx} words={words} />
       {range.countedHere.length ? (
         <p className="muted" data-testid="counted-here">
           {range.countedHere.length} more of the server’s messages here are counted by this device without being kept
@@ -492,35 +496,41 @@ function RangeView(props: {
   );
 }
 
+/** One side's messages in a range, under its heading: each in human terms (record, field,
+ * value, who, when) with its timestamp, or "None.". */
 function MessageList(props: {
+  heading: string;
   testId: string;
   list: readonly WireMessage[];
   ctx: DescribeContext;
   words: ReadonlyMap<string, ServerDescription>;
 }): ReactNode {
-  if (!props.list.length) {
-    return (
-      <p className="muted" data-testid={props.testId} data-count={0}>
-        None.
-      </p>
-    );
-  }
+  const { heading, testId, list, ctx, words } = props;
   return (
-    <ul className="diag-messages" data-testid={props.testId} data-count={props.list.length}>
-      {props.list.map((m) => {
-        const d = describeMessage(props.ctx, m, props.words.get(m.timestamp));
-        return (
-          <li key={m.timestamp} data-testid="diff-message" data-timestamp={m.timestamp} data-column={m.column}>
-            <strong>{d.record}</strong>: {d.field} <span className="diag-value">{d.value}</span>
-            <br />
-            <span className="muted">
-              by {d.who}, {dateTime(d.when)}
-            </span>
-            <br />
-            <span className="mono muted diag-ts">{m.timestamp}</span>
-          </li>
-        );
-      })}
-    </ul>
+    <>
+      <h4>{heading}</h4>
+      {list.length ? (
+        <ul className="diag-messages" data-testid={testId} data-count={list.length}>
+          {list.map((m) => {
+            const d = describeMessage(ctx, m, words.get(m.timestamp));
+            return (
+              <li key={m.timestamp} data-testid="diff-message" data-timestamp={m.timestamp} data-column={m.column}>
+                <strong>{d.record}</strong>: {d.field} <span className="diag-value">{d.value}</span>
+                <br />
+                <span className="muted">
+                  by {d.who}, {dateTime(d.when)}
+                </span>
+                <br />
+                <span className="mono muted diag-ts">{m.timestamp}</span>
+              </li>
+            );
+          })}
+        </ul>
+      ) : (
+        <p className="muted" data-testid={testId} data-count={0}>
+          None.
+        </p>
+      )}
+    </>
   );
 }
