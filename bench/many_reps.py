@@ -12,6 +12,7 @@ merges them per rate.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import multiprocessing
@@ -27,7 +28,7 @@ from recap_client import ClientReplica, SyncClient
 
 from .actual_peer import ActualPeer
 from .harness import Harness, percentile
-from .table import Row
+from .table import Row, render
 
 REPS = 200
 GENERATORS = 2
@@ -143,7 +144,9 @@ def _rates(quick: bool) -> list[int]:
     return [25, 50, 100, 200, 400] if quick else [25, 50, 100, 200, 300, 400, 600, 800, 1200]
 
 
-async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, float]]:
+async def actual_sweep(
+    actual: ActualPeer, quick: bool, rates: list[int] | None = None
+) -> dict[int, dict[str, float]]:
     """The same load on the real Actual server: REPS replicas of one budget (in one Node
     client process, bench/actual/client.mjs), each sync one edit stamped by the replica's
     clock and the real client's full-sync loop, at the same rising rates, until p99 passes
@@ -167,7 +170,7 @@ async def actual_sweep(actual: ActualPeer, quick: bool) -> dict[int, dict[str, f
     out: dict[int, dict[str, float]] = {}
     busy: set[int] = set()
     reasons: collections.Counter[str] = collections.Counter()
-    for rate in _rates(quick):
+    for rate in rates or _rates(quick):
         latencies: list[float] = []
         tally = {"errors": 0, "skipped": 0, "bytes": 0}
 
@@ -252,12 +255,14 @@ def _passed_at(sweep: dict[int, dict[str, float]]) -> int | None:
     return min(failed) if failed else None
 
 
-async def many_reps(h: Harness, quick: bool, actual: ActualPeer | None = None) -> list[Row]:
+async def many_reps(
+    h: Harness, quick: bool, actual: ActualPeer | None = None, rates: list[int] | None = None
+) -> list[Row]:
     assert h.server is not None
     _, by_name = await h.tenant("reps", [f"r{i}" for i in range(REPS)])
     tokens = [by_name[f"r{i}"] for i in range(REPS)]
     duration = 3.0 if quick else 6.0
-    rates = _rates(quick)
+    rates = rates or _rates(quick)
     flows = [str(uuid.uuid4()) for _ in range(50)]
     async with aiohttp.ClientSession() as session:
         setup = SyncClient(h.server.url, ClientReplica(), session, tokens[0])
@@ -352,7 +357,7 @@ async def many_reps(h: Harness, quick: bool, actual: ActualPeer | None = None) -
             if process.is_alive():
                 process.kill()
 
-    theirs = await actual_sweep(actual, quick) if actual is not None else {}
+    theirs = await actual_sweep(actual, quick, rates) if actual is not None else {}
     rows: list[Row] = []
     if best:
         rows.append(
@@ -414,3 +419,29 @@ async def _live_url(session: aiohttp.ClientSession, url: str, token: str) -> str
     async with session.post(url + "/auth/ticket", headers=headers) as resp:
         ticket = (await resp.json())["ticket"]
     return f"{url}/live?ticket={ticket}"
+
+
+async def _alone(rates: list[int], with_actual: bool, quick: bool) -> list[Row]:
+    async with Harness() as h:
+        if not with_actual:
+            return await many_reps(h, quick, None, rates)
+        async with ActualPeer() as actual:
+            return await many_reps(h, quick, actual, rates)
+
+
+def main() -> None:
+    """`python -m bench.many_reps [--rates 25,50] [--no-actual] [--full]`: this workload
+    alone, Recap then the real Actual server at the same rates (3 s a rate; 6 with
+    `--full`), printing a line per rate (server, PostgreSQL and generator CPU) and the
+    table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.many_reps")
+    parser.add_argument("--rates", default="25,50", help="syncs/s, comma-separated, rising")
+    parser.add_argument("--no-actual", action="store_true", help="Recap only")
+    parser.add_argument("--full", action="store_true", help="6 s a rate rather than 3")
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    print(render(asyncio.run(_alone(rates, not args.no_actual, not args.full))))
+
+
+if __name__ == "__main__":
+    main()
