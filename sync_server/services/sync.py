@@ -139,7 +139,7 @@ class SyncService:
         pushed_stamps = {m.timestamp for m in pushed}
         async with self.pool.acquire() as conn:
             # The conflicts before the messages: every message a notice names was stored
-            # with it, so it is in this answer's pull (or the replica has it) too.
+            # with it, so the pull that follows (this page or the next) brings it too.
             mine, latest = await conflicts.for_user(
                 conn, who.tenant_id, who.user_id, body.conflicts_after, CONFLICTS_PAGE
             )
