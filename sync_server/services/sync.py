@@ -31,8 +31,6 @@ from .permissions import check_writes
 from .writer import TenantWriter
 
 #: Conflict notices per response; the watermark says where the next page starts.
-#: A watermark past every sequence: `pull_with_root` then reads no message.
-_NEVER = 2**62
 CONFLICTS_PAGE = 200
 
 
@@ -144,9 +142,16 @@ class SyncService:
                 conn, who.tenant_id, who.user_id, body.conflicts_after, CONFLICTS_PAGE
             )
             if cursor is None and body.summary is None:
-                await self._fast_read(conn, who.tenant_id, body.pull_after, pushed_stamps, response)
+                # The usual round: the head, the root and the pull in one statement (one
+                # snapshot, no transaction).
+                pulled, root = await self._pull(
+                    conn, who.tenant_id, body.pull_after, pushed_stamps, response
+                )
+                response.update(send=[], messages=pulled, cursor=None, root=list(root))
             else:
-                await self._repair_read(conn, who.tenant_id, body, cursor, pushed, response)
+                await self._repair_read(
+                    conn, who.tenant_id, body, cursor, pushed, pushed_stamps, response
+                )
         response["conflicts"] = mine
         # Everything up to the tenant's latest conflict was either returned or is not
         # this user's, unless the page was cut short by its limit.
@@ -155,28 +160,6 @@ class SyncService:
         )
         return response
 
-    async def _fast_read(
-        self,
-        conn: Conn,
-        tenant_id: str,
-        pull_after: int | None,
-        pushed: set[str],
-        response: dict[str, Any],
-    ) -> None:
-        """The usual round (no summary, no cursor): the head, the root and the pull after
-        the replica's watermark, in one statement (one snapshot, no transaction)."""
-        if pull_after is None:  # no pull asked: the head and the root only
-            head, root, records = await messages.pull_with_root(conn, tenant_id, _NEVER, 0)
-        else:
-            head, root, records = await messages.pull_with_root(
-                conn, tenant_id, pull_after, self.settings.page_messages + 1
-            )
-        response["head"] = head
-        pulled: list[dict[str, Any]] = []
-        if pull_after is not None:
-            pulled, response["pulled_through"] = self._pulled(records, pull_after, head, pushed)
-        response.update(send=[], messages=pulled, cursor=None, root=list(root))
-
     async def _repair_read(
         self,
         conn: Conn,
@@ -184,42 +167,32 @@ class SyncService:
         body: SyncRequest,
         cursor: Cursor | None,
         pushed: list[Message],
+        pushed_stamps: set[str],
         response: dict[str, Any],
     ) -> None:
         """A round with a summary or a cursor: the plan over the server's trie and a page
         of the ranges to send. One snapshot for the root, the head, the pull and the page:
         equal roots then mean the replica holds every message up to `head`."""
-        pushed_stamps = {m.timestamp for m in pushed}
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            head = await messages.head_seq(conn, tenant_id)
-            response["head"] = head
-            pulled: list[dict[str, Any]] = []
-            if body.pull_after is not None and cursor is None:
-                pulled, response["pulled_through"] = await self._pull(
-                    conn, tenant_id, body.pull_after, head, pushed_stamps
-                )
-            summary = None
-            if cursor is None and body.summary is not None:
+            pull_after = body.pull_after if cursor is None else None
+            pulled, root = await self._pull(conn, tenant_id, pull_after, pushed_stamps, response)
+            if cursor is not None:
+                send_paths, after = cursor.paths, cursor.after
+            else:
+                assert body.summary is not None  # the usual round is read by `_pull` alone
                 summary = Summary(
                     list(body.summary.scopes), [(p, h, c) for p, h, c in body.summary.nodes]
                 )
-            # The plan's nodes and the root in one query.
-            wanted = paths_needed(summary) if summary is not None else []
-            nodes = await merkle.nodes(conn, tenant_id, [*wanted, ""])
-            if cursor is not None:
-                send_paths, after = cursor.paths, cursor.after
-            elif summary is not None:
+                nodes = await merkle.nodes(conn, tenant_id, paths_needed(summary))
                 keys = [timestamp_key(millis_of(m.timestamp)) for m in pushed]
                 decided = plan(summary, nodes, keys)
                 response.update(push=decided.push, descend=decided.descend)
                 send_paths, after = decided.send, ""
-            else:
-                send_paths, after = [], ""
             response["send"] = send_paths
             page, next_cursor = await self._page(conn, tenant_id, send_paths, after, pushed_stamps)
             response["messages"] = [*pulled, *page]
             response["cursor"] = next_cursor
-            response["root"] = list(nodes.get("", (0, 0)))
+            response["root"] = list(root)
 
     def _bounded(
         self, records: list[asyncpg.Record], pushed: set[str]
@@ -244,29 +217,30 @@ class SyncService:
         return page, read
 
     async def _pull(
-        self, conn: Conn, tenant_id: str, after: int, head: int, pushed: set[str]
-    ) -> tuple[list[dict[str, Any]], int]:
-        """The incremental pull: a page of the messages after the replica's watermark, in
-        sequence order; and the sequence the next pull continues after (`head` once
-        everything came; also when the replica's watermark is past it, as after a
-        database restore, so it follows the server back)."""
+        self,
+        conn: Conn,
+        tenant_id: str,
+        after: int | None,
+        pushed: set[str],
+        response: dict[str, Any],
+    ) -> tuple[list[dict[str, Any]], tuple[int, int]]:
+        """The incremental pull (none when `after` is None): a page of the messages after
+        the replica's watermark, in sequence order, and the root, read in one statement.
+        Sets the answer's `head` and `pulled_through`: where the next pull continues,
+        `head` once everything came (also when the watermark is past it, as after a
+        database restore, so the replica follows the server back)."""
+        limit = self.settings.page_messages + 1 if after is not None else 0
+        head, root, records = await messages.pull_with_root(conn, tenant_id, after or 0, limit)
+        response["head"] = head
+        if after is None:
+            return [], root
         if after >= head:
-            return [], head
-        limit = self.settings.page_messages + 1
-        records = await messages.pull_page(conn, tenant_id, after, head, limit)
-        return self._pulled(records, after, head, pushed)
-
-    def _pulled(
-        self, records: list[asyncpg.Record], after: int, head: int, pushed: set[str]
-    ) -> tuple[list[dict[str, Any]], int]:
-        """A pull's page from the records after the watermark (read one beyond the page),
-        and the sequence the next pull continues after."""
-        if after >= head:
-            return [], head
+            response["pulled_through"] = head
+            return [], root
         page, read = self._bounded(records, pushed)
-        if read == len(records):  # everything after the watermark came
-            return page, head
-        return page, int(records[read - 1]["seq"])
+        # Everything after the watermark came, or the next pull goes on after the last read.
+        response["pulled_through"] = head if read == len(records) else int(records[read - 1]["seq"])
+        return page, root
 
     async def _page(
         self, conn: Conn, tenant_id: str, paths: list[str], after: str, pushed: set[str]

@@ -140,37 +140,10 @@ async def in_paths(
     return records
 
 
-async def head_seq(conn: Conn, tenant_id: str) -> int:
-    """The tenant's latest message sequence (0 with none): in a snapshot, every message
-    of the tenant with a sequence up to it is visible (DESIGN.md, "Incremental pull")."""
-    head: int = await conn.fetchval(
-        "SELECT coalesce(max(seq), 0) FROM messages WHERE tenant_id = $1", tenant_id
-    )
-    return head
-
-
-async def pull_page(
-    conn: Conn, tenant_id: str, after: int, upto: int, limit: int
-) -> list[asyncpg.Record]:
-    """Messages with `after < seq <= upto` in seq order, at most `limit`, with each value's
-    size in bytes (the incremental pull's page)."""
-    records: list[asyncpg.Record] = await conn.fetch(
-        """SELECT timestamp, dataset, row_id, col, value, seq,
-                  octet_length(value::text) AS size
-           FROM messages WHERE tenant_id = $1 AND seq > $2 AND seq <= $3
-           ORDER BY seq LIMIT $4""",
-        tenant_id,
-        after,
-        upto,
-        limit,
-    )
-    return records
-
-
-#: The steady-state sync's whole read in one statement, so one snapshot without a
-#: transaction: the tenant's head (latest seq), its root `(hash, count)` and the messages
-#: after the replica's watermark (every one of them up to the head: seq is commit order).
-#: One row with null message columns when nothing follows the watermark.
+#: A sync's pull in one statement, so one snapshot without a transaction: the tenant's
+#: head (its latest seq; in a snapshot every message up to it is visible, DESIGN.md,
+#: "Incremental pull"), its root `(hash, count)` and the messages after the replica's
+#: watermark. One row with null message columns when nothing follows the watermark.
 PULL_WITH_ROOT = """
 WITH head AS (
     SELECT coalesce(max(seq), 0) AS seq FROM messages WHERE tenant_id = $1
@@ -194,8 +167,8 @@ async def pull_with_root(
 ) -> tuple[int, tuple[int, int], list[asyncpg.Record]]:
     """The head, the root `(hash, count)` and the messages with `seq > after` (at most
     `limit`, in seq order, each with its value's size), all from one snapshot: equal
-    roots then mean the replica holds every message up to the head. Four round trips
-    fewer than a read-only transaction around three statements (the sync's fast path)."""
+    roots then mean the replica holds every message up to the head. With `limit` 0, the
+    head and the root only."""
     rows: list[asyncpg.Record] = await conn.fetch(PULL_WITH_ROOT, tenant_id, after, limit)
     first = rows[0]
     root = (int(first["root_hash"] or 0), int(first["root_count"] or 0))
