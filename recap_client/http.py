@@ -144,31 +144,30 @@ class SyncClient:
         gzip whatever the session: aiohttp does it unless the session was made with
         `auto_decompress=False`, then we do; `wire_bytes` is the compressed body's
         `Content-Length`."""
+        try:
+            return await self._send_once(method, path, headers, data)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            # A kept-alive connection the server closed while it sat idle (after its idle
+            # timeout; a client busy adopting a snapshot can leave it that long) fails at
+            # its next use before any answer: "Server disconnected", or "Can not write
+            # request body" when the reset comes first. Every request of the protocol may
+            # be sent again (a push is idempotent), so once more on a new connection, as
+            # browsers do.
+            return await self._send_once(method, path, headers, data)
+
+    async def _send_once(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> Reply:
         session = self.session
         assert session is not None  # __init__: no transport without a session
-        for attempt in (1, 2):
-            try:
-                async with session.request(
-                    method, self.base_url + path, data=data, headers=headers
-                ) as resp:
-                    raw = await resp.read()
-                    wire = resp.content_length if resp.content_length is not None else len(raw)
-                    if (
-                        not session.auto_decompress
-                        and resp.headers.get(hdrs.CONTENT_ENCODING) == "gzip"
-                    ):
-                        raw = zlib.decompress(raw, wbits=31)
-                    return Reply(resp.status, raw, wire)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-                # A kept-alive connection the server closed while it sat idle (after its
-                # idle timeout; a client busy adopting a snapshot can leave it that long)
-                # fails at its next use before any answer: "Server disconnected", or
-                # "Can not write request body" when the reset comes first. Every request
-                # of the protocol may be sent again (a push is idempotent), so once more
-                # on a new connection, as browsers do.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        async with session.request(
+            method, self.base_url + path, data=data, headers=headers
+        ) as resp:
+            raw = await resp.read()
+            wire = resp.content_length if resp.content_length is not None else len(raw)
+            if not session.auto_decompress and resp.headers.get(hdrs.CONTENT_ENCODING) == "gzip":
+                raw = zlib.decompress(raw, wbits=31)
+            return Reply(resp.status, raw, wire)
 
     async def _call(self, method: str, path: str, payload: Any, report: SyncReport | None) -> Any:
         """One request's JSON answer; the report counts the bytes on the wire."""
